@@ -1,0 +1,30 @@
+# The two commands a newcomer needs are `make run` and `make test`;
+# both set the machine up first (scripts/setup.sh).
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.DEFAULT_GOAL := help
+.PHONY: help setup run test test-slow lint bench schema
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+setup:  ## system packages (apt-get, as root), virtualenv, package with extras
+	@VENV=$(VENV) scripts/setup.sh
+
+run: setup  ## run Sideline on its embedded default (one machine, SQLite)
+	$(BIN)/sideline cloud api
+
+lint: setup  ## ruff (lint + format) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint  ## the whole suite as CI runs it: lint, types, tests (bounded soak)
+	$(BIN)/python -m pytest -m "not slow"
+
+test-slow: setup  ## the long soak/fault suites
+	$(BIN)/python -m pytest -m slow
+
+schema: setup  ## regenerate docs/protocol/*.schema.json
+	$(BIN)/sideline protocol schema --out docs/protocol

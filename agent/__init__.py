@@ -1,0 +1,1 @@
+"""The edge agent: capture -> detect / clip -> buffer -> sync, wired by the daemon."""

@@ -1,0 +1,147 @@
+"""Configuration of cameras, pre-roll clips and continuous recording."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from protocol.ids import Segment
+from sideline.settings import Section
+
+__all__ = [
+    "CameraConfig",
+    "ClipConfig",
+    "EncoderChoice",
+    "FileCameraConfig",
+    "PiCameraConfig",
+    "RecordingConfig",
+    "RtspCameraConfig",
+    "TestPatternCameraConfig",
+    "V4l2CameraConfig",
+]
+
+
+class EncoderChoice(StrEnum):
+    AUTO = "auto"  # h264_v4l2m2m when it works on this box, else libx264
+    V4L2M2M = "h264_v4l2m2m"
+    LIBX264 = "libx264"
+
+
+class _CameraBase(Section):
+    id: Segment = Field(description="Unique on this box; used in topics, keys and events.")
+    name: str | None = Field(default=None, max_length=100)
+    detect_width: int = Field(
+        default=640, ge=64, le=1920, description="Width of the low-res frames for detection."
+    )
+    reconnect_min_s: float = Field(default=1.0, gt=0, le=60)
+    reconnect_max_s: float = Field(default=30.0, gt=0, le=600)
+    stall_timeout_s: float = Field(
+        default=5.0, gt=0, le=120, description="No frame for this long: reopen the source."
+    )
+
+
+class _EncodingCamera(_CameraBase):
+    """A camera that gives raw frames, so the box encodes H.264 itself."""
+
+    width: int = Field(default=1280, ge=16, le=4096)
+    height: int = Field(default=720, ge=16, le=2160)
+    fps: float = Field(default=30.0, gt=0, le=120)
+    keyframe_interval_s: float = Field(default=1.0, gt=0, le=10)
+    bitrate_kbps: int = Field(default=4000, ge=100, le=50_000)
+    encoder: EncoderChoice = EncoderChoice.AUTO
+    preset: str = Field(default="veryfast", description="libx264 preset.")
+
+
+class PiCameraConfig(_EncodingCamera):
+    """Raspberry Pi camera module through picamera2 and the hardware H.264 encoder."""
+
+    kind: Literal["picamera"] = "picamera"
+    camera_num: int = Field(default=0, ge=0, le=3)
+
+
+class V4l2CameraConfig(_EncodingCamera):
+    """USB / V4L2 camera: raw frames encoded with PyAV."""
+
+    kind: Literal["v4l2"] = "v4l2"
+    device: Path = Path("/dev/video0")
+
+
+class TestPatternCameraConfig(_EncodingCamera):
+    """Generated moving shapes with a burned-in frame counter and clock."""
+
+    __test__ = False  # not a pytest test class, despite the name
+    kind: Literal["test"] = "test"
+    figures: int = Field(default=3, ge=0, le=20)
+
+
+class RtspCameraConfig(_CameraBase):
+    """IP camera: its own H.264 packets are kept as they come, never re-encoded."""
+
+    kind: Literal["rtsp"] = "rtsp"
+    url: str = Field(min_length=1, description="rtsp://user:pass@host/stream")
+    substream_url: str | None = Field(
+        default=None, description="Low-res stream for detection, so the main one is never decoded."
+    )
+    transport: Literal["tcp", "udp"] = "tcp"
+
+
+class FileCameraConfig(_CameraBase):
+    """A video file played in real time, looped: the embedded default and demos."""
+
+    kind: Literal["file"] = "file"
+    path: Path
+    loop: bool = True
+    realtime: bool = Field(default=True, description="Pace packets at the file's frame rate.")
+
+
+CameraConfig = Annotated[
+    PiCameraConfig
+    | V4l2CameraConfig
+    | TestPatternCameraConfig
+    | RtspCameraConfig
+    | FileCameraConfig,
+    Field(discriminator="kind"),
+]
+
+
+class ClipConfig(Section):
+    pre_seconds: float = Field(default=20.0, ge=0, le=300, description="Default pre-roll.")
+    post_seconds: float = Field(default=10.0, ge=0, le=300, description="Default post-roll.")
+    max_pre_seconds: float = Field(
+        default=30.0, ge=0, le=300, description="Upper bound per trigger."
+    )
+    max_post_seconds: float = Field(default=60.0, ge=0, le=600)
+    ring_seconds: float = Field(
+        default=32.0, gt=0, le=600, description="Pre-roll kept in memory (encoded packets)."
+    )
+    directory: Path | None = Field(default=None, description="Default: {data_dir}/clips.")
+    thumbnail_width: int = Field(default=320, ge=32, le=1920)
+
+    @model_validator(mode="after")
+    def _ring_holds_max_pre(self) -> ClipConfig:
+        if self.pre_seconds > self.max_pre_seconds:
+            raise ValueError(
+                f"pre_seconds ({self.pre_seconds}) is above max_pre_seconds ({self.max_pre_seconds})"
+            )
+        if self.post_seconds > self.max_post_seconds:
+            raise ValueError(
+                f"post_seconds ({self.post_seconds}) is above max_post_seconds ({self.max_post_seconds})"
+            )
+        if self.ring_seconds < self.max_pre_seconds:
+            raise ValueError(
+                f"ring_seconds ({self.ring_seconds}) must be at least max_pre_seconds "
+                f"({self.max_pre_seconds}) so that the longest pre-roll is in memory"
+            )
+        return self
+
+
+class RecordingConfig(Section):
+    """Continuous recording in short segments, for clips cut after the fact."""
+
+    enabled: bool = False
+    segment_seconds: float = Field(default=10.0, ge=1, le=600)
+    quota_bytes: int = Field(default=8 * 1024**3, ge=0)
+    directory: Path | None = Field(default=None, description="Default: {data_dir}/segments.")

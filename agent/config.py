@@ -1,0 +1,76 @@
+"""The agent's whole configuration: one typed tree, loaded once and passed in.
+
+Each section lives beside the code it configures (``agent/capture/config.py``,
+...); this module composes them and checks what spans sections.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from agent.buffer.config import BufferConfig
+from agent.capture.config import CameraConfig, ClipConfig, RecordingConfig
+from agent.detect.config import DetectConfig
+from agent.sync.config import MqttConfig, S3Config
+from agent.triggers.config import TriggersConfig
+from protocol.ids import Segment
+from sideline.settings import FileSettings, Section, load_settings
+
+__all__ = ["AgentConfig", "DeviceConfig", "HealthConfig", "load_agent_config"]
+
+
+class DeviceConfig(Section):
+    org: Segment = Field(description="Organisation id (slug) this box belongs to.")
+    id: Segment = Field(description="Device id issued by `sideline cloud device add`.")
+    name: str | None = Field(default=None, max_length=100)
+    data_dir: Path = Field(
+        default=Path("/var/lib/sideline"), description="Store, clips and segments live here."
+    )
+
+
+class HealthConfig(Section):
+    heartbeat_interval_s: float = Field(default=30.0, ge=1, le=3600)
+
+
+class LoggingConfig(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    journald: bool | None = Field(default=None, description="Empty: when running under systemd.")
+
+
+class AgentConfig(FileSettings):
+    model_config = SettingsConfigDict(env_prefix="SIDELINE_AGENT_")
+
+    device: DeviceConfig
+    cameras: list[CameraConfig] = Field(min_length=1)
+    clips: ClipConfig = Field(default_factory=ClipConfig)
+    recording: RecordingConfig = Field(default_factory=RecordingConfig)
+    detect: DetectConfig = Field(default_factory=DetectConfig)
+    buffer: BufferConfig = Field(default_factory=BufferConfig)
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    s3: S3Config = Field(default_factory=S3Config)
+    triggers: TriggersConfig = Field(default_factory=TriggersConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> AgentConfig:
+        ids = [camera.id for camera in self.cameras]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"camera ids must be unique; repeated: {', '.join(duplicates)}")
+        for zone in self.detect.zones:
+            if zone.camera_id not in ids:
+                raise ValueError(
+                    f"detect zone {zone.name!r} names camera {zone.camera_id!r}, "
+                    f"which is not configured (cameras: {', '.join(ids)})"
+                )
+        return self
+
+
+def load_agent_config(path: Path | None) -> AgentConfig:
+    """Load and validate; raises :class:`sideline.settings.ConfigError` with a readable message."""
+    return load_settings(AgentConfig, path)

@@ -1,0 +1,1 @@
+"""The cloud: ingest (MQTT consumer), API and dashboard, over one data model."""

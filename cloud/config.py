@@ -1,0 +1,81 @@
+"""The cloud's configuration (API and ingest share it): one typed tree."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from protocol.ids import Segment
+from sideline.settings import FileSettings, Section, load_settings
+
+__all__ = ["ApiConfig", "CloudConfig", "CloudMqttConfig", "CloudS3Config", "load_cloud_config"]
+
+_PLACEHOLDERS = {"", "changeme", "change-me", "secret", "dev-secret-change-me"}
+
+
+class CloudMqttConfig(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    tls: bool = False
+    ca_file: Path | None = None
+    prefix: str = "sideline"
+    shared_group: Segment = Field(
+        default="ingest", description="Workers in one $share group split the messages."
+    )
+    client_id_prefix: Segment = "sideline-cloud"
+
+
+class CloudS3Config(Section):
+    endpoint_url: str | None = None
+    public_endpoint_url: str | None = Field(
+        default=None, description="Host browsers reach for presigned URLs, if not endpoint_url."
+    )
+    region: str = "us-east-1"
+    bucket: str = Field(default="sideline-clips", min_length=3, max_length=63)
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+    presign_expiry_s: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+
+
+class ApiConfig(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    secret_key: SecretStr = SecretStr("dev-secret-change-me")
+
+
+class CloudConfig(FileSettings):
+    model_config = SettingsConfigDict(env_prefix="SIDELINE_CLOUD_")
+
+    environment: Literal["development", "production"] = "development"
+    database_url: str = Field(
+        default="sqlite:///sideline-data/cloud.db",
+        description="sqlite:///path or postgresql://user:pass@host:port/db",
+    )
+    mqtt: CloudMqttConfig = Field(default_factory=CloudMqttConfig)
+    s3: CloudS3Config = Field(default_factory=CloudS3Config)
+    api: ApiConfig = Field(default_factory=ApiConfig)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets_in_production(self) -> CloudConfig:
+        if self.environment != "production":
+            return self
+        if self.api.secret_key.get_secret_value() in _PLACEHOLDERS:
+            raise ValueError(
+                "api.secret_key is a placeholder; set a long random value "
+                "(e.g. SIDELINE_CLOUD_API__SECRET_KEY=$(openssl rand -hex 32)) in production"
+            )
+        if not self.database_url.startswith("postgresql"):
+            raise ValueError(
+                "database_url must be PostgreSQL in production (SQLite is for one machine)"
+            )
+        return self
+
+
+def load_cloud_config(path: Path | None) -> CloudConfig:
+    return load_settings(CloudConfig, path)

@@ -1,0 +1,50 @@
+"""Identifiers on the wire.
+
+Records are born on the device with a time-ordered UUIDv7; that id is the
+idempotency key from the edge store to the cloud database. Organisation, device
+and camera ids are *topic segments* and S3 key parts, so they are restricted to
+characters that are safe in both.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+from uuid import UUID
+
+import uuid6
+from pydantic import AfterValidator, StringConstraints
+
+__all__ = ["SEGMENT_PATTERN", "RecordId", "Segment", "is_valid_segment", "new_id", "require_v7"]
+
+# Letters, digits, '_', '-' and '.'; starts with a letter or digit (so never '$',
+# which MQTT reserves); at most 64 characters. This excludes '+', '#', '/', spaces
+# and the empty string, which would break topic filters and object keys.
+SEGMENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_SEGMENT_RE = re.compile(SEGMENT_PATTERN)
+
+
+def is_valid_segment(value: str) -> bool:
+    """True when ``value`` may be used as an org, device or camera id."""
+    return bool(_SEGMENT_RE.match(value))
+
+
+def new_id() -> UUID:
+    """A new UUIDv7: unique, and ordered by creation time to the millisecond."""
+    return UUID(int=uuid6.uuid7().int)
+
+
+def require_v7(value: UUID) -> UUID:
+    if value.version != 7:
+        raise ValueError(f"must be a UUIDv7 (time-ordered), got a version {value.version} UUID")
+    return value
+
+
+Segment = Annotated[
+    str,
+    StringConstraints(pattern=SEGMENT_PATTERN),
+]
+"""An id that is safe as an MQTT topic level and an S3 key part."""
+
+RecordId = Annotated[UUID, AfterValidator(require_v7)]
+"""A UUIDv7 minted where the record was born."""

@@ -1,0 +1,160 @@
+"""Records a device produces and the cloud stores: logs, clips, detection events.
+
+Each record's ``id`` is a UUIDv7 minted on the device; the cloud keeps it as the
+primary key, which is what makes re-sending harmless. Records travel in batches
+(one channel per kind) and are acknowledged by a :class:`protocol.control.Receipt`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import Field, JsonValue, StringConstraints, model_validator
+
+from protocol.envelope import MAX_RECORDS_PER_BATCH, Message, WireModel
+from protocol.ids import RecordId, Segment
+from protocol.times import UtcDateTime
+
+__all__ = [
+    "ClipBatch",
+    "ClipRecord",
+    "DetectionEvent",
+    "DetectionEventKind",
+    "EventBatch",
+    "LogBatch",
+    "LogRecord",
+    "LogSource",
+    "RecordKind",
+    "Sha256Hex",
+    "Trigger",
+    "TriggerSource",
+]
+
+RecordKind = Literal["logs", "clips", "events"]
+
+Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Note = Annotated[str, StringConstraints(max_length=500)]
+
+
+class TriggerSource(StrEnum):
+    """What asked for a clip."""
+
+    BUTTON = "button"  # hardware button on the box (GPIO)
+    LAN = "lan"  # a phone on the field's LAN, through the box's HTTP endpoint
+    CLOUD = "cloud"  # a command from the cloud (dashboard or phone app)
+    RULE = "rule"  # a detection rule
+    MANUAL = "manual"  # an operator on the box (CLI)
+
+
+class Trigger(WireModel):
+    source: TriggerSource
+    at: UtcDateTime = Field(description="When the trigger happened (the T of T - pre .. T + post).")
+    by: Annotated[str, StringConstraints(max_length=128)] | None = Field(
+        default=None, description="Who or what: a user id, 'gpio17', a rule name."
+    )
+    note: Note | None = None
+    command_id: UUID | None = Field(
+        default=None, description="The cloud command that caused it, when source is 'cloud'."
+    )
+
+
+class LogSource(StrEnum):
+    MARKER = "marker"  # a coach's marker (long press, LAN button)
+    DETECTION = "detection"  # a summary written by the detector
+    SYSTEM = "system"  # the agent itself (camera lost, disk full, ...)
+
+
+class LogRecord(WireModel):
+    id: RecordId
+    session_id: UUID | None = Field(
+        default=None, description="Active session when logged; the cloud assigns one if empty."
+    )
+    camera_id: Segment | None = None
+    occurred_at: UtcDateTime
+    source: LogSource
+    type: ShortText = Field(description="Short label, e.g. 'marker', 'camera_lost'.")
+    data: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class ClipRecord(WireModel):
+    """A clip whose MP4 (and thumbnail) are already complete in the object store."""
+
+    id: RecordId
+    session_id: UUID | None = None
+    camera_id: Segment
+    started_at: UtcDateTime = Field(description="Time of the first frame (a keyframe).")
+    ended_at: UtcDateTime = Field(description="Time of the last frame.")
+    triggers: list[Trigger] = Field(
+        min_length=1, description="Every trigger merged into this clip, oldest first."
+    )
+    object_key: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+    thumbnail_key: Annotated[str, StringConstraints(min_length=1, max_length=512)] | None = None
+    content_type: Literal["video/mp4"] = "video/mp4"
+    size_bytes: int = Field(ge=0)
+    sha256: Sha256Hex = Field(description="SHA-256 of the whole MP4 file, lowercase hex.")
+    duration_ms: int = Field(ge=0)
+    frame_count: int | None = Field(default=None, ge=0)
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    codec: Literal["h264"] = "h264"
+
+    @model_validator(mode="after")
+    def _times_in_order(self) -> ClipRecord:
+        if self.ended_at < self.started_at:
+            raise ValueError("ended_at is before started_at")
+        return self
+
+
+class DetectionEventKind(StrEnum):
+    ENTER = "enter"  # a tracked object entered a zone (or the frame)
+    LEAVE = "leave"
+    COUNT = "count"  # objects of a class in a zone over an interval
+    RULE = "rule"  # a rule fired (and perhaps triggered a clip)
+
+
+class DetectionEvent(WireModel):
+    id: RecordId
+    session_id: UUID | None = None
+    camera_id: Segment
+    occurred_at: UtcDateTime
+    kind: DetectionEventKind
+    label: ShortText = Field(description="Class name, e.g. 'person', 'ball'.")
+    track_id: int | None = Field(default=None, ge=0)
+    zone: ShortText | None = None
+    count: int | None = Field(default=None, ge=0)
+    score: float | None = Field(default=None, ge=0.0, le=1.0)
+    box: tuple[float, float, float, float] | None = Field(
+        default=None, description="x1, y1, x2, y2 as fractions of the frame (0..1)."
+    )
+    rule: ShortText | None = None
+    clip_id: UUID | None = Field(default=None, description="The clip a rule triggered, if any.")
+    data: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class LogBatch(Message):
+    records: list[LogRecord] = Field(min_length=1, max_length=MAX_RECORDS_PER_BATCH)
+
+
+class EventBatch(Message):
+    records: list[DetectionEvent] = Field(min_length=1, max_length=MAX_RECORDS_PER_BATCH)
+
+
+class ClipBatch(Message):
+    records: list[ClipRecord] = Field(min_length=1, max_length=MAX_RECORDS_PER_BATCH)
+
+    @model_validator(mode="after")
+    def _keys_under_device_prefix(self) -> ClipBatch:
+        # A device may only point at objects under its own prefix; the storage
+        # credentials enforce the same rule for writes.
+        prefix = f"{self.org}/{self.device_id}/"
+        for index, record in enumerate(self.records):
+            for field, key in (
+                ("object_key", record.object_key),
+                ("thumbnail_key", record.thumbnail_key),
+            ):
+                if key is not None and not key.startswith(prefix):
+                    raise ValueError(f"records.{index}.{field} {key!r} is not under {prefix!r}")
+        return self

@@ -1,0 +1,3 @@
+from sideline.cli import main
+
+main()

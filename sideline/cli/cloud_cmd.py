@@ -1,0 +1,41 @@
+"""``sideline cloud``: API, ingest and administration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sideline.cli.errors import user_errors
+
+app = typer.Typer(help="The cloud side: API, ingest, administration.", no_args_is_help=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Cloud TOML config (SIDELINE_CLOUD_* overrides it)."),
+]
+
+
+@app.command()
+def api(
+    config: ConfigOption = None,
+    host: Annotated[str | None, typer.Option(help="Bind address (default from config).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default from config).")] = None,
+) -> None:
+    """Serve the HTTP API (and later the dashboard) with uvicorn."""
+    import uvicorn
+
+    from cloud.api.app import create_app
+    from cloud.config import load_cloud_config
+    from sideline.logs import configure_logging
+
+    with user_errors():
+        loaded = load_cloud_config(config)
+    configure_logging(loaded.log_level)
+    uvicorn.run(
+        create_app(loaded),
+        host=host or loaded.api.host,
+        port=port or loaded.api.port,
+        log_level=loaded.log_level.lower(),
+    )

@@ -1,0 +1,156 @@
+"""A Mosquitto 2 broker with its own config, password file and ACL file.
+
+The password hashes are Mosquitto's ``$7$`` format (PBKDF2-HMAC-SHA512), written
+here so that the cloud can generate credentials on a host without
+``mosquitto_passwd``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import secrets
+import shutil
+import signal
+from collections.abc import Mapping
+from pathlib import Path
+
+from sideline.services.process import ManagedProcess, ServiceError, free_port, port_is_open
+
+__all__ = ["MosquittoBroker", "hash_password", "render_password_file"]
+
+_PBKDF2_ITERATIONS = 101  # Mosquitto's own default for $7$
+
+
+def hash_password(
+    password: str, *, salt: bytes | None = None, iterations: int = _PBKDF2_ITERATIONS
+) -> str:
+    """A Mosquitto ``$7$`` password hash."""
+    salt = salt if salt is not None else secrets.token_bytes(12)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations, 64)
+    return f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
+def render_password_file(users: Mapping[str, str]) -> str:
+    """``username:hash`` lines for Mosquitto's ``password_file``."""
+    lines = []
+    for username, password in users.items():
+        if not username or ":" in username or any(c in username for c in "+#/\n"):
+            raise ValueError(f"invalid MQTT username {username!r}")
+        lines.append(f"{username}:{hash_password(password)}")
+    return "\n".join(lines) + "\n"
+
+
+def find_mosquitto() -> str:
+    found = shutil.which("mosquitto") or next(
+        (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if os.path.exists(p)), None
+    )
+    if found is None:
+        raise ServiceError(
+            "mosquitto is not installed; run `make setup` (as root it runs apt-get install mosquitto)"
+        )
+    return found
+
+
+class MosquittoBroker:
+    """A broker on 127.0.0.1 with persistence in ``data_dir``.
+
+    ``users`` maps username to password; ``acl`` is the text of an ACL file (None:
+    every authenticated user may do anything). With no users, anonymous access
+    is allowed.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        port: int | None = None,
+        users: Mapping[str, str] | None = None,
+        acl: str | None = None,
+        max_queued_messages: int = 1_000_000,
+        extra_config: str = "",
+    ) -> None:
+        self.data_dir = data_dir
+        self.host = "127.0.0.1"
+        self.port = port or free_port()
+        self.users = dict(users or {})
+        self.acl = acl
+        self.max_queued_messages = max_queued_messages
+        self.extra_config = extra_config
+        self.config_path = data_dir / "mosquitto.conf"
+        self._process = ManagedProcess(
+            "mosquitto",
+            [find_mosquitto(), "-c", str(self.config_path)],
+            log_path=data_dir / "mosquitto.log",
+            term_timeout_s=5.0,
+        )
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
+    def write_config(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        lines = [
+            f"listener {self.port} {self.host}",
+            f"allow_anonymous {'false' if self.users else 'true'}",
+            "persistence true",
+            f"persistence_location {self.data_dir}/",
+            "autosave_interval 1",
+            f"max_queued_messages {self.max_queued_messages}",
+            "max_inflight_messages 100",
+            "log_dest stderr",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "log_timestamp_format %Y-%m-%dT%H:%M:%S",
+        ]
+        if os.geteuid() == 0:
+            # As root Mosquitto drops to the 'mosquitto' user, which cannot read our files.
+            lines.append("user root")
+        if self.users:
+            password_file = self.data_dir / "passwd"
+            password_file.write_text(render_password_file(self.users))
+            password_file.chmod(0o600)
+            lines.append(f"password_file {password_file}")
+        if self.acl is not None:
+            acl_file = self.data_dir / "acl"
+            acl_file.write_text(self.acl)
+            acl_file.chmod(0o600)
+            lines.append(f"acl_file {acl_file}")
+        if self.extra_config:
+            lines.append(self.extra_config)
+        self.config_path.write_text("\n".join(lines) + "\n")
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        self.write_config()
+        self._process.start()
+        self._process.wait_until(
+            lambda: port_is_open(self.host, self.port),
+            timeout_s=timeout_s,
+            what=f"port {self.port}",
+        )
+
+    def stop(self) -> None:
+        self._process.stop()
+
+    def kill(self) -> None:
+        """SIGKILL: the broker loses whatever it had not saved, as in a crash."""
+        self._process.kill()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def reload(self, *, users: Mapping[str, str] | None = None, acl: str | None = None) -> None:
+        """Rewrite the password and ACL files and make the running broker re-read them."""
+        if users is not None:
+            self.users = dict(users)
+        if acl is not None:
+            self.acl = acl
+        self.write_config()
+        self._process.send_signal(signal.SIGHUP)
+
+    def log_tail(self, lines: int = 30) -> str:
+        return self._process.log_tail(lines)

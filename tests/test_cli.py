@@ -1,0 +1,62 @@
+"""The `sideline` command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from cloud.api.app import create_app
+from cloud.config import CloudConfig
+from protocol.schema import render_schemas
+from sideline.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+
+
+def test_protocol_schema_writes_one_file_per_message(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["protocol", "schema", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    written = {p.name: p.read_text() for p in tmp_path.iterdir()}
+    assert written == render_schemas()
+
+
+def test_agent_check_accepts_the_example_config() -> None:
+    result = runner.invoke(
+        app, ["agent", "check", "--config", str(ROOT / "docs/agent.example.toml")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "riverside-fc/field-north" in result.output
+    assert "camera   goal (rtsp)" in result.output
+
+
+def test_agent_check_explains_a_bad_config_and_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "agent.toml"
+    bad.write_text('[device]\norg = "o"\nid = "d"\n[[cameras]]\nid = "c"\nkind = "test"\nfps = 0\n')
+    result = runner.invoke(app, ["agent", "check", "--config", str(bad)])
+    assert result.exit_code == 2
+    assert "cameras.0.test.fps = 0" in result.output
+    assert "greater than 0" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_console_entry_point_runs() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "sideline", "version"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    assert result.stdout.startswith("sideline 0.1.0 (protocol 1)")
+
+
+def test_cloud_api_answers_health() -> None:
+    client = TestClient(create_app(CloudConfig()))
+    response = client.get("/api/v1/health")
+    assert response.status_code == 200
+    assert response.json()["protocol"] == 1
