@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -13,6 +12,7 @@ from cloud.api.app import create_app
 from cloud.config import CloudConfig
 from protocol.schema import render_schemas
 from sideline.cli import app
+from tests.procs import child_env, sideline_argv
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -46,10 +46,11 @@ def test_agent_check_explains_a_bad_config_and_exits_2(tmp_path: Path) -> None:
 
 def test_console_entry_point_runs() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "sideline", "version"],
+        sideline_argv("version"),
         capture_output=True,
         text=True,
         cwd=ROOT,
+        env=child_env(),
         check=True,
     )
     assert result.stdout.startswith("sideline 0.1.0 (protocol 1)")
