@@ -39,3 +39,28 @@ def api(
         port=port or loaded.api.port,
         log_level=loaded.log_level.lower(),
     )
+
+
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option("--database-url", help="Overrides the config's database_url."),
+]
+
+
+@app.command()
+def migrate(config: ConfigOption = None, database_url: DatabaseOption = None) -> None:
+    """Bring the cloud database's schema up to date (versioned, idempotent)."""
+    from peewee import OperationalError
+
+    from cloud.config import load_cloud_config
+    from cloud.db import DatabaseUrlError, describe_url, open_database
+    from cloud.migrations import SchemaTooNew, current_version
+    from cloud.migrations import migrate as apply_migrations
+
+    with user_errors(DatabaseUrlError, SchemaTooNew, OperationalError):
+        url = database_url or load_cloud_config(config).database_url
+        database = open_database(url)
+        applied = apply_migrations(database)
+    for migration in applied:
+        typer.echo(f"applied {migration.version:04d} {migration.name}")
+    typer.echo(f"{describe_url(url)}: schema version {current_version(database)}")

@@ -16,10 +16,12 @@ log = logging.getLogger("sideline")
 
 
 @contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn a configuration error into a clear message and exit status 2, not a traceback."""
+def user_errors(*also: type[Exception]) -> Iterator[None]:
+    """Turn a configuration error (or one of ``also``) into a clear message and exit
+    status 2, not a traceback."""
+    expected: tuple[type[Exception], ...] = (ConfigError, *also)
     try:
         yield
-    except ConfigError as exc:
+    except expected as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None

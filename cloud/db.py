@@ -1,0 +1,100 @@
+"""The cloud database: one code path for PostgreSQL and SQLite, chosen by URL.
+
+Models are bound to :data:`database_proxy`; nothing is connected at import.
+A process calls :func:`open_database` once (the API, an ingest worker, a CLI
+command, a test) and may call it again to point the same models elsewhere.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import cast
+from urllib.parse import urlsplit
+
+from peewee import Database, DatabaseProxy, PostgresqlDatabase, SqliteDatabase
+from playhouse.db_url import connect
+
+__all__ = [
+    "DatabaseUrlError",
+    "database_proxy",
+    "describe_url",
+    "is_postgres",
+    "is_sqlite",
+    "open_database",
+]
+
+database_proxy = DatabaseProxy()
+"""Every model's database. Initialised by :func:`open_database`."""
+
+# SQLite as a server-side store: WAL so readers never block the writer, foreign
+# keys on (off by default in SQLite), and a busy timeout instead of instant
+# "database is locked" when the API and an ingest worker write at once.
+_SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    "synchronous": "normal",
+    "busy_timeout": 10_000,
+    "cache_size": -32_000,
+}
+
+_SCHEMES = ("sqlite", "postgres", "postgresql")
+
+
+class DatabaseUrlError(ValueError):
+    """A database URL that cannot be used; the message says what would work."""
+
+
+def open_database(url: str) -> Database:
+    """Connect the models to ``url`` (``sqlite:///path`` or ``postgresql://…/db``).
+
+    The connection itself opens lazily, per thread, on first use.
+    """
+    scheme = urlsplit(url).scheme
+    if scheme not in _SCHEMES:
+        raise DatabaseUrlError(
+            f"unsupported database URL scheme {scheme!r} in {describe_url(url)}; "
+            "use sqlite:///path/to/cloud.db or postgresql://user:pass@host:5432/dbname"
+        )
+    try:
+        if scheme == "sqlite":
+            database: Database = _open_sqlite(url)
+        else:
+            database = connect(url, unquote_password=True)
+    except ValueError as exc:
+        raise DatabaseUrlError(f"{describe_url(url)}: {exc}") from None
+    database_proxy.initialize(database)
+    return database
+
+
+def _open_sqlite(url: str) -> Database:
+    database: Database = connect(url, pragmas=_SQLITE_PRAGMAS, timeout=10)
+    path = database.database
+    if path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return database
+
+
+def is_postgres(database: Database | DatabaseProxy | None = None) -> bool:
+    return isinstance(_resolve(database), PostgresqlDatabase)
+
+
+def is_sqlite(database: Database | DatabaseProxy | None = None) -> bool:
+    return isinstance(_resolve(database), SqliteDatabase)
+
+
+def _resolve(database: Database | DatabaseProxy | None) -> Database:
+    target = database if database is not None else database_proxy
+    if isinstance(target, DatabaseProxy):
+        if target.obj is None:
+            raise RuntimeError("no database opened; call cloud.db.open_database(url) first")
+        return cast(Database, target.obj)
+    return target
+
+
+def describe_url(url: str) -> str:
+    """The URL with its password masked, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()

@@ -1,0 +1,93 @@
+"""The cloud data model, shared by the ingest and the API (see docs/data-model.md).
+
+No database is bound at import: :func:`cloud.db.open_database` binds them all.
+"""
+
+from cloud.models.accounts import ApiToken, Membership, Organisation, Team, TeamMember, User
+from cloud.models.base import BaseModel, StrEnumField, UtcDateTimeField, utc_now
+from cloud.models.control import Command, CommandAckRecord, DesiredStateRecord
+from cloud.models.deadletters import DeadLetter
+from cloud.models.devices import Camera, Device, DeviceStatus, HeartbeatSample
+from cloud.models.enums import (
+    ROLE_RANK,
+    AttendanceStatus,
+    ClipStatus,
+    CommandState,
+    LogOrigin,
+    ParticipantStatus,
+    Role,
+    SessionStatus,
+    SessionType,
+    TeamRole,
+)
+from cloud.models.forms import FormTemplate, FormVersion
+from cloud.models.records import Clip, DetectionEventRecord, Log
+from cloud.models.sessions import Session, SessionDevice, SessionParticipant, SessionTransition
+
+__all__ = [
+    "ALL_MODELS",
+    "ROLE_RANK",
+    "ApiToken",
+    "AttendanceStatus",
+    "BaseModel",
+    "Camera",
+    "Clip",
+    "ClipStatus",
+    "Command",
+    "CommandAckRecord",
+    "CommandState",
+    "DeadLetter",
+    "DesiredStateRecord",
+    "DetectionEventRecord",
+    "Device",
+    "DeviceStatus",
+    "FormTemplate",
+    "FormVersion",
+    "HeartbeatSample",
+    "Log",
+    "LogOrigin",
+    "Membership",
+    "Organisation",
+    "ParticipantStatus",
+    "Role",
+    "Session",
+    "SessionDevice",
+    "SessionParticipant",
+    "SessionStatus",
+    "SessionTransition",
+    "SessionType",
+    "StrEnumField",
+    "Team",
+    "TeamMember",
+    "TeamRole",
+    "User",
+    "UtcDateTimeField",
+    "utc_now",
+]
+
+ALL_MODELS: list[type[BaseModel]] = [
+    Organisation,
+    Team,
+    User,
+    Membership,
+    TeamMember,
+    ApiToken,
+    Device,
+    Camera,
+    DeviceStatus,
+    HeartbeatSample,
+    FormTemplate,
+    FormVersion,
+    Session,
+    SessionDevice,
+    SessionParticipant,
+    SessionTransition,
+    DesiredStateRecord,
+    Command,
+    CommandAckRecord,
+    Log,
+    Clip,
+    DetectionEventRecord,
+    DeadLetter,
+]
+"""Every table, in an order where each comes after the tables it references."""

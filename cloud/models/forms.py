@@ -1,0 +1,42 @@
+"""Session form templates (spec 003): a template and its immutable versions."""
+
+from __future__ import annotations
+
+from peewee import Check, ForeignKeyField, IntegerField, JSONField, TextField
+
+from cloud.models.accounts import Organisation, Team, User
+from cloud.models.base import BaseModel, UtcDateTimeField, new_uuid_pk, utc_now
+
+__all__ = ["FormTemplate", "FormVersion"]
+
+
+class FormTemplate(BaseModel):
+    """What the form builder edits. Editing writes a new :class:`FormVersion`."""
+
+    id = new_uuid_pk()
+    org = ForeignKeyField(Organisation, backref="form_templates", on_delete="CASCADE", index=False)
+    team = ForeignKeyField(Team, null=True, backref="form_templates", on_delete="SET NULL")
+    name = TextField()
+    description = TextField(null=True)
+    current_version = IntegerField(default=1, constraints=[Check("current_version >= 1")])
+    created_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    created_at = UtcDateTimeField(default=utc_now)
+    updated_at = UtcDateTimeField(default=utc_now)
+    archived_at = UtcDateTimeField(null=True)  # hidden from pickers; old logs keep it
+
+    class Meta:
+        indexes = ((("org", "archived_at", "name"), False),)
+
+
+class FormVersion(BaseModel):
+    """One version's field schema (JSON list of field definitions); never changed."""
+
+    id = new_uuid_pk()
+    template = ForeignKeyField(FormTemplate, backref="versions", on_delete="CASCADE", index=False)
+    version = IntegerField(constraints=[Check("version >= 1")])
+    fields = JSONField()
+    created_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    created_at = UtcDateTimeField(default=utc_now)
+
+    class Meta:
+        indexes = ((("template", "version"), True),)

@@ -1,0 +1,153 @@
+"""Sessions: one entity carrying both specs (teams' 003 and live sessions' 000).
+
+Field mapping and lifecycle rules are in ``docs/data-model.md``.
+"""
+
+from __future__ import annotations
+
+from peewee import (
+    BooleanField,
+    CharField,
+    Check,
+    ForeignKeyField,
+    IntegerField,
+    TextField,
+    UUIDField,
+)
+
+from cloud.models.accounts import Organisation, Team, User
+from cloud.models.base import (
+    SEGMENT_LENGTH,
+    BaseModel,
+    StrEnumField,
+    UtcDateTimeField,
+    new_uuid_pk,
+    utc_now,
+)
+from cloud.models.devices import Device
+from cloud.models.enums import AttendanceStatus, ParticipantStatus, SessionStatus, SessionType
+from cloud.models.forms import FormTemplate, FormVersion
+
+__all__ = ["Session", "SessionDevice", "SessionParticipant", "SessionTransition"]
+
+
+class Session(BaseModel):
+    id = new_uuid_pk()
+    org = ForeignKeyField(Organisation, backref="sessions", on_delete="CASCADE", index=False)
+    team = ForeignKeyField(Team, null=True, backref="sessions", on_delete="SET NULL", index=False)
+    host = ForeignKeyField(
+        User, null=True, backref="hosted_sessions", on_delete="SET NULL", index=False
+    )
+    title = TextField()  # 000 "title", 003 "name"
+    description = TextField(null=True)
+    type = StrEnumField(SessionType, default=SessionType.PRACTICE)
+    status = StrEnumField(SessionStatus, default=SessionStatus.DRAFT)
+    scheduled_at = UtcDateTimeField(null=True)
+    duration_minutes = IntegerField(null=True, constraints=[Check("duration_minutes > 0")])
+    timezone = CharField(max_length=64, default="UTC")  # IANA name, for display and recurrence
+    started_at = UtcDateTimeField(null=True)
+    ended_at = UtcDateTimeField(null=True)
+    meeting_url = TextField(null=True)
+    meeting_provider = CharField(max_length=64, null=True)
+    max_participants = IntegerField(null=True, constraints=[Check("max_participants > 0")])
+    # Kept in step with registrations by a conditional UPDATE; the CHECK is the
+    # last line of defence against overbooking under concurrency.
+    participant_count = IntegerField(
+        default=0,
+        constraints=[
+            Check(
+                "participant_count >= 0 AND "
+                "(max_participants IS NULL OR participant_count <= max_participants)"
+            )
+        ],
+    )
+    is_free = BooleanField(default=True)
+    price_minor = IntegerField(null=True, constraints=[Check("price_minor >= 0")])  # cents
+    currency = CharField(max_length=3, null=True)  # ISO 4217, upper case
+    form_template = ForeignKeyField(FormTemplate, null=True, on_delete="SET NULL")
+    form_version = ForeignKeyField(FormVersion, null=True, on_delete="SET NULL")
+    # The scheduling issue adds the recurrence table; sessions of one series share it.
+    recurrence_id = UUIDField(null=True, index=True)
+    created_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    created_at = UtcDateTimeField(default=utc_now)
+    updated_at = UtcDateTimeField(default=utc_now)
+    cancelled_at = UtcDateTimeField(null=True)
+    cancel_reason = TextField(null=True)
+    deleted_at = UtcDateTimeField(null=True)
+
+    class Meta:
+        indexes = (
+            (("org", "scheduled_at", "id"), False),
+            (("org", "status", "scheduled_at"), False),
+            (("org", "created_at", "id"), False),
+            (("team", "scheduled_at"), False),
+            (("host", "scheduled_at"), False),
+        )
+        constraints = [
+            Check("is_free OR (price_minor IS NOT NULL AND currency IS NOT NULL)"),
+            Check("ended_at IS NULL OR started_at IS NULL OR ended_at >= started_at"),
+        ]
+
+
+class SessionDevice(BaseModel):
+    """A device (and optionally one of its cameras) that records a session.
+
+    ``camera_id`` empty means every camera of the device.
+    """
+
+    id = new_uuid_pk()
+    session = ForeignKeyField(Session, backref="devices", on_delete="CASCADE", index=False)
+    device = ForeignKeyField(Device, backref="sessions", on_delete="CASCADE", index=False)
+    camera_id = CharField(max_length=SEGMENT_LENGTH, null=True)
+    created_at = UtcDateTimeField(default=utc_now)
+
+    class Meta:
+        indexes = ((("session", "device", "camera_id"), True),)
+
+
+# NULLs are distinct in a unique index: one "every camera" row per session and device.
+SessionDevice.add_index(
+    SessionDevice.index(SessionDevice.session, SessionDevice.device, unique=True).where(
+        SessionDevice.camera_id.is_null()
+    )
+)
+SessionDevice.add_index(SessionDevice.index(SessionDevice.device, SessionDevice.session))
+
+
+class SessionParticipant(BaseModel):
+    """A registration (user or guest) and, once the session ran, its attendance."""
+
+    id = new_uuid_pk()
+    session = ForeignKeyField(Session, backref="participants", on_delete="CASCADE", index=False)
+    user = ForeignKeyField(User, null=True, backref="registrations", on_delete="CASCADE")
+    guest_name = TextField(null=True)
+    guest_email = CharField(max_length=254, null=True)
+    status = StrEnumField(ParticipantStatus, default=ParticipantStatus.REGISTERED)
+    registered_at = UtcDateTimeField(default=utc_now)
+    cancelled_at = UtcDateTimeField(null=True)
+    attendance = StrEnumField(AttendanceStatus, null=True)
+    joined_at = UtcDateTimeField(null=True)
+    left_at = UtcDateTimeField(null=True)
+    duration_seconds = IntegerField(null=True, constraints=[Check("duration_seconds >= 0")])
+
+    class Meta:
+        indexes = (
+            (("session", "user"), True),
+            (("session", "status", "registered_at"), False),
+        )
+        constraints = [Check("user_id IS NOT NULL OR guest_name IS NOT NULL")]
+
+
+class SessionTransition(BaseModel):
+    """Each lifecycle change (created, started, ended, …): a timeline item."""
+
+    id = new_uuid_pk()
+    session = ForeignKeyField(Session, backref="transitions", on_delete="CASCADE", index=False)
+    from_status = StrEnumField(SessionStatus, null=True)  # empty: created
+    to_status = StrEnumField(SessionStatus)
+    occurred_at = UtcDateTimeField(default=utc_now)
+    by_user = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    reason = TextField(null=True)
+
+    class Meta:
+        indexes = ((("session", "occurred_at", "id"), False),)

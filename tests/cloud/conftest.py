@@ -1,0 +1,58 @@
+"""Cloud database fixtures: every data-model test runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from peewee import Database
+
+from cloud.db import database_proxy, is_postgres, open_database
+from cloud.migrations import migrate
+from cloud.models import ALL_MODELS
+from sideline.services.postgres import TemporaryDatabase
+
+
+@pytest.fixture(scope="session")
+def cloud_postgres_url(postgres_admin_url: str) -> Iterator[str]:
+    """A PostgreSQL database migrated once for the session; tests empty it after use."""
+    database = TemporaryDatabase(postgres_admin_url, prefix="sideline_cloud")
+    url = database.create()
+    migrate(open_database(url))
+    database_proxy.obj.close()
+    yield url
+    database.drop()
+
+
+def empty_tables(database: Database) -> None:
+    tables = ", ".join(f'"{model._meta.table_name}"' for model in ALL_MODELS)
+    if is_postgres(database):
+        database.execute_sql(f"TRUNCATE {tables} CASCADE")
+    else:
+        with database.atomic():
+            for model in reversed(ALL_MODELS):
+                model.delete().execute()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated database URL of each kind (PostgreSQL's is shared: see ``db``)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'cloud.db'}"
+        migrate(open_database(url))
+        return url
+    return str(request.getfixturevalue("cloud_postgres_url"))
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    """The models bound to a migrated, empty database (SQLite, then PostgreSQL)."""
+    database = open_database(db_url)
+    try:
+        yield database
+    finally:
+        if database.in_transaction():
+            database.rollback()
+        empty_tables(database)
+        database.close()
