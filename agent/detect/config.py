@@ -167,6 +167,10 @@ class DetectConfig(Section):
 
     @model_validator(mode="after")
     def _references(self) -> DetectConfig:
+        if self.enabled and self.model is None:
+            raise ValueError(
+                "detect.enabled is true but detect.model is not set: name the .onnx file"
+            )
         zones = {(zone.camera_id, zone.name) for zone in self.zones}
         if len(zones) != len(self.zones):
             raise ValueError("zone names must be unique per camera")

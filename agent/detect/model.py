@@ -149,7 +149,11 @@ def _check_outputs(
 
 def _warm_up(model: LoadedModel, runs: int) -> None:
     spec = model.manifest.input
-    shape = (1, 3, spec.height, spec.width) if spec.layout == "NCHW" else (1, spec.height, spec.width, 3)
+    shape = (
+        (1, 3, spec.height, spec.width)
+        if spec.layout == "NCHW"
+        else (1, spec.height, spec.width, 3)
+    )
     blank = np.full(shape, 0.5 if spec.dtype == "float32" else 128, dtype=spec.dtype)
     try:
         outputs = []
@@ -157,4 +161,6 @@ def _warm_up(model: LoadedModel, runs: int) -> None:
             outputs = model.session.run(None, {model.input_name: blank})
     except Exception as exc:
         raise ModelError(f"model file {model.path} fails its warm-up run: {exc}") from None
-    _check_outputs(model.path, model.manifest, model.adapter, [o.shape for o in outputs], "produces")
+    _check_outputs(
+        model.path, model.manifest, model.adapter, [o.shape for o in outputs], "produces"
+    )

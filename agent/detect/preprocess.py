@@ -61,7 +61,9 @@ class Preprocessor:
         self._tensor: npt.NDArray[np.float32] | npt.NDArray[np.uint8]
         if spec.dtype == "uint8":
             shape = (1, spec.height, spec.width, 3)
-            self._tensor = np.empty(shape if spec.layout == "NHWC" else (1, 3) + shape[1:3], np.uint8)
+            self._tensor = np.empty(
+                shape if spec.layout == "NHWC" else (1, 3) + shape[1:3], np.uint8
+            )
         elif spec.layout == "NCHW":
             self._tensor = np.empty((1, 3, spec.height, spec.width), dtype=np.float32)
         else:

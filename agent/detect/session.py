@@ -73,4 +73,6 @@ def open_session(path: Path, settings: SessionSettings) -> ort.InferenceSession:
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # errors only: warnings about unused initialisers are noise
-    return ort.InferenceSession(str(path), sess_options=options, providers=resolve_providers(settings))
+    return ort.InferenceSession(
+        str(path), sess_options=options, providers=resolve_providers(settings)
+    )

@@ -98,7 +98,10 @@ class OutputAdapter(ABC):
 
     @abstractmethod
     def decode(
-        self, outputs: Sequence[npt.NDArray[np.generic]], threshold: float, class_mask: BoolArray | None
+        self,
+        outputs: Sequence[npt.NDArray[np.generic]],
+        threshold: float,
+        class_mask: BoolArray | None,
     ) -> Candidates: ...
 
     def take_top(self, candidates: Candidates) -> Candidates:
@@ -108,5 +111,8 @@ class OutputAdapter(ABC):
             return candidates
         top = np.argpartition(-candidates.scores, limit)[:limit]
         return Candidates(
-            candidates.boxes[top], candidates.scores[top], candidates.class_ids[top], candidates.suppressed
+            candidates.boxes[top],
+            candidates.scores[top],
+            candidates.class_ids[top],
+            candidates.suppressed,
         )

@@ -52,7 +52,10 @@ class NanodetAdapter(OutputAdapter):
         )
 
     def decode(
-        self, outputs: Sequence[npt.NDArray[np.generic]], threshold: float, class_mask: BoolArray | None
+        self,
+        outputs: Sequence[npt.NDArray[np.generic]],
+        threshold: float,
+        class_mask: BoolArray | None,
     ) -> Candidates:
         rows = np.asarray(outputs[0][0], dtype=np.float32)
         index, scores, classes = best_class(rows[:, : self.num_classes], threshold, class_mask)

@@ -21,7 +21,9 @@ from agent.detect.manifest import ModelManifest
 __all__ = ["NmsAdapter", "SsdAdapter", "to_input_xyxy"]
 
 
-def to_input_xyxy(boxes: npt.NDArray[np.float32], manifest: ModelManifest) -> npt.NDArray[np.float32]:
+def to_input_xyxy(
+    boxes: npt.NDArray[np.float32], manifest: ModelManifest
+) -> npt.NDArray[np.float32]:
     """Boxes as the manifest describes them to x1, y1, x2, y2 in input pixels."""
     order = manifest.boxes.order
     if order == "yxyx":
@@ -56,7 +58,10 @@ class SsdAdapter(OutputAdapter):
         )
 
     def decode(
-        self, outputs: Sequence[npt.NDArray[np.generic]], threshold: float, class_mask: BoolArray | None
+        self,
+        outputs: Sequence[npt.NDArray[np.generic]],
+        threshold: float,
+        class_mask: BoolArray | None,
     ) -> Candidates:
         boxes = np.asarray(outputs[0][0], dtype=np.float32)
         scores = np.asarray(outputs[1][0], dtype=np.float32)
@@ -91,7 +96,10 @@ class NmsAdapter(OutputAdapter):
         )
 
     def decode(
-        self, outputs: Sequence[npt.NDArray[np.generic]], threshold: float, class_mask: BoolArray | None
+        self,
+        outputs: Sequence[npt.NDArray[np.generic]],
+        threshold: float,
+        class_mask: BoolArray | None,
     ) -> Candidates:
         if len(outputs) == 1:
             table = np.asarray(outputs[0][0], dtype=np.float32)

@@ -35,7 +35,10 @@ class YoloV5Adapter(OutputAdapter):
         return len(shapes) == 1 and dims_match(shapes[0], [1, None, 5 + self.num_classes])
 
     def decode(
-        self, outputs: Sequence[npt.NDArray[np.generic]], threshold: float, class_mask: BoolArray | None
+        self,
+        outputs: Sequence[npt.NDArray[np.generic]],
+        threshold: float,
+        class_mask: BoolArray | None,
     ) -> Candidates:
         rows = np.asarray(outputs[0][0], dtype=np.float32)
         rows = rows[rows[:, 4] >= threshold]
@@ -59,13 +62,18 @@ class YoloV8Adapter(OutputAdapter):
     """[1, 4 + C, N]: cx, cy, w, h (input pixels) then class scores, one column per anchor."""
 
     def expected(self) -> str:
-        return f"one output [1, {4 + self.num_classes}, N] (cx, cy, w, h, {self.num_classes} classes)"
+        return (
+            f"one output [1, {4 + self.num_classes}, N] (cx, cy, w, h, {self.num_classes} classes)"
+        )
 
     def outputs_match(self, shapes: Sequence[Sequence[Dim]]) -> bool:
         return len(shapes) == 1 and dims_match(shapes[0], [1, 4 + self.num_classes, None])
 
     def decode(
-        self, outputs: Sequence[npt.NDArray[np.generic]], threshold: float, class_mask: BoolArray | None
+        self,
+        outputs: Sequence[npt.NDArray[np.generic]],
+        threshold: float,
+        class_mask: BoolArray | None,
     ) -> Candidates:
         table = np.asarray(outputs[0][0], dtype=np.float32)  # (4 + C) x N
         scores = table[4:]
@@ -124,7 +132,10 @@ class YoloxAdapter(YoloV5Adapter):
         )
 
     def decode(
-        self, outputs: Sequence[npt.NDArray[np.generic]], threshold: float, class_mask: BoolArray | None
+        self,
+        outputs: Sequence[npt.NDArray[np.generic]],
+        threshold: float,
+        class_mask: BoolArray | None,
     ) -> Candidates:
         rows = np.asarray(outputs[0][0], dtype=np.float32)
         index = np.flatnonzero(rows[:, 4] >= threshold)

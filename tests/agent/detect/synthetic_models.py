@@ -160,9 +160,16 @@ def build_colour_detector(
     k = 2 * max_figure + 8
     half = k // 2
     padded = g.op(
-        "Pad", g.op("Cast", stack, to=TensorProto.DOUBLE), g.const([0, 0, half, half, 0, 0, half, half], np.int64)
+        "Pad",
+        g.op("Cast", stack, to=TensorProto.DOUBLE),
+        g.const([0, 0, half, half, 0, 0, half, half], np.int64),
     )
-    integral = g.op("CumSum", g.op("CumSum", padded, g.const(2, np.int64), exclusive=1), g.const(3, np.int64), exclusive=1)
+    integral = g.op(
+        "CumSum",
+        g.op("CumSum", padded, g.const(2, np.int64), exclusive=1),
+        g.const(3, np.int64),
+        exclusive=1,
+    )
     pooled, anchor_x, anchor_y, anchor_s = [], [], [], []
     for s in strides:
         # Anchor j*s covers padded rows/columns [j*s, j*s + k).
@@ -214,7 +221,9 @@ def build_colour_detector(
     )
     count = m0
     presence = g.op("Min", g.op("Mul", count, g.const(1 / min_pixels)), g.const(1.0))
-    purity = g.op("Min", g.op("Div", count, g.op("Add", g.op("Mul", w, h), g.const(1e-6))), g.const(1.0))
+    purity = g.op(
+        "Min", g.op("Div", count, g.op("Add", g.op("Mul", w, h), g.const(1e-6))), g.const(1.0)
+    )
     objectness = g.op(
         "Mul", g.op("Mul", g.op("Cast", inside, to=TensorProto.FLOAT), presence), purity
     )
@@ -247,18 +256,29 @@ def build_colour_detector(
     if fmt == "nanodet":
         inv_s = g.op("Reciprocal", stride)
         sides = [g.op("Sub", ax, x1), g.op("Sub", ay, y1), g.op("Sub", x2, ax), g.op("Sub", y2, ay)]
-        distance = g.op("Clip", g.op("Mul", g.op("Concat", *sides, axis=1), inv_s), g.const(0.0), g.const(float(reg_max)))
+        distance = g.op(
+            "Clip",
+            g.op("Mul", g.op("Concat", *sides, axis=1), inv_s),
+            g.const(0.0),
+            g.const(float(reg_max)),
+        )
         bins = g.const(np.arange(reg_max + 1, dtype=np.float32))
         near = g.op("Abs", g.op("Sub", g.op("Unsqueeze", distance, g.const([3], np.int64)), bins))
-        logits = g.op("Log", g.op("Add", g.op("Relu", g.op("Sub", g.const(1.0), near)), g.const(1e-6)))
-        logits = g.op("Reshape", g.op("Transpose", logits, perm=[0, 2, 1, 3]), g.const([1, n, -1], np.int64))
+        logits = g.op(
+            "Log", g.op("Add", g.op("Relu", g.op("Sub", g.const(1.0), near)), g.const(1e-6))
+        )
+        logits = g.op(
+            "Reshape", g.op("Transpose", logits, perm=[0, 2, 1, 3]), g.const([1, n, -1], np.int64)
+        )
         out = g.op("Concat", g.op("Transpose", scores, perm=[0, 2, 1]), logits, axis=2)
         width_out = total_classes + 4 * (reg_max + 1)
         return g.model([image_input], [(out, "output", f32, [1, n, width_out])])
     boxes_xyxy = g.op("Transpose", g.op("Concat", x1, y1, x2, y2, axis=1), perm=[0, 2, 1])
     if fmt == "ssd":
         norm = g.const(np.array([1 / height, 1 / width, 1 / height, 1 / width]).reshape(1, 4, 1))
-        yxyx = g.op("Transpose", g.op("Mul", g.op("Concat", y1, x1, y2, x2, axis=1), norm), perm=[0, 2, 1])
+        yxyx = g.op(
+            "Transpose", g.op("Mul", g.op("Concat", y1, x1, y2, x2, axis=1), norm), perm=[0, 2, 1]
+        )
         best = g.op("ReduceMax", scores, axes=[1], keepdims=1)
         with_bg = g.op("Concat", g.op("Sub", g.const(1.0), best), scores, axis=1)
         out_scores = g.op("Transpose", with_bg, perm=[0, 2, 1])
@@ -280,14 +300,20 @@ def build_colour_detector(
         )
         box_index = g.op("Gather", selected, g.const(2, np.int64), axis=1)
         class_index = g.op("Gather", selected, g.const(1, np.int64), axis=1)
-        picked = g.op("Gather", g.op("Squeeze", boxes_xyxy, g.const([0], np.int64)), box_index, axis=0)
+        picked = g.op(
+            "Gather", g.op("Squeeze", boxes_xyxy, g.const([0], np.int64)), box_index, axis=0
+        )
         picked_scores = g.op("GatherND", scores, selected)
         classes_f = g.op("Cast", class_index, to=TensorProto.FLOAT)
         one = g.const([1], np.int64)
         zero = g.const([0], np.int64)
         if nms_layout == "single":
             table = g.op(
-                "Concat", picked, g.op("Unsqueeze", picked_scores, one), g.op("Unsqueeze", classes_f, one), axis=1
+                "Concat",
+                picked,
+                g.op("Unsqueeze", picked_scores, one),
+                g.op("Unsqueeze", classes_f, one),
+                axis=1,
             )
             out = g.op("Unsqueeze", table, zero)
             return g.model([image_input], [(out, "output0", f32, [1, "K", 6])])
@@ -316,14 +342,25 @@ def _extra_scores(
             weight = rng.normal(0, (2 / (9 * channels)) ** 0.5, (width, channels, 3, 3))
             stride = 2 if index % 2 == 0 else 1
             features = g.op(
-                "Conv", features, g.const(weight), g.const(np.zeros(width)), kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[stride, stride]
+                "Conv",
+                features,
+                g.const(weight),
+                g.const(np.zeros(width)),
+                kernel_shape=[3, 3],
+                pads=[1, 1, 1, 1],
+                strides=[stride, stride],
             )
             features = g.op("Relu", features)
             channels = width
         pooled = g.op("ReduceMean", features, g.const([1, 2, 3], np.int64), keepdims=1)
         logit = g.op("Add", logit, g.op("Mul", pooled, g.const(1e-3)))
     ones = g.op("Mul", g.op("Mul", anchors, g.const(0.0)), g.const(1.0))  # [1, 1, N] of zeros
-    shape = g.op("Concat", g.const([1, extra], np.int64), g.op("Slice", g.op("Shape", ones), g.const([2], np.int64), g.const([3], np.int64)), axis=0)
+    shape = g.op(
+        "Concat",
+        g.const([1, extra], np.int64),
+        g.op("Slice", g.op("Shape", ones), g.const([2], np.int64), g.const([3], np.int64)),
+        axis=0,
+    )
     return g.op("Sigmoid", g.op("Expand", g.op("Add", ones, logit), shape))
 
 
@@ -351,7 +388,12 @@ def manifest_for(
 
 
 def write_model(
-    directory: Path, name: str, model: onnx.ModelProto, manifest: dict[str, Any], *, sha: bool = True
+    directory: Path,
+    name: str,
+    model: onnx.ModelProto,
+    manifest: dict[str, Any],
+    *,
+    sha: bool = True,
 ) -> Path:
     """Write ``name.onnx`` and its ``name.json`` manifest (with the file's sha256)."""
     directory.mkdir(parents=True, exist_ok=True)
