@@ -40,7 +40,7 @@ class MotionConfig(Section):
         default=0.002, ge=0, le=1, description="Changed pixels (fraction of the frame) for motion."
     )
     width: int = Field(
-        default=160, ge=32, le=640, description="Width of the grey image the gate compares."
+        default=160, ge=32, le=640, description="Width of the small image the gate compares."
     )
     masks: list[Polygon] = Field(
         default_factory=list, description="Regions whose motion is ignored (flags, trees, a road)."
@@ -87,6 +87,12 @@ class TrackerConfig(Section):
     )
     max_missed: int = Field(
         default=5, ge=1, le=300, description="Inferences a track may be missed before it ends."
+    )
+    max_jump: float = Field(
+        default=2.5,
+        ge=0,
+        le=20,
+        description="With no overlap, match the nearest detection within this many box sizes.",
     )
 
 

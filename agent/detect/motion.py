@@ -1,9 +1,11 @@
 """A cheap motion gate: is anything moving on this camera, and where?
 
-The frame is shrunk to a small grey image (160 px wide by default), blurred
-against sensor noise and compared with a running-average background. Pixels
-that differ by more than a threshold count as changed; masked regions (a flag,
-trees, a road behind the field) never count. On a Pi this costs well under a
+The frame is shrunk to a small image (160 px wide by default), blurred
+against sensor noise and compared with a running-average background. A pixel
+has changed when any colour channel differs by more than a threshold: the
+largest channel difference, not the grey level, because a red ball on green
+grass is nearly the same grey. Masked regions (a flag, trees, a road behind
+the field) never count. On a Pi this costs well under a
 millisecond, against tens to hundreds for an inference, so a still field is
 almost free.
 """
@@ -65,18 +67,17 @@ class MotionGate:
             self._background = None
             self._mask = polygon_mask(self.config.masks, small_w, small_h)
             self._mask_area = max(1, int(np.count_nonzero(self._mask)))
-        grey = cv2.cvtColor(
-            cv2.resize(image, (small_w, small_h), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY
-        )
-        grey = cv2.GaussianBlur(grey, (5, 5), 0)
+        small = cv2.resize(image, (small_w, small_h), interpolation=cv2.INTER_AREA)
+        small = cv2.GaussianBlur(small, (5, 5), 0)
         if self._background is None:
-            self._background = grey.astype(np.float32)
+            self._background = small.astype(np.float32)
             # Nothing to compare with yet: let the detector look once.
             return MotionResult(True, 1.0, (0, 0, width, height))
-        diff = cv2.absdiff(grey, cv2.convertScaleAbs(self._background))
+        diff = cv2.absdiff(small, cv2.convertScaleAbs(self._background))
+        diff = np.max(diff, axis=2)
         _, changed = cv2.threshold(diff, self.threshold, 255, cv2.THRESH_BINARY)
         changed = cv2.bitwise_and(changed, self._mask)  # type: ignore[arg-type]
-        cv2.accumulateWeighted(grey, self._background, self.BACKGROUND_ALPHA)
+        cv2.accumulateWeighted(small, self._background, self.BACKGROUND_ALPHA)
         count = int(cv2.countNonZero(changed))
         fraction = count / self._mask_area
         moving = count > 0 and fraction >= self.config.min_area_fraction

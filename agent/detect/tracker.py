@@ -3,7 +3,7 @@
 Detection runs at a few frames per second, so a kicked ball moves far between
 two inferences. Each track therefore predicts its box from its velocity, and
 matching is greedy on the overlap with that prediction, falling back to the
-nearest centre within one box size when nothing overlaps. Tracks are matched
+nearest centre within ``max_jump`` box sizes when nothing overlaps. Tracks are matched
 within their class only. A track is confirmed after ``min_hits`` detections
 (only confirmed tracks make events) and ends after ``max_missed`` inferences
 in which it was looked for and not found; where the detector did not look (a
@@ -124,11 +124,13 @@ class Tracker:
         candidates = boxes[dets].astype(np.float32)
         affinity = iou_matrix(predicted, candidates)
         affinity[affinity < self.config.iou_threshold] = 0.0
-        # No overlap: the nearest centre within one box size still matches, ranked below any overlap.
+        # No overlap: the nearest centre within max_jump box sizes still matches, ranked below any overlap.
         centres_t = (predicted[:, :2] + predicted[:, 2:]) / 2
         centres_d = (candidates[:, :2] + candidates[:, 2:]) / 2
         distance = np.linalg.norm(centres_t[:, None, :] - centres_d[None, :, :], axis=2)
-        size = np.maximum(predicted[:, 2] - predicted[:, 0], predicted[:, 3] - predicted[:, 1])
+        size = self.config.max_jump * np.maximum(
+            predicted[:, 2] - predicted[:, 0], predicted[:, 3] - predicted[:, 1]
+        )
         near = (affinity == 0) & (distance < size[:, None])
         affinity[near] = 1e-3 * (1.0 - distance[near] / size[:, None].repeat(len(dets), 1)[near])
         pairs: list[tuple[int, int]] = []
