@@ -27,13 +27,18 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def model_path(model_dir: Path) -> Path:
     """The YOLOv8-layout colour detector most tests run."""
     return write_model(
-        model_dir, "colour-yolov8", build_colour_detector("yolov8", CLASSES), manifest_for("yolov8", CLASSES)
+        model_dir,
+        "colour-yolov8",
+        build_colour_detector("yolov8", CLASSES),
+        manifest_for("yolov8", CLASSES),
     )
 
 
 def open_detector(path: Path, score_threshold: float | None = None) -> Detector:
     manifest = load_manifest(path.with_suffix(".json"))
-    return Detector(load_model(path, manifest, SessionSettings(threads=1)), score_threshold=score_threshold)
+    return Detector(
+        load_model(path, manifest, SessionSettings(threads=1)), score_threshold=score_threshold
+    )
 
 
 @pytest.fixture(scope="session")

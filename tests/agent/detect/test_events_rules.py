@@ -14,7 +14,9 @@ from protocol import DetectionEventKind, TriggerSource
 from tests.agent.detect.fakes import RecordingTrigger
 
 GOAL = Zone.from_config(
-    ZoneConfig(name="goal", camera_id="cam1", polygon=[(0.5, 0.0), (1.0, 0.0), (1.0, 1.0), (0.5, 1.0)])
+    ZoneConfig(
+        name="goal", camera_id="cam1", polygon=[(0.5, 0.0), (1.0, 0.0), (1.0, 1.0), (0.5, 1.0)]
+    )
 )
 T0 = 1_800_000_000.0
 
@@ -24,7 +26,9 @@ def track(track_id: int, label: str, x: float, confirmed: bool = True) -> Track:
     return Track(track_id, label, box, 0.9, T0, T0, confirmed=confirmed)
 
 
-def observe(at: float, *tracks: Track, ended: list[Track] | None = None, **kw: object) -> Observation:
+def observe(
+    at: float, *tracks: Track, ended: list[Track] | None = None, **kw: object
+) -> Observation:
     return Observation("cam1", T0 + at, 640, 360, list(tracks), ended or [], **kw)  # type: ignore[arg-type]
 
 
@@ -39,7 +43,10 @@ def test_enter_and_leave_once_each_after_debounce() -> None:
     xs = [100, 400, 410, 420, 100, 110, 120]  # out, in, in, in, out, out, out
     emitted = [events.update(observe(i * 0.2, track(1, "ball", x))) for i, x in enumerate(xs)]
     kinds = [(i, e.kind, e.zone, e.track_id) for i, batch in enumerate(emitted) for e in batch]
-    assert kinds == [(2, DetectionEventKind.ENTER, "goal", 1), (5, DetectionEventKind.LEAVE, "goal", 1)]
+    assert kinds == [
+        (2, DetectionEventKind.ENTER, "goal", 1),
+        (5, DetectionEventKind.LEAVE, "goal", 1),
+    ]
     enter = emitted[2][0]
     assert enter.label == "ball" and enter.box is not None and 0.6 < enter.box[0] < 0.7
 
@@ -47,7 +54,9 @@ def test_enter_and_leave_once_each_after_debounce() -> None:
 def test_a_flicker_on_the_line_makes_no_events() -> None:
     events = ZoneEvents([GOAL], EventsConfig(zone_debounce=2, count_interval_s=0))
     xs = [100, 400, 100, 400, 100, 400, 100]
-    assert not [e for i, x in enumerate(xs) for e in events.update(observe(i * 0.2, track(1, "p", x)))]
+    assert not [
+        e for i, x in enumerate(xs) for e in events.update(observe(i * 0.2, track(1, "p", x)))
+    ]
 
 
 def test_unconfirmed_tracks_make_no_events_and_ended_tracks_leave() -> None:
@@ -103,7 +112,9 @@ def test_token_bucket_limits_the_rate_and_counts_drops() -> None:
 
 
 def enter_rule(**kw: object) -> RuleConfig:
-    return RuleConfig(name="goal-scored", kind="enter", zone="goal", classes=["ball"], cooldown_s=30, **kw)  # type: ignore[arg-type]
+    return RuleConfig(
+        name="goal-scored", kind="enter", zone="goal", classes=["ball"], cooldown_s=30, **kw
+    )  # type: ignore[arg-type]
 
 
 def test_enter_rule_fires_the_clip_trigger_with_cooldown() -> None:
@@ -114,7 +125,10 @@ def test_enter_rule_fires_the_clip_trigger_with_cooldown() -> None:
     for at, x in [(0, 100), (1, 400), (2, 100), (3, 400), (40, 100), (41, 400)]:
         obs = observe(at, track(1, "ball", x))
         fired += engine.evaluate(obs, events.update(obs), events.current_counts)
-    assert [e.occurred_at.timestamp() - T0 for e in fired] == [1, 41]  # the one at 3 s was cooling down
+    assert [e.occurred_at.timestamp() - T0 for e in fired] == [
+        1,
+        41,
+    ]  # the one at 3 s was cooling down
     request = trigger.requests[0]
     assert request.trigger.source == TriggerSource.RULE and request.trigger.by == "goal-scored"
     assert request.trigger.at.timestamp() == T0 + 1
@@ -149,7 +163,15 @@ def test_enter_the_frame_rule_without_zone() -> None:
 
 def test_count_rule_needs_the_count_held_then_rearms() -> None:
     trigger = RecordingTrigger()
-    rule = RuleConfig(name="crowd", kind="count_above", zone="goal", classes=["person"], count=2, for_s=2, cooldown_s=0)
+    rule = RuleConfig(
+        name="crowd",
+        kind="count_above",
+        zone="goal",
+        classes=["person"],
+        count=2,
+        for_s=2,
+        cooldown_s=0,
+    )
     engine = RuleEngine("cam1", [rule], trigger)
     timeline = [(0, 3), (1, 3), (2, 3), (3, 3), (4, 1), (5, 3), (6, 3), (7, 3)]
     fired = [
@@ -160,7 +182,9 @@ def test_count_rule_needs_the_count_held_then_rearms() -> None:
 
 
 def test_a_refused_clip_still_records_the_rule_with_the_reason() -> None:
-    engine = RuleEngine("cam1", [enter_rule()], RecordingTrigger(reject="camera cam1 is not recording"))
+    engine = RuleEngine(
+        "cam1", [enter_rule()], RecordingTrigger(reject="camera cam1 is not recording")
+    )
     events = ZoneEvents([GOAL], EventsConfig(zone_debounce=1, count_interval_s=0))
     fired = []
     for at, x in [(0, 100), (1, 400)]:

@@ -46,7 +46,9 @@ def build(tmp_path: Path, fmt: str, **options: Any) -> Path:
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_each_format_finds_every_figure_once_with_its_class_and_box(tmp_path: Path, fmt: str) -> None:
+def test_each_format_finds_every_figure_once_with_its_class_and_box(
+    tmp_path: Path, fmt: str
+) -> None:
     detector = open_detector(build(tmp_path, fmt))
     assert_finds(detector.detect(render(SCENE)), SCENE)
 

@@ -105,7 +105,9 @@ def test_not_an_onnx_file(tmp_path: Path) -> None:
 def test_dynamic_shapes_are_checked_on_the_warm_up_outputs(tmp_path: Path) -> None:
     # NMS-in-graph output is [1, K, 6] with K symbolic; declaring 'ssd' must fail
     # on the output count already, and 'nms' must pass with the real K.
-    path = write_model(tmp_path, "nms", build_colour_detector("nms", CLASSES), manifest_for("nms", CLASSES))
+    path = write_model(
+        tmp_path, "nms", build_colour_detector("nms", CLASSES), manifest_for("nms", CLASSES)
+    )
     load(path)
     rewrite_manifest(path, format="ssd")
     with pytest.raises(ModelError, match=r"declares 1 output\(s\) \[1, K, 6\]"):
@@ -122,7 +124,9 @@ def test_dynamic_shapes_are_checked_on_the_warm_up_outputs(tmp_path: Path) -> No
         ({"colour": "RGB"}, "colour: Extra inputs are not permitted"),
     ],
 )
-def test_bad_manifest_fields_are_named(tmp_path: Path, change: dict[str, object], fragment: str) -> None:
+def test_bad_manifest_fields_are_named(
+    tmp_path: Path, change: dict[str, object], fragment: str
+) -> None:
     path = tmp_path / "m.json"
     path.write_text(json.dumps({**manifest_for("yolov8", CLASSES), **change}))
     with pytest.raises(ModelError) as caught:

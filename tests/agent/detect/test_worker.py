@@ -86,7 +86,9 @@ def test_a_ball_entering_the_goal_fires_one_clip_with_stable_tracks(
     assert health.inference_ms_p50 is not None and health.inference_ms_p50 > 0
 
 
-def test_the_rate_limit_of_the_worker_takes_every_other_frame(kick_video: Path, detector: Detector) -> None:
+def test_the_rate_limit_of_the_worker_takes_every_other_frame(
+    kick_video: Path, detector: Detector
+) -> None:
     worker = DetectionWorker(config(fps=5), ["cam1"], detector, RecordingSink())
     fed = feed(worker, decode_video(kick_video))
     assert worker.health()[0].inferences == fed // 2
@@ -105,7 +107,9 @@ def test_a_still_scene_skips_inference_through_the_gate(tmp_path: Path, detector
     assert [t.label for t in worker.pipelines["cam1"].tracker.tracks] == ["person"]
 
 
-def test_frames_arriving_while_busy_are_counted_and_never_block(kick_video: Path, detector: Detector) -> None:
+def test_frames_arriving_while_busy_are_counted_and_never_block(
+    kick_video: Path, detector: Detector
+) -> None:
     worker = DetectionWorker(config(fps=60), ["cam1"], detector, RecordingSink())
     frames = list(decode_video(kick_video))
     worker.start()
@@ -133,16 +137,25 @@ def test_toggles_turn_cameras_and_classes_off(kick_video: Path, detector: Detect
     feed(worker, decode_video(kick_video))
     assert worker.health()[0].inferences == 0 and not worker.health()[0].enabled
 
-    worker.apply_toggles(DetectionToggles(classes=["person", "ball"], cameras={"cam1": CameraToggle(classes=["person"])}))
+    worker.apply_toggles(
+        DetectionToggles(
+            classes=["person", "ball"], cameras={"cam1": CameraToggle(classes=["person"])}
+        )
+    )
     feed(worker, decode_video(kick_video))
     labels = {t.label for t in worker.pipelines["cam1"].tracker.tracks}
     assert labels == {"person"} and worker.health()[0].inferences > 0
     assert sink.of_kind(DetectionEventKind.ENTER) == []  # the ball is not detected at all
 
 
-def test_config_switches_cameras_off_and_the_cloud_cannot_switch_them_on(detector: Detector) -> None:
+def test_config_switches_cameras_off_and_the_cloud_cannot_switch_them_on(
+    detector: Detector,
+) -> None:
     worker = DetectionWorker(
-        config(cameras=[{"camera_id": "cam1", "enabled": False}]), ["cam1"], detector, RecordingSink()
+        config(cameras=[{"camera_id": "cam1", "enabled": False}]),
+        ["cam1"],
+        detector,
+        RecordingSink(),
     )
     worker.apply_toggles(DetectionToggles(enabled=True))
     worker.on_frame(Frame("cam1", render([]), 1.0, 0))
@@ -190,7 +203,9 @@ def test_a_summary_log_reports_the_counters(detector: Detector) -> None:
     assert summary.data["model_sha256"] == detector.model.sha256
 
 
-def test_a_model_failing_on_its_first_frame_is_rolled_back(kick_video: Path, model_path: Path) -> None:
+def test_a_model_failing_on_its_first_frame_is_rolled_back(
+    kick_video: Path, model_path: Path
+) -> None:
     class FailingDetector(Detector):
         def detect(self, *args: object, **kwargs: object) -> object:  # type: ignore[override]
             raise RuntimeError("shape mismatch on a real frame")
