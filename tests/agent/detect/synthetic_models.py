@@ -352,7 +352,7 @@ def _extra_scores(
             )
             features = g.op("Relu", features)
             channels = width
-        pooled = g.op("ReduceMean", features, g.const([1, 2, 3], np.int64), keepdims=1)
+        pooled = g.op("ReduceMean", features, axes=[1, 2, 3], keepdims=0)
         logit = g.op("Add", logit, g.op("Mul", pooled, g.const(1e-3)))
     ones = g.op("Mul", g.op("Mul", anchors, g.const(0.0)), g.const(1.0))  # [1, 1, N] of zeros
     shape = g.op(
