@@ -102,8 +102,12 @@ def overhead(path: Path, iterations: int, threads: int) -> float:
         f"{detector.manifest.grid_size()} anchors, frame 640x360, {threads} threads, {iterations} runs):"
     )
     print(f"  bare session.run      median {bare_ms:8.2f} ms")
-    print(f"  detect(frame)         median {full_ms:8.2f} ms  (pre {pre:.2f} + run {inf:.2f} + post {post:.2f})")
-    print(f"  ratio detect / bare   {ratio:8.3f}   limit 1.25   {'OK' if ratio <= 1.25 else 'OVER'}")
+    print(
+        f"  detect(frame)         median {full_ms:8.2f} ms  (pre {pre:.2f} + run {inf:.2f} + post {post:.2f})"
+    )
+    print(
+        f"  ratio detect / bare   {ratio:8.3f}   limit 1.25   {'OK' if ratio <= 1.25 else 'OVER'}"
+    )
     return ratio
 
 
@@ -121,7 +125,9 @@ def still_gate(path: Path, directory: Path, frames: int) -> float:
         count += 1
     health = worker.health()[0]
     skipped = health.skipped_still / count
-    print(f"motion gate on a still scene ({count} frames of H.264 at 30 fps, refresh every {config.motion.refresh_s:g} s):")
+    print(
+        f"motion gate on a still scene ({count} frames of H.264 at 30 fps, refresh every {config.motion.refresh_s:g} s):"
+    )
     print(f"  inferences {health.inferences}, skipped still {health.skipped_still}")
     print(f"  skipped {skipped:.1%}   limit >= 90%   {'OK' if skipped >= 0.9 else 'UNDER'}")
     return skipped
@@ -155,7 +161,9 @@ def achieved_rate(path: Path, seconds: float, fps: float) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--iterations", type=int, default=60)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--threads", type=int, default=2)
@@ -164,7 +172,10 @@ def main() -> None:
         directory = Path(tmp)
         small = realistic_model(directory, 320)
         large = realistic_model(directory, 640)
-        ratios = [overhead(small, args.iterations, args.threads), overhead(large, max(10, args.iterations // 3), args.threads)]
+        ratios = [
+            overhead(small, args.iterations, args.threads),
+            overhead(large, max(10, args.iterations // 3), args.threads),
+        ]
         skipped = still_gate(small, directory, 300)
         achieved_rate(small, args.seconds, 5)
         achieved_rate(small, args.seconds, 30)

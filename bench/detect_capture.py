@@ -62,7 +62,9 @@ def write_720p(path: Path, seconds: float) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--fps", type=float, default=5.0, help="detection rate asked for")
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
@@ -73,7 +75,12 @@ def main() -> None:
         produced = write_720p(video, args.seconds)
         model = realistic_model(directory, 320)
         detector = open_detector(model, args.threads)
-        worker = DetectionWorker(DetectConfig(enabled=True, model=model, fps=args.fps), ["cam1"], detector, RecordingSink())
+        worker = DetectionWorker(
+            DetectConfig(enabled=True, model=model, fps=args.fps),
+            ["cam1"],
+            detector,
+            RecordingSink(),
+        )
         kept: list[av.Packet] = []  # stands in for the pre-roll ring
         lag_ms: list[float] = []
         listener_ms: list[float] = []
@@ -103,11 +110,21 @@ def main() -> None:
     lag_ms.sort()
     listener_ms.sort()
     ratio = len(kept) / produced
-    print(f"stand-in capture: 1280x720 H.264 at 30 fps for {args.seconds:g} s ({produced} frames), detection asked for {args.fps:g} fps, {args.threads} inference thread(s)")
-    print(f"  packets kept / produced   {len(kept)} / {produced} = {ratio:.3f}   limit 1.0   {'OK' if ratio == 1.0 else 'LOST'}")
-    print(f"  frames decoded for detection {index}; capture ran {elapsed:.2f} s for {args.seconds:g} s of video")
-    print(f"  capture lag behind the camera clock: p50 {lag_ms[len(lag_ms) // 2]:.1f} ms, p99 {lag_ms[int(len(lag_ms) * 0.99)]:.1f} ms, max {lag_ms[-1]:.1f} ms")
-    print(f"  on_frame: p50 {listener_ms[len(listener_ms) // 2]:.3f} ms, p99 {listener_ms[int(len(listener_ms) * 0.99)]:.3f} ms, max {listener_ms[-1]:.3f} ms")
+    print(
+        f"stand-in capture: 1280x720 H.264 at 30 fps for {args.seconds:g} s ({produced} frames), detection asked for {args.fps:g} fps, {args.threads} inference thread(s)"
+    )
+    print(
+        f"  packets kept / produced   {len(kept)} / {produced} = {ratio:.3f}   limit 1.0   {'OK' if ratio == 1.0 else 'LOST'}"
+    )
+    print(
+        f"  frames decoded for detection {index}; capture ran {elapsed:.2f} s for {args.seconds:g} s of video"
+    )
+    print(
+        f"  capture lag behind the camera clock: p50 {lag_ms[len(lag_ms) // 2]:.1f} ms, p99 {lag_ms[int(len(lag_ms) * 0.99)]:.1f} ms, max {lag_ms[-1]:.1f} ms"
+    )
+    print(
+        f"  on_frame: p50 {listener_ms[len(listener_ms) // 2]:.3f} ms, p99 {listener_ms[int(len(listener_ms) * 0.99)]:.3f} ms, max {listener_ms[-1]:.3f} ms"
+    )
     print(
         f"  detection achieved {health.fps:.2f} fps ({health.inferences} inferences, {health.skipped_still} still, "
         f"{health.skipped_busy} skipped busy, p50 {health.inference_ms_p50} ms)"
