@@ -26,6 +26,7 @@ class CameraStats:
         self.skipped_still = 0
         self.skipped_busy = 0
         self.errors = 0
+        self.frames_decoded = 0  # told by capture: frames it decoded only for detection
         self.events = 0
         self.events_dropped = 0
         self._inference_times: deque[float] = deque(maxlen=4096)
@@ -57,5 +58,6 @@ class CameraStats:
             inferences=self.inferences,
             skipped_still=self.skipped_still,
             skipped_busy=self.skipped_busy,
+            frames_decoded=self.frames_decoded,
             inference_ms_p50=self.p50_ms(),
         )

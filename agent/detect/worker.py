@@ -111,6 +111,15 @@ class DetectionWorker:
                 slot.next_due = frame.captured_at + period
         self._wake.set()
 
+    def record_decoded(self, camera_id: str, count: int = 1) -> None:
+        """Capture tells: it decoded ``count`` frames only for detection (single-stream camera).
+
+        Reported as ``frames_decoded`` in the heartbeat, apart from capture's own work.
+        """
+        stats = self.stats.get(camera_id)
+        if stats is not None:
+            stats.frames_decoded += count
+
     # --- the worker's thread -------------------------------------------------
 
     def start(self) -> None:

@@ -124,6 +124,13 @@ def test_frames_arriving_while_busy_are_counted_and_never_block(
     assert health.inferences + health.skipped_still + health.skipped_busy + leftover == len(frames)
 
 
+def test_frames_decoded_for_detection_are_reported_apart(detector: Detector) -> None:
+    worker = DetectionWorker(config(), ["cam1"], detector, RecordingSink())
+    worker.record_decoded("cam1", 3)
+    worker.record_decoded("unknown")
+    assert worker.health()[0].frames_decoded == 3
+
+
 def test_unknown_cameras_are_ignored(detector: Detector) -> None:
     worker = DetectionWorker(config(), ["cam1"], detector, RecordingSink())
     worker.on_frame(Frame("elsewhere", render([]), 1.0, 0))
