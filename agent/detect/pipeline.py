@@ -66,9 +66,15 @@ class CameraPipeline:
         self.bucket = TokenBucket(config.events.max_events_per_minute, now)
         self.snapshot: tuple[TrackBox, ...] = ()
         self._last_inference_at: float | None = None
+        self._reset_requested = False
+
+    def request_reset(self) -> None:
+        """From another thread: forget everything before the next frame (model or toggles changed)."""
+        self._reset_requested = True
 
     def reset(self) -> None:
-        """Forget tracks and the motion background (model swapped, camera re-enabled)."""
+        """Forget tracks and the motion background; on the detection thread only."""
+        self._reset_requested = False
         self.tracker.reset()
         self.gate.reset()
         self.zone_events = ZoneEvents(self.zones, self.config.events)
@@ -79,6 +85,8 @@ class CameraPipeline:
         self, frame: Frame, detector: Detector, class_mask: npt.NDArray[np.bool_] | None
     ) -> list[DetectionEvent]:
         """Run one frame through; returns the events to store (already rate-limited)."""
+        if self._reset_requested:
+            self.reset()
         image = frame.image
         motion_cfg = self.config.motion
         roi: Region | None = None

@@ -210,7 +210,7 @@ class DetectionWorker:
         self.toggles.set_model_classes(detector.classes)
         if old.classes != detector.classes:
             for pipeline in self.pipelines.values():
-                pipeline.reset()
+                pipeline.request_reset()  # on the detection thread, before its next frame
         log.info("detection model now %s (sha256 %s)", detector.model.path, detector.model.sha256)
 
     def _roll_back_if_unproven(self, failed: Detector) -> None:
@@ -241,7 +241,7 @@ class DetectionWorker:
             if enabled and not self.toggles.camera_enabled(camera_id):
                 with self._lock:
                     self._slots[camera_id].pending = None
-                self.pipelines[camera_id].reset()
+                self.pipelines[camera_id].request_reset()
 
     def health(self) -> list[DetectionHealth]:
         return [

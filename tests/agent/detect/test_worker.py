@@ -107,6 +107,32 @@ def test_a_still_scene_skips_inference_through_the_gate(tmp_path: Path, detector
     assert [t.label for t in worker.pipelines["cam1"].tracker.tracks] == ["person"]
 
 
+def test_motion_crop_detects_where_things_move_and_keeps_the_others(detector: Detector) -> None:
+    worker = DetectionWorker(
+        config(motion={"crop": True, "refresh_s": 0}, tracker={"min_hits": 1}),
+        ["cam1"],
+        detector,
+        RecordingSink(),
+    )
+    player = Figure(PERSON, 60, 60, 40, 70)  # stands still, far from the ball
+    frames = [
+        Frame(
+            "cam1",
+            render([player, Figure(BALL, 400 + 10 * i, 250, 30, 30)]),
+            1_800_000_000.0 + i / 10,
+            i,
+        )
+        for i in range(10)
+    ]
+    feed(worker, iter(frames))
+    tracks = {t.label: t for t in worker.pipelines["cam1"].tracker.tracks}
+    assert set(tracks) == {"ball", "person"}
+    # The player was only looked for on the first (whole) frame, and never counted as missed.
+    assert tracks["person"].last_seen == frames[0].captured_at and tracks["person"].missed == 0
+    assert tracks["ball"].hits == 10 and tracks["ball"].last_seen == frames[-1].captured_at
+    assert worker.health()[0].inferences == 10
+
+
 def test_frames_arriving_while_busy_are_counted_and_never_block(
     kick_video: Path, detector: Detector
 ) -> None:
