@@ -34,6 +34,7 @@ class ModelFormat(StrEnum):
     NANODET = "nanodet"  # one output [1, N, C + 4 * (reg_max + 1)]: scores, distance bins
     SSD = "ssd"  # two outputs: boxes [1, N, 4] and scores [1, N, C (+1 background)]
     NMS = "nms"  # NMS inside the graph: [1, K, 6] or num/boxes/scores/classes
+    CENTERFACE = "centerface"  # heat map, log-sizes and offsets at one stride (faces)
 
 
 class InputSpec(BaseModel):
@@ -81,7 +82,8 @@ class ModelManifest(BaseModel):
     )
     sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
     strides: list[int] = Field(
-        default_factory=lambda: [8, 16, 32], description="Grid strides (yolox, nanodet)."
+        default_factory=lambda: [8, 16, 32],
+        description="Grid strides (yolox, nanodet; centerface: its one stride).",
     )
     reg_max: int = Field(default=7, ge=1, le=64, description="Distance bins - 1 (nanodet).")
     boxes: BoxEncoding = Field(default_factory=BoxEncoding)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from agent.detect.adapters.base import Candidates, OutputAdapter
+from agent.detect.adapters.centerface import CenterfaceAdapter
 from agent.detect.adapters.nanodet import NanodetAdapter
 from agent.detect.adapters.ssd import NmsAdapter, SsdAdapter
 from agent.detect.adapters.yolo import YoloV5Adapter, YoloV8Adapter, YoloxAdapter
@@ -17,6 +18,7 @@ _ADAPTERS: dict[ModelFormat, type[OutputAdapter]] = {
     ModelFormat.NANODET: NanodetAdapter,
     ModelFormat.SSD: SsdAdapter,
     ModelFormat.NMS: NmsAdapter,
+    ModelFormat.CENTERFACE: CenterfaceAdapter,
 }
 
 

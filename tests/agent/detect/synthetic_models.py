@@ -273,6 +273,29 @@ def build_colour_detector(
         out = g.op("Concat", g.op("Transpose", scores, perm=[0, 2, 1]), logits, axis=2)
         width_out = total_classes + 4 * (reg_max + 1)
         return g.model([image_input], [(out, "output", f32, [1, n, width_out])])
+    if fmt == "centerface":  # one class, one stride: heat, log-sizes (h, w), offsets (y, x)
+        s = strides[0]
+        grid = g.const([1, -1, height // s, width // s], np.int64)
+        inv_s = g.const(1 / s)
+        sizes = g.op(
+            "Log", g.op("Add", g.op("Mul", g.op("Concat", h, w, axis=1), inv_s), g.const(1e-6))
+        )
+        offsets = g.op(
+            "Sub",
+            g.op("Mul", g.op("Concat", g.op("Sub", cy, ay), g.op("Sub", cx, ax), axis=1), inv_s),
+            g.const(0.5),
+        )
+        landmarks = g.op("Mul", g.op("Concat", *([w] * 10), axis=1), g.const(0.0))
+        grid_shape = [1, height // s, width // s]
+        return g.model(
+            [image_input],
+            [
+                (g.op("Reshape", scores, grid), "537", f32, [1, 1, *grid_shape[1:]]),
+                (g.op("Reshape", sizes, grid), "538", f32, [1, 2, *grid_shape[1:]]),
+                (g.op("Reshape", offsets, grid), "539", f32, [1, 2, *grid_shape[1:]]),
+                (g.op("Reshape", landmarks, grid), "540", f32, [1, 10, *grid_shape[1:]]),
+            ],
+        )
     boxes_xyxy = g.op("Transpose", g.op("Concat", x1, y1, x2, y2, axis=1), perm=[0, 2, 1])
     if fmt == "ssd":
         norm = g.const(np.array([1 / height, 1 / width, 1 / height, 1 / width]).reshape(1, 4, 1))

@@ -12,7 +12,12 @@ from agent.detect.detector import Detections
 from agent.detect.nms import iou_matrix
 from tests.agent.detect.conftest import CLASSES, FORMATS, open_detector
 from tests.agent.detect.scenes import BALL, BIB, PERSON, Figure, render
-from tests.agent.detect.synthetic_models import build_colour_detector, manifest_for, write_model
+from tests.agent.detect.synthetic_models import (
+    ColourClass,
+    build_colour_detector,
+    manifest_for,
+    write_model,
+)
 
 SCENE = [
     Figure(BALL, 100.3, 50, 30, 30),
@@ -56,6 +61,15 @@ def test_each_format_finds_every_figure_once_with_its_class_and_box(
 def test_nms_with_four_outputs_efficientnms_layout(tmp_path: Path) -> None:
     detector = open_detector(build(tmp_path, "nms", nms_layout="four"))
     assert_finds(detector.detect(render(SCENE)), SCENE)
+
+
+def test_centerface_heat_maps(tmp_path: Path) -> None:
+    faces = [ColourClass("face", BALL.bgr)]
+    model = build_colour_detector("centerface", faces, strides=(4,))
+    manifest = {**manifest_for("centerface", faces), "strides": [4]}
+    detector = open_detector(write_model(tmp_path, "centerface", model, manifest))
+    figures = [Figure(faces[0], 100, 50, 30, 30), Figure(faces[0], 400, 200, 50, 40)]
+    assert_finds(detector.detect(render(figures)), figures)
 
 
 def test_nanodet_with_four_strides(tmp_path: Path) -> None:
