@@ -162,8 +162,8 @@ class ZoneEvents:
         interval = self.config.count_interval_s
         if interval <= 0 or not self.zones:
             return []
-        if self._interval_start is None:
-            self._interval_start = observation.at
+        if self._interval_start is None or observation.at < self._interval_start:
+            self._interval_start = observation.at  # first observation, or the clock stepped back
         for key in set(self._tallies) | set(counts):
             tally = self._tallies.setdefault(key, _Tally())
             value = counts.get(key, 0)

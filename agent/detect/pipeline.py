@@ -92,9 +92,14 @@ class CameraPipeline:
         roi: Region | None = None
         if motion_cfg.enabled:
             motion = self.gate.check(image)
+            since = (
+                None
+                if self._last_inference_at is None
+                else frame.captured_at - self._last_inference_at
+            )
+            # A negative gap means the clock stepped back: look again rather than wait for it.
             refresh_due = motion_cfg.refresh_s > 0 and (
-                self._last_inference_at is None
-                or frame.captured_at - self._last_inference_at >= motion_cfg.refresh_s
+                since is None or since < 0 or since >= motion_cfg.refresh_s
             )
             if not motion.moving and not refresh_due:
                 self.stats.skipped_still += 1

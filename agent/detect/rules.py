@@ -97,7 +97,9 @@ class RuleEngine:
 
     @staticmethod
     def _cooled(rule: RuleConfig, state: _RuleState, at: float) -> bool:
-        return state.last_fired is None or at - state.last_fired >= rule.cooldown_s
+        if state.last_fired is None or at < state.last_fired:  # never, or the clock stepped back
+            return True
+        return at - state.last_fired >= rule.cooldown_s
 
     def _fire(
         self,

@@ -99,13 +99,15 @@ class DetectionWorker:
         slot.latest = frame
         if not self.toggles.camera_enabled(frame.camera_id):
             return
+        period = self._periods[frame.camera_id]
         with self._lock:
+            if frame.captured_at < slot.next_due - 2 * period:
+                slot.next_due = frame.captured_at  # the clock stepped back (NTP): start again
             if frame.captured_at < slot.next_due:
                 return
             if slot.pending is not None:
                 self.stats[frame.camera_id].skipped_busy += 1
             slot.pending = frame
-            period = self._periods[frame.camera_id]
             slot.next_due += period
             if slot.next_due <= frame.captured_at:  # first frame, or after a gap
                 slot.next_due = frame.captured_at + period

@@ -157,6 +157,17 @@ def test_frames_decoded_for_detection_are_reported_apart(detector: Detector) -> 
     assert worker.health()[0].frames_decoded == 3
 
 
+def test_a_clock_stepping_back_does_not_stall_detection(detector: Detector) -> None:
+    worker = DetectionWorker(config(fps=5), ["cam1"], detector, RecordingSink())
+    start = 1_800_000_000.0
+    for index, at in enumerate([start, start + 0.2, start - 3600.0, start - 3599.8]):
+        worker.on_frame(
+            Frame("cam1", render([Figure(BALL, 100 + 20 * index, 100, 30, 30)]), at, index)
+        )
+        worker.process_pending()
+    assert worker.health()[0].inferences == 4
+
+
 def test_unknown_cameras_are_ignored(detector: Detector) -> None:
     worker = DetectionWorker(config(), ["cam1"], detector, RecordingSink())
     worker.on_frame(Frame("elsewhere", render([]), 1.0, 0))
