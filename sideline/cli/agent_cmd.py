@@ -32,3 +32,8 @@ def check(config: ConfigOption = Path("/etc/sideline/agent.toml")) -> None:
         typer.echo(f"  camera   {camera.id} ({camera.kind})")
     typer.echo(f"  mqtt     {loaded.mqtt.host}:{loaded.mqtt.port} prefix {loaded.mqtt.prefix!r}")
     typer.echo(f"  s3       {loaded.s3.endpoint_url or 'AWS'} bucket {loaded.s3.bucket!r}")
+    from agent.detect.loader import describe_detection
+
+    with user_errors():
+        for line in describe_detection(loaded.detect, loaded.device.data_dir):
+            typer.echo(line)
