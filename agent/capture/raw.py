@@ -54,8 +54,10 @@ class FrameProducer(ABC):
 class TestPatternProducer(FrameProducer):
     """Moving shapes with a burned-in frame counter and clock (see :mod:`agent.capture.pattern`).
 
-    In real time it paces frames to the wall clock and, when the consumer falls
-    behind, skips frames rather than drifting (the runner counts them as dropped).
+    In real time it paces frames to the wall clock. Like a camera driver's queue
+    it absorbs a short hiccup (frames come late, with their due timestamps); when
+    the consumer falls more than ``max_lag_s`` behind it skips frames rather than
+    drifting (the runner counts them as dropped).
     Otherwise it produces frames as fast as they are taken, with capture times
     spaced exactly 1/fps apart: what tests and benchmarks use.
     """
@@ -72,12 +74,14 @@ class TestPatternProducer(FrameProducer):
         realtime: bool = True,
         stop: Callable[[], bool] | None = None,
         start_at: float | None = None,
+        max_lag_s: float = 0.5,
     ) -> None:
         self.width, self.height, self.fps = width, height, fps
         self.realtime = realtime
         self._painter = PatternPainter(width, height, figures)
         self._stop = stop or (lambda: False)
         self._start_at = start_at
+        self._max_lag_s = max_lag_s
         self.index = 0
 
     def open(self) -> None:
@@ -93,9 +97,8 @@ class TestPatternProducer(FrameProducer):
                 if due > now:
                     time.sleep(min(due - now, 0.1))
                     continue
-                behind = int((now - due) * self.fps)
-                if behind >= 1:  # skip what we could not make in time
-                    self.index += behind
+                if now - due > self._max_lag_s:  # skip what we could not make in time
+                    self.index += int((now - due) * self.fps)
                     due = origin + (self.index - first) / self.fps
             image = self._painter.paint(self.index, round(due * 1000))
             yield RawFrame(av.VideoFrame.from_ndarray(image, format="yuv420p"), due)
