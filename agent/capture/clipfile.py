@@ -5,7 +5,7 @@ or encoder. ``movflags=+faststart`` moves the ``moov`` atom in front of the
 media data, so a browser starts playing while the file downloads. The MP4
 muxer builds the ``avcC`` box from the SPS/PPS in the first keyframe (the
 normal form guarantees they are there). The thumbnail is the keyframe at or
-before the first trigger, decoded once and scaled.
+nearest the first trigger, decoded once and scaled.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class ClipJob:
     packets: tuple[EncodedPacket, ...]  # already selected: starts on a keyframe
     triggers: tuple[Trigger, ...]
     session_id: UUID | None
-    thumbnail_at: float  # UTC seconds: the thumbnail shows the keyframe at or before this
+    thumbnail_at: float  # UTC seconds: the thumbnail shows the keyframe nearest this
 
 
 def mux_mp4(path: Path, timed: Sequence[TimedPacket], *, faststart: bool = True) -> None:
@@ -78,15 +78,14 @@ def _sha256_and_size(path: Path) -> tuple[str, int]:
 
 
 def make_thumbnail(packets: Sequence[EncodedPacket], at: float, width: int) -> bytes | None:
-    """JPEG of the keyframe at or before ``at``; None (logged) if it cannot be decoded."""
-    keyframe = next((p for p in packets if p.is_keyframe), None)
-    for packet in packets:
-        if packet.captured_at > at:
-            break
-        if packet.is_keyframe:
-            keyframe = packet
-    if keyframe is None:
+    """JPEG of the keyframe nearest ``at``; None (logged) if it cannot be decoded.
+
+    A keyframe decodes on its own, so this costs one frame's decoding, not a GOP's.
+    """
+    keyframes = [p for p in packets if p.is_keyframe]
+    if not keyframes:
         return None
+    keyframe = min(keyframes, key=lambda p: abs(p.captured_at - at))
     try:
         decoder = av.CodecContext.create("h264", "r")
         assert isinstance(decoder, av.VideoCodecContext)

@@ -154,8 +154,9 @@ class ClipWriter:
 
     def _reject(self, camera_id: str, reason: str) -> TriggerRejected:
         self.stats.rejected += 1
-        log.warning("camera %s: clip refused: %s", camera_id, reason)
-        return TriggerRejected(f"camera {camera_id}: {reason}")
+        message = f"camera {camera_id}: {reason}"
+        log.warning("%s (clip refused)", message)
+        return TriggerRejected(message)
 
     def _check_window(self, camera_id: str, pre: float, post: float) -> None:
         c = self.config
@@ -211,7 +212,11 @@ class ClipWriter:
                 continue
             union_start, union_end = min(start, pending.start), max(end, pending.end)
             if union_end - union_start > longest:
-                blocked_until = max(blocked_until, pending.end)
+                # That clip will end on the first frame at or after its end: start there.
+                last_frame = ring.first_time_at_or_after(pending.end)
+                blocked_until = max(
+                    blocked_until, last_frame if last_frame is not None else pending.end
+                )
                 continue
             if union_start < pending.start:
                 ring.extend_start(pending.follower, union_start)
@@ -298,6 +303,7 @@ class ClipWriter:
     def process_ready(self, *, flush: bool = False) -> int:
         """Write every clip whose window is complete; returns how many were written."""
         now = time.monotonic()
+        jobs: list[ClipJob] = []
         with self._lock:
             ready = [
                 p
@@ -306,36 +312,12 @@ class ClipWriter:
             ]
             self._pending = [p for p in self._pending if p not in ready]
             for pending in ready:
-                self._finished_end[pending.camera_id] = max(
-                    self._finished_end.get(pending.camera_id, float("-inf")), pending.end
-                )
+                job = self._job_for(pending)
+                if job is not None:
+                    jobs.append(job)
             ranges, self._ranges = self._ranges, []
             retries = [r for r in self._retries if flush or now >= r.next_at]
             self._retries = [r for r in self._retries if r not in retries]
-        jobs: list[ClipJob] = []
-        for pending in ready:
-            self._rings[pending.camera_id].unfollow(pending.follower)
-            packets = select_window(
-                pending.follower.packets, pending.start, pending.end, pending.anchor
-            )
-            if not packets:
-                log.error(
-                    "camera %s: clip %s has no video in its window; nothing written",
-                    pending.camera_id,
-                    pending.id,
-                )
-                self.stats.given_up += 1
-                continue
-            jobs.append(
-                ClipJob(
-                    clip_id=pending.id,
-                    camera_id=pending.camera_id,
-                    packets=tuple(packets),
-                    triggers=tuple(pending.triggers),
-                    session_id=pending.session_id,
-                    thumbnail_at=pending.anchor,
-                )
-            )
         for range_job in ranges:
             loaded = self._load_range(range_job)
             if loaded is not None:
@@ -346,6 +328,33 @@ class ClipWriter:
         for retry in retries:
             written += self._write(retry.job, attempts=retry.attempts)
         return written
+
+    def _job_for(self, pending: _Pending) -> ClipJob | None:
+        """Under the lock: stop following, pick the packets, remember where the clip ends."""
+        self._rings[pending.camera_id].unfollow(pending.follower)
+        packets = select_window(
+            pending.follower.packets, pending.start, pending.end, pending.anchor
+        )
+        if not packets:
+            log.error(
+                "camera %s: clip %s has no video in its window; nothing written",
+                pending.camera_id,
+                pending.id,
+            )
+            self.stats.given_up += 1
+            return None
+        # A later trigger starts a new clip at the last frame this one holds.
+        self._finished_end[pending.camera_id] = max(
+            self._finished_end.get(pending.camera_id, float("-inf")), packets[-1].captured_at
+        )
+        return ClipJob(
+            clip_id=pending.id,
+            camera_id=pending.camera_id,
+            packets=tuple(packets),
+            triggers=tuple(pending.triggers),
+            session_id=pending.session_id,
+            thumbnail_at=pending.anchor,
+        )
 
     def _write(self, job: ClipJob, attempts: int) -> int:
         try:

@@ -29,8 +29,9 @@ _GREY = 128
 
 
 def crc8(value: int, bits: int) -> int:
-    """CRC-8 (polynomial 0x07) over ``bits`` bits of ``value``, most significant first."""
-    crc = 0
+    """CRC-8 (polynomial 0x07, initial value 0xFF so that an all-black or all-white
+    block row never checks out) over ``bits`` bits of ``value``, most significant first."""
+    crc = 0xFF
     for shift in range(bits - 1, -1, -1):
         bit = (value >> shift) & 1
         top = (crc >> 7) & 1

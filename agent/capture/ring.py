@@ -179,6 +179,16 @@ class PacketRing:
                     break
             return out
 
+    def first_time_at_or_after(self, moment: float) -> float | None:
+        """Capture time of the first held frame at or after ``moment`` (None: not yet arrived)."""
+        found = None
+        with self._lock:
+            for packet in reversed(self._packets):
+                if packet.captured_at < moment:
+                    break
+                found = packet.captured_at
+        return found
+
     # -- accounting ---------------------------------------------------------------------
 
     @property
