@@ -65,8 +65,8 @@ def test_unsupported_codec_says_what_to_change(mpeg4_video: TestVideo) -> None:
 def test_unreachable_rtsp_url_is_a_clear_error_without_the_password(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from agent.capture.sources import make_source
     from agent.capture.config import RtspCameraConfig
+    from agent.capture.sources import make_source
 
     camera = RtspCameraConfig(
         id="gate", url="rtsp://admin:hunter2@127.0.0.1:9/stream", open_timeout_s=2

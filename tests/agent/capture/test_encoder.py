@@ -4,13 +4,13 @@ import logging
 
 import pytest
 
+from agent.capture.clipfile import mux_mp4
 from agent.capture.config import EncoderChoice
 from agent.capture.encoder import EncoderSettings, H264Encoder, encoder_works
 from agent.capture.packets import has_parameter_sets
 from agent.capture.raw import EncodingSource, TestPatternProducer
-from tests.media import decode_clip
-from agent.capture.clipfile import mux_mp4
 from agent.capture.timeline import lay_out
+from tests.media import decode_clip
 
 
 def settings(choice: EncoderChoice = EncoderChoice.AUTO) -> EncoderSettings:
