@@ -82,10 +82,12 @@ class FrameTap:
         with self._lock:
             due = [s for s in self._subscriptions if captured_at >= s.next_due]
             for subscription in due:
-                # Keep the cadence, but never let a late frame schedule a burst.
-                subscription.next_due = max(
-                    subscription.next_due + subscription.interval_s, captured_at
-                )
+                # Keep the cadence; after a pause (or the first frame) restart it from now,
+                # so that a late frame never schedules a burst.
+                following = subscription.next_due + subscription.interval_s
+                if following <= captured_at:
+                    following = captured_at + subscription.interval_s
+                subscription.next_due = following
         if not due:
             return
         delivered = Frame(

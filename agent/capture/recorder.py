@@ -109,10 +109,12 @@ class SegmentRecorder:
 
     def run(self) -> None:
         self.load_index()
-        while not self._stop.is_set():
+        while True:  # drains what was queued before stop()
             try:
                 packet = self._queue.get(timeout=0.5)
             except queue.Empty:
+                if self._stop.is_set():
+                    break
                 self._close_disabled()
                 continue
             if packet is None:
