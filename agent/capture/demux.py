@@ -77,8 +77,10 @@ class DemuxSource(VideoSource):
             self._container = av.open(
                 self.url, format=self._format, options=self._options, timeout=self._timeouts
             )
-        except av.error.TimeoutError as exc:
-            raise SourceStalled(self.camera_id, f"{self._shown_url} did not answer: {exc}") from exc
+        except (av.error.TimeoutError, av.error.ExitError) as exc:
+            raise SourceStalled(
+                self.camera_id, f"{self._shown_url} did not answer within {self._timeouts[0]:g} s"
+            ) from exc
         except (av.FFmpegError, OSError) as exc:
             raise SourceError(
                 self.camera_id, f"cannot open {self._shown_url}: {_reason(exc)}"
@@ -184,8 +186,12 @@ class DemuxSource(VideoSource):
                         ),
                         first_pts,
                     )
-        except av.error.TimeoutError as exc:
-            raise SourceStalled(self.camera_id, f"no video from {self._shown_url} ({exc})") from exc
+        except (av.error.TimeoutError, av.error.ExitError) as exc:
+            # PyAV's read timeout interrupts FFmpeg, which reports it as an "exit".
+            raise SourceStalled(
+                self.camera_id,
+                f"no video from {self._shown_url} for {self._timeouts[1]:g} s ({_reason(exc)})",
+            ) from exc
         except av.error.EOFError:
             return
         except av.FFmpegError as exc:

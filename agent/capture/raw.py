@@ -145,8 +145,10 @@ class PyavFrameProducer(FrameProducer):
         try:
             for frame in self._container.decode(stream):
                 yield RawFrame(frame, time.time())
-        except av.error.TimeoutError as exc:
-            raise SourceStalled(self.camera_id, f"no frame from {self.url}: {exc}") from exc
+        except (av.error.TimeoutError, av.error.ExitError) as exc:
+            raise SourceStalled(
+                self.camera_id, f"no frame from {self.url} for {self.timeouts[1]:g} s"
+            ) from exc
         except av.FFmpegError as exc:
             raise SourceError(self.camera_id, f"bad data from {self.url}: {exc}") from exc
 
