@@ -5,7 +5,11 @@ trigger's T, whatever happens after. Releasing before ``hold_s`` is a short
 press and asks the clip writer for a clip (from every camera, or the one
 configured). Holding it for ``hold_s`` is a long press and runs the configured
 action instead (a marker log at the press time); no clip is made for it.
-Contact bounce is filtered by gpiozero's ``bounce_time``.
+Contact bounce is filtered here, by settling: every edge restarts a
+``bounce_s`` timer, and only the state the pin holds when the timer runs out
+counts, while the press time is that of the burst's first edge. gpiozero's own
+``bounce_time`` depends on the pin library (its mock pins ignore it), so the
+button does not rely on it.
 
 gpiozero runs these callbacks on its own thread; ``request_clip`` returns at
 once, so the button is ready again immediately.
@@ -14,6 +18,7 @@ once, so the button is ready again immediately.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -51,7 +56,11 @@ class ButtonTrigger:
         self._clock = clock
         self.name = f"gpio{config.pin}" if isinstance(config.pin, int) else str(config.pin).lower()
         self._pressed_at: datetime | None = None
+        self._burst_start: datetime | None = None
+        self._stable_pressed = False
         self._held = False
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
         self.presses = 0
         self.clip_ids: list[UUID] = []
         self.rejections: list[str] = []
@@ -59,20 +68,51 @@ class ButtonTrigger:
         self._button = Button(
             config.pin,
             pull_up=config.pull_up,
-            bounce_time=config.bounce_s or None,
             hold_time=config.hold_s,
             pin_factory=pin_factory,
         )
-        self._button.when_pressed = self._on_pressed
+        self._button.when_pressed = self._on_edge
+        self._button.when_released = self._on_edge
         self._button.when_held = self._on_held
-        self._button.when_released = self._on_released
 
-    def _on_pressed(self) -> None:
-        self._pressed_at = self._clock()
-        self._held = False
-        self.presses += 1
+    # -- debounce --------------------------------------------------------------------
+
+    def _on_edge(self) -> None:
+        with self._lock:
+            if self._burst_start is None and not self._stable_pressed:
+                self._burst_start = self._clock()  # the coach's moment: the first contact
+            if self._timer is not None:
+                self._timer.cancel()
+            if self.config.bounce_s <= 0:
+                self._timer = None
+            else:
+                self._timer = threading.Timer(self.config.bounce_s, self._settle)
+                self._timer.daemon = True
+                self._timer.start()
+        if self.config.bounce_s <= 0:
+            self._settle()
+
+    def _settle(self) -> None:
+        pressed = bool(self._button.is_pressed)
+        with self._lock:
+            if pressed == self._stable_pressed:
+                if not pressed:
+                    self._burst_start = None  # chatter that came to nothing
+                return
+            self._stable_pressed = pressed
+            if pressed:
+                self._pressed_at = self._burst_start or self._clock()
+                self._held = False
+                self.presses += 1
+                return
+            self._burst_start = None
+        self._on_released()
+
+    # -- presses ---------------------------------------------------------------------
 
     def _on_held(self) -> None:
+        if self._held:
+            return
         self._held = True
         at = self._pressed_at or self._clock()
         if self.config.long_press is LongPressAction.MARKER:
@@ -115,4 +155,7 @@ class ButtonTrigger:
         log.info("button %s: clip %s", self.name, ", ".join(str(i) for i in ids))
 
     def close(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
         self._button.close()
