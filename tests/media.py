@@ -59,9 +59,13 @@ def write_test_video(
     container: str | None = None,
     bframes: int = 0,
     start_at: float = EPOCH,
+    texture: bool = False,
 ) -> TestVideo:
+    """``texture`` adds a moving noise band (a quarter of the frame) so that the bitrate is
+    what a real camera's footage costs rather than what flat shapes cost."""
     frames = round(seconds * fps)
     painter = PatternPainter(width, height)
+    noise = np.random.default_rng(3).integers(16, 235, (height // 4, width), dtype=np.uint8)
     with av.open(str(path), "w", format=container) as output:
         stream = output.add_stream(codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
@@ -74,6 +78,8 @@ def write_test_video(
             }
         for index in range(frames):
             image = painter.paint(index, round((start_at + index / fps) * 1000))
+            if texture:
+                image[height - height // 4 : height] = np.roll(noise, index * 7, axis=1)
             frame = av.VideoFrame.from_ndarray(image, format="yuv420p")
             frame.pts = index
             frame.time_base = Fraction(1, fps)
