@@ -14,26 +14,26 @@ Merging (one copy of any second, as far as keyframes allow):
   a trigger that would stretch it further starts a new clip instead.
 * A trigger whose window starts before the end of the camera's last
   *finished* clip (or of a clip it could not join) gets a new clip that starts
-  where that one ends (on the keyframe at or before its end), so the two share
+  at that clip's last frame (on the keyframe at or before it), so the two share
   at most one keyframe interval.
 
 Requests return at once. Clips are finished by :meth:`ClipWriter.run` (the
 writer thread) when the ring delivers a frame at or after the window's end, or
 when the camera has been silent past a deadline (then with what there is).
-Writes that fail (disk full) are retried; the packets stay in memory until then.
+Writing, handing over and retrying is :class:`agent.capture.clipcommit.ClipCommitter`'s job.
 """
 
 from __future__ import annotations
 
-import errno
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from uuid import UUID
 
 from agent.buffer.types import ClipSink
+from agent.capture.clipcommit import ClipCommitter, ClipWriterStats
 from agent.capture.clipfile import ClipFileWriter, ClipJob
 from agent.capture.config import ClipConfig
 from agent.capture.packets import EncodedPacket
@@ -75,25 +75,6 @@ class RangeJob:
     session_id: UUID | None
 
 
-@dataclass(slots=True)
-class _Retry:
-    job: ClipJob
-    attempts: int
-    next_at: float
-
-
-@dataclass(slots=True)
-class ClipWriterStats:
-    requested: int = 0
-    merged: int = 0
-    rejected: int = 0
-    written: int = 0
-    failed_writes: int = 0
-    given_up: int = 0
-    last_error: str | None = None
-    pending_ids: list[UUID] = field(default_factory=list)
-
-
 class ClipWriter:
     """Implements :class:`agent.triggers.types.ClipTrigger`."""
 
@@ -109,18 +90,16 @@ class ClipWriter:
     ) -> None:
         self.config = config
         self._rings = dict(rings)
-        self._files = files
-        self._sink = sink
+        self.stats = ClipWriterStats()
+        self._committer = ClipCommitter(config, files, sink, self.stats)
         self._active_session = active_session
         self._grace = silence_grace_s
         self._lock = threading.Lock()
         self._pending: list[_Pending] = []
         self._finished_end: dict[str, float] = {}
         self._ranges: list[RangeJob] = []  # cut after the fact, waiting for the thread
-        self._retries: list[_Retry] = []
         self._wakeup = threading.Event()
         self._stop = threading.Event()
-        self.stats = ClipWriterStats()
 
     # -- ClipTrigger ---------------------------------------------------------------------
 
@@ -316,18 +295,12 @@ class ClipWriter:
                 if job is not None:
                     jobs.append(job)
             ranges, self._ranges = self._ranges, []
-            retries = [r for r in self._retries if flush or now >= r.next_at]
-            self._retries = [r for r in self._retries if r not in retries]
         for range_job in ranges:
             loaded = self._load_range(range_job)
             if loaded is not None:
                 jobs.append(loaded)
-        written = 0
-        for job in jobs:
-            written += self._write(job, attempts=0)
-        for retry in retries:
-            written += self._write(retry.job, attempts=retry.attempts)
-        return written
+        written = sum(self._committer.commit(job) for job in jobs)
+        return written + self._committer.retry_due(flush=flush)
 
     def _job_for(self, pending: _Pending) -> ClipJob | None:
         """Under the lock: stop following, pick the packets, remember where the clip ends."""
@@ -356,74 +329,16 @@ class ClipWriter:
             thumbnail_at=pending.anchor,
         )
 
-    def _write(self, job: ClipJob, attempts: int) -> int:
-        try:
-            clip = self._files.write(job)
-        except Exception as exc:
-            self._failed(job, attempts + 1, exc)
-            return 0
-        try:
-            self._sink.add_clip(clip)
-        except Exception:
-            # The file is whole and its manifest stays: handed over again at start-up.
-            log.exception(
-                "camera %s: clip %s written but the store did not take it",
-                job.camera_id,
-                job.clip_id,
-            )
-            return 0
-        self._files.handed_over(clip)
-        self.stats.written += 1
-        log.info(
-            "camera %s: clip %s ready: %.1f s, %d frames, %d bytes",
-            clip.camera_id,
-            clip.id,
-            clip.duration_ms / 1000,
-            clip.frame_count,
-            clip.size_bytes,
-        )
-        return 1
-
-    def _failed(self, job: ClipJob, attempts: int, exc: Exception) -> None:
-        self.stats.failed_writes += 1
-        full = getattr(exc, "errno", None) == errno.ENOSPC
-        reason = "the disk is full" if full else f"{type(exc).__name__}: {exc}"
-        self.stats.last_error = f"camera {job.camera_id}: clip {job.clip_id}: {reason}"
-        if attempts > self.config.write_retries:
-            self.stats.given_up += 1
-            log.error(
-                "camera %s: clip %s could not be written after %d attempts (%s); giving it up",
-                job.camera_id,
-                job.clip_id,
-                attempts,
-                reason,
-            )
-            return
-        log.error(
-            "camera %s: clip %s could not be written to %s (%s); retrying in %.0f s (attempt %d of %d)",
-            job.camera_id,
-            job.clip_id,
-            self._files.directory,
-            reason,
-            self.config.write_retry_s,
-            attempts,
-            self.config.write_retries + 1,
-        )
-        with self._lock:
-            self._retries.append(
-                _Retry(job, attempts, time.monotonic() + self.config.write_retry_s)
-            )
-
     # -- status ---------------------------------------------------------------------------
 
     @property
     def pending_count(self) -> int:
+        """Clips promised but not yet handed to the store (collecting, queued or retrying)."""
         with self._lock:
-            return len(self._pending) + len(self._retries) + len(self._ranges)
+            waiting = len(self._pending) + len(self._ranges)
+        return waiting + self._committer.retry_count
 
     def retry_now(self) -> None:
         """Make failed writes due at once (e.g. after the store freed space)."""
-        with self._lock:
-            for retry in self._retries:
-                retry.next_at = 0.0
+        self._committer.retry_now()
         self._wakeup.set()
