@@ -21,6 +21,8 @@ have gcc || missing+=(gcc)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 # Browser tests drive Debian's Chromium (Playwright's own download is not used).
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+# RTSP camera tests publish to and read from a real RTSP server (a small Perl one).
+have rtsp-server-perl || missing+=(rtsp-server-perl)
 
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ] && have apt-get; then
