@@ -56,3 +56,12 @@ def db(db_url: str) -> Iterator[Database]:
             database.rollback()
         empty_tables(database)
         database.close()
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Iterator[Database]:
+    """A migrated SQLite database only (tests whose subject is not the database)."""
+    database = open_database(f"sqlite:///{tmp_path / 'cloud.db'}")
+    migrate(database)
+    yield database
+    database.close()

@@ -1,0 +1,42 @@
+"""The ingest against the real broker and database: stored once, receipted, acked."""
+
+from __future__ import annotations
+
+from peewee import Database
+
+import protocol as p
+from cloud.models import DeadLetter, Log
+from sideline.services.mosquitto import MosquittoBroker
+from tests.cloud.factories import make_device, make_org
+from tests.cloud.ingest.helpers import cloud_config, log_batch, running_ingest, wait_until
+from tests.fixtures.services import MQTT_ADMIN
+from tests.mqtt_helpers import connect
+
+
+def test_batches_are_stored_once_and_receipted(
+    db: Database, db_url: str, mosquitto: MosquittoBroker
+) -> None:
+    org = make_org()
+    device = make_device(org)
+    batches = [log_batch(org.slug, device.id, 50) for _ in range(4)]
+    receipts_topic = str(p.Topic("sideline", org.slug, device.id, p.Channel.RECEIPTS))
+    logs_topic = str(p.Topic("sideline", org.slug, device.id, p.Channel.LOGS))
+    box = connect(mosquitto, *MQTT_ADMIN)
+    try:
+        box.subscribe(receipts_topic)
+        with running_ingest(cloud_config(mosquitto, db_url)):
+            for batch in batches + batches:  # everything twice: a re-send
+                box.publish(logs_topic, p.encode(batch))
+            received = box.wait_for(8, timeout=20)
+            wait_until(lambda: Log.select().count() == 200, what="200 logs")
+        receipts = [p.decode(p.Channel.RECEIPTS, m.payload) for m in received]
+        assert len(receipts) == 8
+        by_message: dict[object, set[object]] = {}
+        for receipt in receipts:
+            assert receipt.rejected == []
+            by_message.setdefault(receipt.for_message_id, set()).update(receipt.stored)
+        assert by_message == {b.message_id: {r.id for r in b.records} for b in batches}
+        assert Log.select().count() == 200
+        assert DeadLetter.select().count() == 0
+    finally:
+        box.close()
