@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import peewee
 from peewee import (
     BooleanField,
     Database,
@@ -45,6 +46,9 @@ _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\
 _NULL = "\\N"
 _NOTHING = object()
 _dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+# The raw cursor's errors are the driver's; peewee's wrapper turns them into
+# peewee.IntegrityError, DataError, OperationalError… like every other query.
+_driver_errors = peewee.ExceptionWrapper(peewee.EXCEPTIONS)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +68,10 @@ def insert_ignore(
     """
     if not rows:
         return InsertOutcome(0, set())
-    if is_postgres(database):
-        return _copy_insert(database, spec, rows)
-    return _executemany_insert(database, spec, rows)
+    with _driver_errors:
+        if is_postgres(database):
+            return _copy_insert(database, spec, rows)
+        return _executemany_insert(database, spec, rows)
 
 
 # -- PostgreSQL ---------------------------------------------------------------

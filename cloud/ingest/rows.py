@@ -118,6 +118,7 @@ def _clip_row(
         first.at,
         command_id,
         ClipStatus.PENDING.value,
+        0,
         ctx.received_at,  # next_verify_at: check at once
         ctx.message_id,
         ctx.received_at,
@@ -151,6 +152,7 @@ CLIP_SPEC = RecordSpec(
         Clip.triggered_at,
         Clip.command,
         Clip.status,
+        Clip.verify_attempts,
         Clip.next_verify_at,
         Clip.message_id,
         Clip.received_at,

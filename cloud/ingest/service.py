@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import secrets
 import socket
 import threading
 from collections.abc import Callable
@@ -80,7 +81,7 @@ class IngestService:
         self._object_store = object_store
         persistent = worker_id or config.ingest.worker_id
         self.client_id = f"{config.mqtt.client_id_prefix}-ingest-" + (
-            persistent or f"{socket.gethostname()}-{os.getpid()}"
+            persistent or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
         )
         self._persistent = persistent is not None
         self._inbox: queue.Queue[Decoded] = queue.Queue()

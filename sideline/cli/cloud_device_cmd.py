@@ -128,17 +128,15 @@ def list_devices(
 
     _open(config, database_url)
     query = (
-        Device.select(Device, Organisation, DeviceStatus)
+        Device.select(Device, Organisation)
         .join(Organisation)
-        .switch(Device)
-        .join(DeviceStatus, on=(DeviceStatus.device == Device.id), join_type="LEFT OUTER")
         .order_by(Organisation.slug, Device.id)
     )
     if org is not None:
         query = query.where(Organisation.slug == org)
+    states = {row.device_id: row.state for row in DeviceStatus.select()}
     for device in query:
-        status = getattr(device, "status", None)
-        state = "retired" if device.retired_at else (status.state if status else "never seen")
+        state = "retired" if device.retired_at else states.get(device.id, "never seen")
         typer.echo(f"{device.org.slug}/{device.id}\t{state}\t{device.name}")
 
 
