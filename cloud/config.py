@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from cloud.ingest.config import IngestConfig
 from protocol.ids import Segment
 from sideline.settings import FileSettings, Section, load_settings
 
@@ -59,6 +60,7 @@ class CloudConfig(FileSettings):
     mqtt: CloudMqttConfig = Field(default_factory=CloudMqttConfig)
     s3: CloudS3Config = Field(default_factory=CloudS3Config)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @model_validator(mode="after")
