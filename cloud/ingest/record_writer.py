@@ -19,7 +19,8 @@ from uuid import UUID
 from peewee import Database
 
 from cloud.attach import SessionWindow, pick_session, sessions_of_org, windows_for_device
-from cloud.ingest.bulk import insert_ignore
+from cloud.ingest.bulk import PreparedRow, insert_ignore
+from cloud.ingest.encoding import RowEncoder
 from cloud.ingest.rows import KIND_SPECS, RecordContext, RecordSpec
 from cloud.models import Clip, ClipStatus, Command
 from protocol import ClipRecord, Rejection
@@ -38,6 +39,7 @@ class RecordMessage:
     message_id: UUID | None  # None only when nothing validated (refusals only)
     received_at: datetime
     records: Sequence[Any]
+    prepared: Sequence[Any] | None = None  # the records' encoded parts, if done on receipt
     stored: list[UUID] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
 
@@ -55,7 +57,8 @@ def write_records(
     """Insert the records of ``messages``. With ``isolate``, each row is inserted on
     its own savepoint and a row the database refuses is rejected, not fatal."""
     spec = KIND_SPECS[kind]  # type: ignore[index]
-    rows: dict[UUID, tuple[Any, ...]] = {}
+    encoder = RowEncoder.for_database(database)
+    rows: dict[UUID, PreparedRow] = {}
     owner: dict[UUID, RecordMessage] = {}
     for message in messages:
         sessions = _SessionResolver(spec, message)
@@ -63,11 +66,23 @@ def write_records(
         ctx = RecordContext(
             message.org_id, message.device_id, message.message_id, message.received_at
         )
-        for record in message.records:
+        encoded = message.prepared
+        if encoded is None or len(encoded) != len(message.records):
+            encoded = encoder.encode_records(spec, message.records)
+        contexts: dict[tuple[UUID | None, UUID | None], Any] = {}
+        for record, record_part in zip(message.records, encoded, strict=True):
             if record.id in rows:
                 continue  # the same record twice in one transaction (a re-delivery)
-            command_id = _command_of(record, commands) if kind == "clips" else None
-            rows[record.id] = spec.to_row(record, ctx, sessions.session_of(record), command_id)
+            key = (
+                sessions.session_of(record),
+                _command_of(record, commands) if commands else None,
+            )
+            context_part = contexts.get(key)
+            if context_part is None:
+                context_part = contexts[key] = encoder.encode(
+                    spec.context_fields, spec.context_values(ctx, *key)
+                )
+            rows[record.id] = PreparedRow(record.id, message.device_id, context_part, record_part)
             owner[record.id] = message
     totals = KindTotals()
     refused: dict[UUID, str] = {}
@@ -130,7 +145,7 @@ def _command_of(record: ClipRecord, commands: set[UUID]) -> UUID | None:
 def _insert_one_by_one(
     database: Database,
     spec: RecordSpec,
-    rows: dict[UUID, tuple[Any, ...]],
+    rows: dict[UUID, PreparedRow],
     refused: dict[UUID, str],
 ) -> int:
     inserted = 0
