@@ -18,12 +18,14 @@ import zlib
 from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
+from peewee import DatabaseError
 
 from cloud.commands import expire_commands
 from cloud.config import CloudConfig
 from cloud.control import DeviceControl
+from cloud.db import database_proxy
 from cloud.ingest.acks import OrderedAcks
-from cloud.ingest.decoding import Decoded, Inbound, decode_inbound
+from cloud.ingest.decoding import Decoded, Inbound, Problem, decode_inbound
 from cloud.ingest.encoding import RowEncoder
 from cloud.ingest.stats import IngestStats
 from cloud.ingest.store import IngestStore
@@ -96,6 +98,7 @@ class IngestService:
             queue.Queue() for _ in range(config.ingest.writers)
         ]
         self._received = 0  # arrival order; only paho's network thread counts
+        self._failure: BaseException | None = None
         self._encoder: RowEncoder | None = None
 
     def run(self, stop: threading.Event) -> None:
@@ -134,7 +137,9 @@ class IngestService:
             worker.clips_stored = verifier.wake
         control = DeviceControl(client, prefix=prefix)
         threads = [
-            threading.Thread(target=worker.run, args=(stop,), name=f"writer-{i}", daemon=True)
+            threading.Thread(
+                target=self._guarded, args=(worker.run, stop), name=f"writer-{i}", daemon=True
+            )
             for i, worker in enumerate(workers)
         ]
         threads += [
@@ -163,6 +168,18 @@ class IngestService:
             log.info(
                 "ingest worker %s stopped: %s", self.client_id, self.stats.snapshot().describe()
             )
+        if self._failure is not None:
+            raise RuntimeError(f"ingest writer failed: {self._failure!r}") from self._failure
+
+    def _guarded(self, run: Callable[[threading.Event], None], stop: threading.Event) -> None:
+        """A writer that dies takes the whole worker down (un-acknowledged messages are
+        re-delivered to the others or after a restart) instead of stalling it silently."""
+        try:
+            run(stop)
+        except BaseException as exc:
+            log.exception("ingest writer failed; stopping this worker")
+            self._failure = exc
+            stop.set()
 
     def _receive(self, message: mqtt.MQTTMessage, generation: int) -> None:
         inbound = Inbound(
@@ -176,7 +193,13 @@ class IngestService:
             sequence=self._received,
         )
         self._received += 1
-        decoded = decode_inbound(inbound, self.config.mqtt.prefix, self._encoder)
+        try:
+            decoded = decode_inbound(inbound, self.config.mqtt.prefix, self._encoder)
+        except Exception as exc:  # a bug here must not kill paho's thread (and all intake)
+            log.exception("could not decode a message on %s", inbound.topic)
+            decoded = Decoded(
+                inbound, problem=Problem("internal_error", f"decoding failed: {exc!r}")
+            )
         self._inboxes[self._writer_for(decoded)].put(decoded)
 
     def _writer_for(self, decoded: Decoded) -> int:
@@ -206,3 +229,7 @@ class IngestService:
             if waited >= interval:
                 waited = 0.0
                 log.info("ingest %s: %s", self.client_id, self.stats.snapshot().describe())
+        try:
+            database_proxy.close()  # this thread's connection
+        except DatabaseError:
+            pass
