@@ -16,8 +16,10 @@ its times change, for records that arrived before.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 from uuid import UUID
 
 from cloud.models import (
@@ -53,9 +55,9 @@ class SessionWindow:
         return self.start <= at and (self.end is None or at <= self.end)
 
 
-def _window_of(session: Session, camera_id: str | None) -> SessionWindow | None:
+def _window_of(session: Session | _SessionTimes, camera_id: str | None) -> SessionWindow | None:
     if session.started_at is not None:
-        if session.status is SessionStatus.LIVE:
+        if session.status == SessionStatus.LIVE:
             return SessionWindow(session.id, session.started_at, None, camera_id)
         if session.ended_at is not None:
             return SessionWindow(session.id, session.started_at, session.ended_at, camera_id)
@@ -66,10 +68,29 @@ def _window_of(session: Session, camera_id: str | None) -> SessionWindow | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class _SessionTimes:
+    id: UUID
+    status: SessionStatus
+    started_at: datetime | None
+    ended_at: datetime | None
+    scheduled_at: datetime | None
+    duration_minutes: int | None
+
+
 def windows_for_device(device_id: str, earliest: datetime, latest: datetime) -> list[SessionWindow]:
-    """Windows on ``device_id`` that overlap ``[earliest, latest]``."""
+    """Windows on ``device_id`` that overlap ``[earliest, latest]`` (one narrow query:
+    the ingest asks this for every group of records)."""
     links = (
-        SessionDevice.select(SessionDevice, Session)
+        SessionDevice.select(
+            Session.id,
+            Session.status,
+            Session.started_at,
+            Session.ended_at,
+            Session.scheduled_at,
+            Session.duration_minutes,
+            SessionDevice.camera_id,
+        )
         .join(Session)
         .where(
             (SessionDevice.device == device_id)
@@ -80,10 +101,11 @@ def windows_for_device(device_id: str, earliest: datetime, latest: datetime) -> 
                 | (Session.started_at.is_null() & (Session.scheduled_at <= latest))
             )
         )
+        .tuples()
     )
     windows = []
-    for link in links:
-        window = _window_of(link.session, link.camera_id)
+    for row in cast(Iterable[tuple[Any, ...]], links):
+        window = _window_of(_SessionTimes(*row[:6]), row[6])
         if window is not None and (window.end is None or window.end >= earliest):
             windows.append(window)
     return windows

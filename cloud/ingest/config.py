@@ -51,6 +51,15 @@ class IngestConfig(Section):
         le=65535,
         description="Unacknowledged QoS 1 messages the broker may send this worker at once.",
     )
+    writers: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description=(
+            "Writer threads, each with its own database connection: one writes while "
+            "another prepares. A device's status messages always go to the same writer."
+        ),
+    )
     max_messages_per_transaction: int = Field(default=50, ge=1, le=10_000)
     max_records_per_transaction: int = Field(default=10_000, ge=1, le=1_000_000)
     dead_letter_payload_bytes: int = Field(

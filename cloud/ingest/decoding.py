@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
+from cloud.ingest.encoding import RowEncoder
+from cloud.ingest.rows import KIND_SPECS
 from cloud.ingest.salvage import salvage_batch
 from protocol import (
     UP_CHANNELS,
@@ -40,6 +43,7 @@ class Inbound:
     retain: bool
     generation: int  # the connection it arrived on: acks go only to that one
     received_at: datetime
+    sequence: int = 0  # arrival order in this process: acknowledgements keep it
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,13 +62,27 @@ class Decoded:
     rejected: list[Rejection] = field(default_factory=list)  # records refused for good
     problem: Problem | None = None
     message_id: UUID | None = None
+    prepared: list[Any] | None = None  # the records' encoded parts (see cloud.ingest.rows)
 
     @property
     def is_records(self) -> bool:
         return self.topic is not None and self.topic.channel in RECORD_CHANNELS
 
 
-def decode_inbound(inbound: Inbound, prefix: str) -> Decoded:
+def decode_inbound(inbound: Inbound, prefix: str, encoder: RowEncoder | None = None) -> Decoded:
+    """Decode ``inbound``; with ``encoder``, also encode its records' parts for the
+    writer (work done here overlaps the writer's wait on the database)."""
+    decoded = _decode(inbound, prefix)
+    if encoder is not None and decoded.is_records and decoded.message is not None:
+        spec = KIND_SPECS[decoded.topic.channel.value]  # type: ignore[union-attr,index]
+        try:
+            decoded.prepared = encoder.encode_records(spec, decoded.message.records)  # type: ignore[attr-defined]
+        except Exception:  # noqa: BLE001 - the writer encodes again and reports it properly
+            decoded.prepared = None
+    return decoded
+
+
+def _decode(inbound: Inbound, prefix: str) -> Decoded:
     try:
         topic = parse_topic(inbound.topic, prefix=prefix)
     except TopicError as exc:

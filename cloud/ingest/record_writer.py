@@ -10,7 +10,7 @@ named in a receipt only once verified (``cloud.ingest.verify``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,7 +19,8 @@ from uuid import UUID
 from peewee import Database
 
 from cloud.attach import SessionWindow, pick_session, sessions_of_org, windows_for_device
-from cloud.ingest.bulk import insert_ignore
+from cloud.ingest.bulk import PreparedRow, insert_ignore
+from cloud.ingest.encoding import RowEncoder
 from cloud.ingest.rows import KIND_SPECS, RecordContext, RecordSpec
 from cloud.models import Clip, ClipStatus, Command
 from protocol import ClipRecord, Rejection
@@ -38,6 +39,7 @@ class RecordMessage:
     message_id: UUID | None  # None only when nothing validated (refusals only)
     received_at: datetime
     records: Sequence[Any]
+    prepared: Sequence[Any] | None = None  # the records' encoded parts, if done on receipt
     stored: list[UUID] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
 
@@ -55,24 +57,37 @@ def write_records(
     """Insert the records of ``messages``. With ``isolate``, each row is inserted on
     its own savepoint and a row the database refuses is rejected, not fatal."""
     spec = KIND_SPECS[kind]  # type: ignore[index]
-    rows: dict[UUID, tuple[Any, ...]] = {}
-    owner: dict[UUID, RecordMessage] = {}
+    encoder = RowEncoder.for_database(database)
+    # Keyed by the id's integer: UUID.__hash__ is Python code, int's is not (×4 per row).
+    rows: dict[int, PreparedRow] = {}
+    sessions = _SessionResolver(spec, messages)
     for message in messages:
-        sessions = _SessionResolver(spec, message)
         commands = _commands_named(message) if kind == "clips" else set()
         ctx = RecordContext(
             message.org_id, message.device_id, message.message_id, message.received_at
         )
-        for record in message.records:
-            if record.id in rows:
+        encoded = message.prepared
+        if encoded is None or len(encoded) != len(message.records):
+            encoded = encoder.encode_records(spec, message.records)
+        contexts: dict[tuple[UUID | None, UUID | None], Any] = {}
+        for record, record_part in zip(message.records, encoded, strict=True):
+            key_int = record.id.int
+            if key_int in rows:
                 continue  # the same record twice in one transaction (a re-delivery)
-            command_id = _command_of(record, commands) if kind == "clips" else None
-            rows[record.id] = spec.to_row(record, ctx, sessions.session_of(record), command_id)
-            owner[record.id] = message
+            key = (
+                sessions.session_of(record, message.device_id),
+                _command_of(record, commands) if commands else None,
+            )
+            context_part = contexts.get(key)
+            if context_part is None:
+                context_part = contexts[key] = encoder.encode(
+                    spec.context_fields, spec.context_values(ctx, *key)
+                )
+            rows[key_int] = PreparedRow(record.id, message.device_id, context_part, record_part)
     totals = KindTotals()
     refused: dict[UUID, str] = {}
     if isolate:
-        totals.inserted = _insert_one_by_one(database, spec, rows, refused)
+        totals.inserted = _insert_one_by_one(database, spec, rows.values(), refused)
     else:
         outcome = insert_ignore(database, spec, list(rows.values()))
         totals.inserted = outcome.inserted
@@ -81,6 +96,9 @@ def write_records(
     totals.rejected = len(refused)
     ready = _clip_states(messages, refused) if kind == "clips" else None
     for message in messages:
+        if not refused and ready is None:
+            message.stored.extend(record.id for record in message.records)
+            continue
         for record in message.records:
             if record.id in refused:
                 message.rejected.append(Rejection(id=record.id, reason=refused[record.id]))
@@ -90,24 +108,40 @@ def write_records(
 
 
 class _SessionResolver:
-    """The session of each record of one message (one windows query per message)."""
+    """The session of each record of a group: the claimed sessions are checked in one
+    query per organisation, the windows fetched once per device for the time span
+    of all its records in the group."""
 
-    def __init__(self, spec: RecordSpec, message: RecordMessage) -> None:
+    def __init__(self, spec: RecordSpec, messages: Sequence[RecordMessage]) -> None:
         self.spec = spec
-        claimed = {r.session_id for r in message.records if r.session_id is not None}
-        self.valid = sessions_of_org(message.org_id, claimed)
-        self.windows: list[SessionWindow] | None = None
-        self.message = message
+        self.messages = messages
+        claimed: dict[UUID, set[UUID]] = {}
+        for message in messages:
+            for record in message.records:
+                if record.session_id is not None:
+                    claimed.setdefault(message.org_id, set()).add(record.session_id)
+        self.valid: set[UUID] = set()
+        for org_id, session_ids in claimed.items():
+            self.valid |= sessions_of_org(org_id, session_ids)
+        self.windows: dict[str, list[SessionWindow]] = {}
 
-    def session_of(self, record: Any) -> UUID | None:
+    def session_of(self, record: Any, device_id: str) -> UUID | None:
         if record.session_id is not None and record.session_id in self.valid:
             return record.session_id  # type: ignore[no-any-return]
-        if self.windows is None:
-            times = [self.spec.time_of(r) for r in self.message.records]
-            self.windows = windows_for_device(self.message.device_id, min(times), max(times))
-        if not self.windows:
+        windows = self.windows.get(device_id)
+        if windows is None:
+            times = [
+                self.spec.time_of(r)
+                for message in self.messages
+                if message.device_id == device_id
+                for r in message.records
+            ]
+            windows = self.windows[device_id] = windows_for_device(
+                device_id, min(times), max(times)
+            )
+        if not windows:
             return None
-        return pick_session(self.windows, self.spec.time_of(record), record.camera_id)
+        return pick_session(windows, self.spec.time_of(record), record.camera_id)
 
 
 def _commands_named(message: RecordMessage) -> set[UUID]:
@@ -130,11 +164,12 @@ def _command_of(record: ClipRecord, commands: set[UUID]) -> UUID | None:
 def _insert_one_by_one(
     database: Database,
     spec: RecordSpec,
-    rows: dict[UUID, tuple[Any, ...]],
+    rows: Iterable[PreparedRow],
     refused: dict[UUID, str],
 ) -> int:
     inserted = 0
-    for record_id, row in rows.items():
+    for row in rows:
+        record_id = row.id
         try:
             with database.atomic():  # a savepoint: a refused row does not abort the rest
                 outcome = insert_ignore(database, spec, [row])

@@ -1,7 +1,13 @@
 """Protocol records -> database rows, one spec per record kind.
 
-Rows are tuples in the order of ``fields`` (peewee's fastest ``insert_many``
-form). ``time_of`` is the moment that places a record in a session's window.
+A row is two parts: the **record part** (what the device sent: id, times, data)
+and the **context part** (what the ingest adds: organisation, device, session,
+the message and when it arrived). The record part depends on nothing but the
+record, so it is encoded on the receiving thread while the writer waits for the
+database (``cloud.ingest.bulk.RowEncoder``); the context part is the same for
+most records of a message and is encoded once per message and session.
+
+``time_of`` is the moment that places a record in a session's window.
 """
 
 from __future__ import annotations
@@ -20,8 +26,6 @@ from protocol import ClipRecord, DetectionEvent, LogRecord, RecordKind, Trigger
 
 __all__ = ["KIND_SPECS", "RecordContext", "RecordSpec"]
 
-DeviceRecord = LogRecord | ClipRecord | DetectionEvent
-
 
 @dataclass(frozen=True, slots=True)
 class RecordContext:
@@ -37,52 +41,55 @@ class RecordContext:
 class RecordSpec:
     kind: RecordKind
     model: type[BaseModel]
-    fields: Sequence[Field]
-    to_row: Callable[[Any, RecordContext, UUID | None, UUID | None], tuple[Any, ...]]
+    context_fields: Sequence[Field]
+    record_fields: Sequence[Field]
+    context_values: Callable[[RecordContext, UUID | None, UUID | None], tuple[Any, ...]]
+    record_values: Callable[[Any], tuple[Any, ...]]
     time_of: Callable[[Any], datetime]
 
     @property
     def table(self) -> str:
         return str(self.model._meta.table_name)
 
+    @property
+    def fields(self) -> tuple[Field, ...]:
+        """Column order of a whole row: context part, then record part."""
+        return (*self.context_fields, *self.record_fields)
 
-def _log_row(
-    record: LogRecord, ctx: RecordContext, session_id: UUID | None, command_id: UUID | None
+    def to_row(
+        self, record: Any, ctx: RecordContext, session_id: UUID | None, command_id: UUID | None
+    ) -> tuple[Any, ...]:
+        return (*self.context_values(ctx, session_id, command_id), *self.record_values(record))
+
+
+def _common_context(
+    ctx: RecordContext, session_id: UUID | None, command_id: UUID | None
 ) -> tuple[Any, ...]:
-    return (
-        record.id,
-        ctx.org_id,
-        session_id,
-        ctx.device_id,
-        record.camera_id,
-        LogOrigin.DEVICE.value,
-        record.source.value,
-        record.type,
-        record.occurred_at,
-        ctx.received_at,
-        record.data,
-        ctx.message_id,
-    )
+    return (ctx.org_id, ctx.device_id, session_id, ctx.message_id, ctx.received_at)
+
+
+def _common_context_fields(model: Any) -> tuple[Field, ...]:
+    return (model.org, model.device, model.session, model.message_id, model.received_at)
 
 
 LOG_SPEC = RecordSpec(
     kind="logs",
     model=Log,
-    fields=(
+    context_fields=(*_common_context_fields(Log), Log.origin),
+    record_fields=(
         Log.id,
-        Log.org,
-        Log.session,
-        Log.device,
         Log.camera_id,
-        Log.origin,
         Log.source,
         Log.type,
         Log.occurred_at,
-        Log.received_at,
         Log.data,
-        Log.message_id,
     ),
-    to_row=_log_row,
+    context_values=lambda ctx, session, command: (
+        *_common_context(ctx, session, command),
+        LogOrigin.DEVICE,
+    ),
+    # StrEnum members are str: no .value lookups per row.
+    record_values=lambda r: (r.id, r.camera_id, r.source, r.type, r.occurred_at, r.data),
     time_of=lambda record: record.occurred_at,
 )
 
@@ -91,15 +98,10 @@ def _trigger_json(trigger: Trigger) -> dict[str, Any]:
     return trigger.model_dump(mode="json", exclude_none=True)
 
 
-def _clip_row(
-    record: ClipRecord, ctx: RecordContext, session_id: UUID | None, command_id: UUID | None
-) -> tuple[Any, ...]:
+def _clip_values(record: ClipRecord) -> tuple[Any, ...]:
     first = record.triggers[0]
     return (
         record.id,
-        ctx.org_id,
-        ctx.device_id,
-        session_id,
         record.camera_id,
         record.started_at,
         record.ended_at,
@@ -114,26 +116,24 @@ def _clip_row(
         record.size_bytes,
         record.sha256,
         [_trigger_json(trigger) for trigger in record.triggers],
-        first.source.value,
+        first.source,
         first.at,
-        command_id,
-        ClipStatus.PENDING.value,
-        0,
-        ctx.received_at,  # next_verify_at: check at once
-        ctx.message_id,
-        ctx.received_at,
-        [],
     )
 
 
 CLIP_SPEC = RecordSpec(
     kind="clips",
     model=Clip,
-    fields=(
+    context_fields=(
+        *_common_context_fields(Clip),
+        Clip.command,
+        Clip.status,
+        Clip.verify_attempts,
+        Clip.next_verify_at,
+        Clip.tags,
+    ),
+    record_fields=(
         Clip.id,
-        Clip.org,
-        Clip.device,
-        Clip.session,
         Clip.camera_id,
         Clip.started_at,
         Clip.ended_at,
@@ -150,53 +150,46 @@ CLIP_SPEC = RecordSpec(
         Clip.triggers,
         Clip.trigger_source,
         Clip.triggered_at,
-        Clip.command,
-        Clip.status,
-        Clip.verify_attempts,
-        Clip.next_verify_at,
-        Clip.message_id,
-        Clip.received_at,
-        Clip.tags,
     ),
-    to_row=_clip_row,
+    # Stored pending, to be checked at once (next_verify_at = when it arrived).
+    context_values=lambda ctx, session, command: (
+        *_common_context(ctx, session, command),
+        command,
+        ClipStatus.PENDING,
+        0,
+        ctx.received_at,
+        [],
+    ),
+    record_values=_clip_values,
     # The moment the coach asked for, not the start of the pre-roll before it.
     time_of=lambda record: record.triggers[0].at,
 )
 
 
-def _event_row(
-    record: DetectionEvent, ctx: RecordContext, session_id: UUID | None, command_id: UUID | None
-) -> tuple[Any, ...]:
+def _event_values(r: DetectionEvent) -> tuple[Any, ...]:
     return (
-        record.id,
-        ctx.org_id,
-        ctx.device_id,
-        session_id,
-        record.camera_id,
-        record.occurred_at,
-        record.kind.value,
-        record.label,
-        record.track_id,
-        record.zone,
-        record.count,
-        record.score,
-        list(record.box) if record.box is not None else None,
-        record.rule,
-        record.clip_id,
-        record.data,
-        ctx.message_id,
-        ctx.received_at,
+        r.id,
+        r.camera_id,
+        r.occurred_at,
+        r.kind,
+        r.label,
+        r.track_id,
+        r.zone,
+        r.count,
+        r.score,
+        list(r.box) if r.box is not None else None,
+        r.rule,
+        r.clip_id,
+        r.data,
     )
 
 
 EVENT_SPEC = RecordSpec(
     kind="events",
     model=DetectionEventRecord,
-    fields=(
+    context_fields=_common_context_fields(DetectionEventRecord),
+    record_fields=(
         DetectionEventRecord.id,
-        DetectionEventRecord.org,
-        DetectionEventRecord.device,
-        DetectionEventRecord.session,
         DetectionEventRecord.camera_id,
         DetectionEventRecord.occurred_at,
         DetectionEventRecord.kind,
@@ -209,13 +202,14 @@ EVENT_SPEC = RecordSpec(
         DetectionEventRecord.rule,
         DetectionEventRecord.clip_id,
         DetectionEventRecord.data,
-        DetectionEventRecord.message_id,
-        DetectionEventRecord.received_at,
     ),
-    to_row=_event_row,
+    context_values=_common_context,
+    record_values=_event_values,
     time_of=lambda record: record.occurred_at,
 )
 
 KIND_SPECS: dict[RecordKind, RecordSpec] = {
     spec.kind: spec for spec in (LOG_SPEC, CLIP_SPEC, EVENT_SPEC)
 }
+
+DeviceRecord = LogRecord | ClipRecord | DetectionEvent

@@ -14,14 +14,19 @@ import queue
 import secrets
 import socket
 import threading
+import zlib
 from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
+from peewee import DatabaseError
 
 from cloud.commands import expire_commands
 from cloud.config import CloudConfig
 from cloud.control import DeviceControl
-from cloud.ingest.decoding import Decoded, Inbound, decode_inbound
+from cloud.db import database_proxy
+from cloud.ingest.acks import OrderedAcks
+from cloud.ingest.decoding import Decoded, Inbound, Problem, decode_inbound
+from cloud.ingest.encoding import RowEncoder
 from cloud.ingest.stats import IngestStats
 from cloud.ingest.store import IngestStore
 from cloud.ingest.verify import ClipVerifier
@@ -50,18 +55,23 @@ def ingest_subscriptions(prefix: str, group: str) -> list[Subscription]:
 
 
 class _Link:
-    """Acks and publishes through the worker's MQTT connection."""
+    """Acks (in arrival order, through :class:`OrderedAcks`) and publishes through the
+    worker's MQTT connection."""
 
-    def __init__(self, client: CloudMqttClient) -> None:
+    def __init__(self, client: CloudMqttClient, on_skip: Callable[[], None]) -> None:
         self.client = client
+        self.ordered = OrderedAcks(self._send_ack, on_skip)
 
-    def ack(self, inbound: Inbound) -> bool:
+    def _send_ack(self, inbound: Inbound) -> bool:
         if inbound.qos == 0:
             return True
         if inbound.generation != self.client.generation:
             return False  # a packet id of a dropped connection means nothing on this one
         self.client.ack(inbound.mid, inbound.qos)
         return True
+
+    def ack(self, inbound: Inbound) -> bool:
+        return self.ordered.ack(inbound)
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 1) -> None:
         self.client.publish(topic, payload, qos=qos)
@@ -84,7 +94,12 @@ class IngestService:
             persistent or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
         )
         self._persistent = persistent is not None
-        self._inbox: queue.Queue[Decoded] = queue.Queue()
+        self._inboxes: list[queue.Queue[Decoded]] = [
+            queue.Queue() for _ in range(config.ingest.writers)
+        ]
+        self._received = 0  # arrival order; only paho's network thread counts
+        self._failure: BaseException | None = None
+        self._encoder: RowEncoder | None = None
 
     def run(self, stop: threading.Event) -> None:
         database = open_current_database(self.config.database_url)
@@ -99,19 +114,35 @@ class IngestService:
             subscriptions=ingest_subscriptions(prefix, self.config.mqtt.shared_group),
             on_message=self._receive,
         )
-        store = IngestStore(database, self.config.ingest, worker=self.client_id)
-        worker = IngestWorker(
-            store, self._inbox, _Link(client), self.config.ingest, prefix=prefix, stats=self.stats
-        )
+        self._encoder = RowEncoder.for_database(database)
+        link = _Link(client, lambda: self.stats.add(acks_skipped=1))
+        workers = [
+            IngestWorker(
+                IngestStore(database, self.config.ingest, worker=self.client_id),
+                inbox,
+                link,
+                self.config.ingest,
+                prefix=prefix,
+                stats=self.stats,
+            )
+            for inbox in self._inboxes
+        ]
         verifier = ClipVerifier(
             database,
             self._object_store or S3ObjectStore(self.config.s3),
             self.config.ingest.verify,
-            worker.send_receipt,
+            workers[0].send_receipt,
         )
-        worker.clips_stored = verifier.wake
+        for worker in workers:
+            worker.clips_stored = verifier.wake
         control = DeviceControl(client, prefix=prefix)
         threads = [
+            threading.Thread(
+                target=self._guarded, args=(worker.run, stop), name=f"writer-{i}", daemon=True
+            )
+            for i, worker in enumerate(workers)
+        ]
+        threads += [
             threading.Thread(target=verifier.run, args=(stop,), name="clip-verifier", daemon=True),
             threading.Thread(
                 target=self._housekeep, args=(stop, control), name="housekeeping", daemon=True
@@ -124,8 +155,8 @@ class IngestService:
             for thread in threads:
                 thread.start()
             self.ready.set()
-            log.info("ingest worker %s running", self.client_id)
-            worker.run(stop)
+            log.info("ingest worker %s running with %d writers", self.client_id, len(workers))
+            stop.wait()
         finally:
             stop.set()
             verifier.wake.set()
@@ -137,6 +168,18 @@ class IngestService:
             log.info(
                 "ingest worker %s stopped: %s", self.client_id, self.stats.snapshot().describe()
             )
+        if self._failure is not None:
+            raise RuntimeError(f"ingest writer failed: {self._failure!r}") from self._failure
+
+    def _guarded(self, run: Callable[[threading.Event], None], stop: threading.Event) -> None:
+        """A writer that dies takes the whole worker down (un-acknowledged messages are
+        re-delivered to the others or after a restart) instead of stalling it silently."""
+        try:
+            run(stop)
+        except BaseException as exc:
+            log.exception("ingest writer failed; stopping this worker")
+            self._failure = exc
+            stop.set()
 
     def _receive(self, message: mqtt.MQTTMessage, generation: int) -> None:
         inbound = Inbound(
@@ -147,8 +190,27 @@ class IngestService:
             retain=bool(message.retain),
             generation=generation,
             received_at=utc_now(),
+            sequence=self._received,
         )
-        self._inbox.put(decode_inbound(inbound, self.config.mqtt.prefix))
+        self._received += 1
+        try:
+            decoded = decode_inbound(inbound, self.config.mqtt.prefix, self._encoder)
+        except Exception as exc:  # a bug here must not kill paho's thread (and all intake)
+            log.exception("could not decode a message on %s", inbound.topic)
+            decoded = Decoded(
+                inbound, problem=Problem("internal_error", f"decoding failed: {exc!r}")
+            )
+        self._inboxes[self._writer_for(decoded)].put(decoded)
+
+    def _writer_for(self, decoded: Decoded) -> int:
+        """Records go round the writers; a device's status messages always to the same
+        one, because applying them out of order would leave the wrong state."""
+        count = len(self._inboxes)
+        if count == 1:
+            return 0
+        if decoded.topic is not None and decoded.topic.channel is Channel.STATUS:
+            return zlib.crc32(decoded.topic.device.encode()) % count
+        return decoded.inbound.sequence % count
 
     def _housekeep(self, stop: threading.Event, control: DeviceControl) -> None:
         interval = self.config.ingest.stats_interval_s
@@ -167,3 +229,7 @@ class IngestService:
             if waited >= interval:
                 waited = 0.0
                 log.info("ingest %s: %s", self.client_id, self.stats.snapshot().describe())
+        try:
+            database_proxy.close()  # this thread's connection
+        except DatabaseError:
+            pass

@@ -153,6 +153,7 @@ class IngestStore:
             message_id=decoded.message_id,
             received_at=decoded.inbound.received_at,
             records=records,
+            prepared=decoded.prepared,
         )
 
     def _apply_device_message(self, decoded: Decoded, sender: _Sender) -> None:

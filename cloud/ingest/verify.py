@@ -63,16 +63,19 @@ class ClipVerifier:
         self.failed = 0
 
     def run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                checked = self.verify_due()
-            except DatabaseError as exc:
-                log.warning("clip verification paused: database error: %s", exc)
-                self._close_quietly()
-                checked = 0
-            if not checked:
-                self.wake.wait(0.5)
-                self.wake.clear()
+        try:
+            while not stop.is_set():
+                try:
+                    checked = self.verify_due()
+                except DatabaseError as exc:
+                    log.warning("clip verification paused: database error: %s", exc)
+                    self._close_quietly()
+                    checked = 0
+                if not checked:
+                    self.wake.wait(0.5)
+                    self.wake.clear()
+        finally:
+            self._close_quietly()  # this thread's connection
 
     def verify_due(self, now: datetime | None = None) -> int:
         """Check the clips that are due; returns how many were checked."""

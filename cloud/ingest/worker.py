@@ -65,10 +65,13 @@ class IngestWorker:
         self.clips_stored = clips_stored or threading.Event()
 
     def run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            group = self._take_group()
-            if group:
-                self.process(group, stop)
+        try:
+            while not stop.is_set():
+                group = self._take_group()
+                if group:
+                    self.process(group, stop)
+        finally:
+            self._reset_connection()  # this thread's connection (peewee keeps one per thread)
 
     def _take_group(self) -> list[Decoded]:
         try:

@@ -48,6 +48,10 @@ def add(
     out: Annotated[
         Path | None, typer.Option(help="Write the agent config here (mode 600).")
     ] = None,
+    seaweed_master: Annotated[
+        str | None,
+        typer.Option(help="Give the key to this SeaweedFS now (host:port.grpcport)."),
+    ] = None,
     config: ConfigOption = None,
     database_url: DatabaseOption = None,
 ) -> None:
@@ -69,18 +73,30 @@ def add(
     )
     text = render_agent_config(credentials, endpoints)
     identity = s3_identity(credentials, loaded.s3.bucket)
+    if seaweed_master is not None:
+        from sideline.services.process import ServiceError
+        from sideline.services.seaweed import configure_identity
+
+        with user_errors(ServiceError):
+            configure_identity(seaweed_master, identity)
     if out is not None:
         out.touch(mode=0o600)
         out.write_text(text)
         typer.echo(f"agent config for {credentials.device_id} written to {out}", err=True)
     else:
         typer.echo(text)
+    if seaweed_master is not None:
+        store_step = f"Its S3 key is live on SeaweedFS {seaweed_master}."
+    else:
+        store_step = (
+            "Give the object store this identity (SeaweedFS: --seaweed-master or an s3.json "
+            "entry; AWS: an IAM user whose policy allows the same prefix):\n"
+            + json.dumps(identity.as_config(), indent=2)
+        )
     typer.echo(
         f"device {credentials.device_id} added to {credentials.org}.\n"
         "Next: regenerate the broker's files (sideline cloud broker-files --out DIR, then\n"
-        "SIGHUP mosquitto) and give the object store this identity (SeaweedFS s3.json entry;\n"
-        "on AWS, an IAM user whose policy allows the same prefix):\n"
-        + json.dumps(identity.as_config(), indent=2),
+        f"SIGHUP mosquitto). {store_step}",
         err=True,
     )
 

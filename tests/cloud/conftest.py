@@ -62,3 +62,16 @@ def sqlite_db(tmp_path: Path) -> Iterator[Database]:
     migrate(database)
     yield database
     database.close()
+
+
+@pytest.fixture
+def pg_db(cloud_postgres_url: str) -> Iterator[Database]:
+    """PostgreSQL only (for behaviour only PostgreSQL's bulk path has)."""
+    database = open_database(cloud_postgres_url)
+    try:
+        yield database
+    finally:
+        if database.in_transaction():
+            database.rollback()
+        empty_tables(database)
+        database.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 from pathlib import Path
 
 import pytest
@@ -83,13 +84,31 @@ def test_device_add_explains_what_is_wrong(sqlite_db: Database) -> None:
         create_device("club", "Box", device_id="a/b")
 
 
-def test_a_devices_s3_key_reaches_only_its_prefix(sqlite_db: Database, seaweed: SeaweedS3) -> None:
+def test_a_devices_s3_key_reaches_only_its_prefix(
+    tmp_path: Path, sqlite_db: Database, seaweed: SeaweedS3
+) -> None:
     make_org("org-s3")
-    mine = create_device("org-s3", "Mine", device_id="s3-mine")
+    result = runner.invoke(
+        app,
+        ["cloud", "device", "add", "--org", "org-s3", "--name", "Mine", "--id", "s3-mine",
+         "--database-url", f"sqlite:///{sqlite_db.database}",
+         "--seaweed-master", seaweed.master_address, "--out", str(tmp_path / "agent.toml")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f"live on SeaweedFS {seaweed.master_address}" in result.output
+    mine = load_agent_config(tmp_path / "agent.toml").s3
     theirs = create_device("org-s3", "Theirs", device_id="s3-theirs")
-    seaweed.add_identity(s3_identity(mine, S3_BUCKET))
     seaweed.add_identity(s3_identity(theirs, S3_BUCKET))
-    client = seaweed.client(mine.s3_access_key_id, mine.s3_secret_access_key)
+    key, secret = mine.access_key_id, mine.secret_access_key.get_secret_value()  # type: ignore[union-attr]
+    client = seaweed.client(key, secret)
+    deadline = time.monotonic() + 10  # SeaweedFS learns a new key within a moment
+    while time.monotonic() < deadline:
+        try:
+            client.list_objects_v2(Bucket="no-such-bucket", MaxKeys=1)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] not in ("InvalidAccessKeyId", "SignatureDoesNotMatch"):
+                break  # the key is known; the request failed for another reason
+        time.sleep(0.1)
     client.put_object(Bucket=S3_BUCKET, Key="org-s3/s3-mine/clip.mp4", Body=b"mine")
     assert (
         client.get_object(Bucket=S3_BUCKET, Key="org-s3/s3-mine/clip.mp4")["Body"].read() == b"mine"

@@ -11,12 +11,13 @@ from typing import Any
 from uuid import UUID
 
 import protocol as p
-from cloud.config import CloudConfig, CloudMqttConfig
+from cloud.config import CloudConfig, CloudMqttConfig, CloudS3Config
 from cloud.ingest.config import IngestConfig
 from cloud.ingest.decoding import Decoded, Inbound, decode_inbound
 from cloud.ingest.service import IngestService
-from cloud.object_store import ObjectStore, StoredObject
+from cloud.object_store import ObjectStore, S3ObjectStore, StoredObject
 from sideline.services.mosquitto import MosquittoBroker
+from sideline.services.seaweed import SeaweedS3
 from tests.fixtures.services import MQTT_ADMIN
 
 
@@ -166,3 +167,15 @@ def inbound(
 
 def decoded(org: str, device: str, channel: p.Channel, payload: bytes | p.Message) -> Decoded:
     return decode_inbound(inbound(org, device, channel, payload), "sideline")
+
+
+def seaweed_object_store(seaweed: SeaweedS3, bucket: str = "sideline-clips") -> S3ObjectStore:
+    """The ingest's view of the test SeaweedFS (admin key) for clip verification."""
+    return S3ObjectStore(
+        CloudS3Config(
+            endpoint_url=seaweed.endpoint_url,
+            bucket=bucket,
+            access_key_id=seaweed.admin.access_key,
+            secret_access_key=seaweed.admin.secret_key,
+        )
+    )

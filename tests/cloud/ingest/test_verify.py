@@ -9,7 +9,6 @@ import pytest
 from peewee import Database
 
 import protocol as p
-from cloud.config import CloudS3Config
 from cloud.ingest.config import ClipVerifyConfig, IngestConfig
 from cloud.ingest.store import IngestStore
 from cloud.ingest.verify import ClipVerifier
@@ -18,7 +17,13 @@ from cloud.object_store import S3ObjectStore
 from sideline.services.mosquitto import MosquittoBroker
 from sideline.services.seaweed import SeaweedS3
 from tests.cloud.factories import make_device, make_org
-from tests.cloud.ingest.helpers import clip_record, cloud_config, decoded, running_ingest
+from tests.cloud.ingest.helpers import (
+    clip_record,
+    cloud_config,
+    decoded,
+    running_ingest,
+    seaweed_object_store,
+)
 from tests.fixtures.services import MQTT_ADMIN, S3_BUCKET
 from tests.mqtt_helpers import connect
 
@@ -28,14 +33,7 @@ VIDEO_SHA = hashlib.sha256(VIDEO).hexdigest()
 
 @pytest.fixture
 def object_store(seaweed: SeaweedS3) -> S3ObjectStore:
-    return S3ObjectStore(
-        CloudS3Config(
-            endpoint_url=seaweed.endpoint_url,
-            bucket=S3_BUCKET,
-            access_key_id=seaweed.admin.access_key,
-            secret_access_key=seaweed.admin.secret_key,
-        )
-    )
+    return seaweed_object_store(seaweed, S3_BUCKET)
 
 
 class Harness:
