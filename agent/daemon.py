@@ -73,6 +73,8 @@ class _Loop:
         except BaseException:
             failed = True
             log.critical("the %s loop crashed", self.name, exc_info=True)
+        finally:
+            self._release()  # this thread's store connection
         self._on_exit(self.name, failed)
 
     def start(self) -> None:
@@ -256,7 +258,7 @@ class Daemon:
     # --- helpers -------------------------------------------------------------
 
     def _start_loop(self, name: str, target: Callable[[], None]) -> None:
-        loop = _Loop(name, target, self._loop_ended)
+        loop = _Loop(name, target, self._loop_ended, self.store.release_thread)
         self._loops.append(loop)
         loop.start()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,9 +55,22 @@ def open_database(
             "check device.data_dir and its permissions"
         ) from None
     quarantined: Quarantined | None = None
-    problem = _probe(path, quick_check) if path.exists() else None
-    if problem is not None:
-        quarantined = _quarantine(path, problem)
+    if path.exists():
+        # Probing may checkpoint or drop the WAL; keep it as found until the verdict.
+        wal = Path(f"{path}-wal")
+        kept = Path(f"{path}-wal.as-found")
+        if wal.exists() and wal.stat().st_size > 0:
+            try:
+                shutil.copy2(wal, kept)
+            except OSError as exc:  # a full disk: probe without the copy
+                log.warning("could not keep a copy of %s before checking it: %s", wal, exc)
+                kept.unlink(missing_ok=True)
+        problem = _probe(path, quick_check)
+        if problem is not None:
+            if kept.exists():
+                os.replace(kept, wal)
+            quarantined = _quarantine(path, problem)
+        kept.unlink(missing_ok=True)
     _prepare(path)
     database = SqliteDatabase(
         str(path),

@@ -15,16 +15,24 @@ _FULL_CODES = {sqlite3.SQLITE_FULL}
 _CORRUPT_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 
 
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and everything it was raised from or while handling."""
+    seen: list[BaseException] = []
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or any(current is s for s in seen):
+            continue
+        seen.append(current)
+        pending += [current.__cause__, current.__context__]
+        pending += [arg for arg in current.args if isinstance(arg, BaseException)]
+    return seen
+
+
 def sqlite_cause(exc: BaseException) -> sqlite3.Error | None:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, sqlite3.Error):
-            return current
-        if current.args and isinstance(current.args[0], sqlite3.Error):
-            return current.args[0]
-        current = current.__cause__ or current.__context__
+    for item in _chain(exc):
+        if isinstance(item, sqlite3.Error):
+            return item
     return None
 
 
@@ -34,17 +42,21 @@ def _primary_code(error: sqlite3.Error) -> int | None:
 
 
 def is_disk_full(exc: BaseException) -> bool:
-    """SQLITE_FULL, or an ENOSPC that reached us as an OSError."""
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return True
-    cause = sqlite_cause(exc)
-    if cause is None:
-        return False
-    if _primary_code(cause) in _FULL_CODES:
-        return True
-    return "disk is full" in str(cause)
+    """SQLITE_FULL or ENOSPC anywhere in the chain. (On SQLITE_FULL SQLite may roll the
+    transaction back itself; peewee's own ROLLBACK then fails with "no transaction is
+    active", and the real reason is that error's context.)"""
+    for item in _chain(exc):
+        if isinstance(item, OSError) and item.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if isinstance(item, sqlite3.Error) and (
+            _primary_code(item) in _FULL_CODES or "disk is full" in str(item)
+        ):
+            return True
+    return False
 
 
 def is_corrupt(exc: BaseException) -> bool:
-    cause = sqlite_cause(exc)
-    return cause is not None and _primary_code(cause) in _CORRUPT_CODES
+    return any(
+        isinstance(item, sqlite3.Error) and _primary_code(item) in _CORRUPT_CODES
+        for item in _chain(exc)
+    )

@@ -94,7 +94,7 @@ class LocalStore:
         )
         self._writer = GroupCommitWriter(database, self.tables, on_disk_full=self._make_room)
         self._writer_thread = threading.Thread(
-            target=self._writer.run, name="store-writer", daemon=True
+            target=self._run_writer, args=(self._writer,), name="store-writer", daemon=True
         )
         self._writer_thread.start()
         requeued = self.outbox.requeue_all_published()
@@ -104,6 +104,12 @@ class LocalStore:
         self.retention.enforce()
         if self.quarantined is not None:
             self._log_quarantine(self.quarantined)
+
+    def _run_writer(self, writer: GroupCommitWriter) -> None:
+        try:
+            writer.run()
+        finally:
+            self.release_thread()
 
     def _make_room(self) -> None:
         self.retention.enforce(emergency=True)
@@ -125,6 +131,12 @@ class LocalStore:
         records, uploads and commands keep ``synchronous=FULL``.
         """
         self.database.execute_sql("PRAGMA synchronous=NORMAL")
+
+    def release_thread(self) -> None:
+        """Close the calling thread's connection (each thread has its own); loops call this
+        when they end, so that the last one out checkpoints the WAL."""
+        if self._database is not None and not self._database.is_closed():
+            self._database.close()
 
     def writer_alive(self, within_s: float) -> bool:
         return (

@@ -28,6 +28,7 @@ from peewee import Database, DatabaseError
 from agent.buffer.errors import is_disk_full
 from agent.buffer.models import Tables
 from agent.buffer.types import StoreUnavailable
+from agent.ratelog import RateLimitedLog
 
 __all__ = ["GroupCommitWriter"]
 
@@ -73,6 +74,7 @@ class GroupCommitWriter:
         self.commits = 0
         self.rows_committed = 0
         self.rows_refused = 0
+        self._full_log = RateLimitedLog(log)
 
     # --- callers -------------------------------------------------------------
 
@@ -153,7 +155,11 @@ class GroupCommitWriter:
             self._insert(batch)
         except DatabaseError as exc:
             if is_disk_full(exc):
-                log.error("the store's disk is full (%s); freeing space and retrying", exc)
+                self._full_log.log(
+                    logging.ERROR,
+                    "full",
+                    "the store's disk is full (SQLITE_FULL); freeing space and retrying",
+                )
                 self._make_room()
                 return False
             if len(batch) > 1:
@@ -164,6 +170,8 @@ class GroupCommitWriter:
             log.error("could not store %d %s row(s): %s", len(batch[0].rows), batch[0].table, exc)
             self._finish(batch, StoreUnavailable(f"the store refused the write: {exc}"))
             return True
+        if self._full_log.clear("full"):
+            log.warning("the store can write again")
         self.commits += 1
         self.rows_committed += sum(len(w.rows) for w in batch)
         self._finish(batch, None)

@@ -20,9 +20,11 @@ from uuid import UUID
 
 from peewee import DatabaseError
 
+from agent.buffer.errors import is_disk_full
 from agent.buffer.outbox import KINDS, ClaimedBatch, ReceiptUpdate
 from agent.buffer.store import LocalStore
 from agent.clock import Clock, utc_from
+from agent.ratelog import RateLimitedLog
 from agent.sync.batches import ENVELOPE_BUDGET, KIND_CHANNEL, assemble, check, find_bad_rows
 from agent.sync.config import SchemaCheck, SyncConfig
 from agent.sync.link import DeliveryOutcome, LinkListener, MqttLink, PublishRequest
@@ -93,6 +95,7 @@ class RecordPublisher(LinkListener):
         self._drain_until: float | None = None
         self._last_tick = time.monotonic()
         self.stats = PublisherStats()
+        self._db_log = RateLimitedLog(log)
         link.add_listener(self)
 
     # --- link thread: hand over, never block --------------------------------
@@ -157,8 +160,13 @@ class RecordPublisher(LinkListener):
                 if self._link.connected:
                     self._fill_window()
             except DatabaseError as exc:
-                log.error("sync: the store refused an update (%s); retrying shortly", exc)
+                reason = "the disk is full" if is_disk_full(exc) else str(exc)
+                self._db_log.log(
+                    logging.ERROR, "db", "sync: the store refused an update (%s); retrying", reason
+                )
                 self._stop.wait(1.0)
+            else:
+                self._db_log.clear("db")
 
     def _take_events(self, wait_s: float) -> None:
         try:
