@@ -59,11 +59,16 @@ class _Loop:
     """A thread running one part's ``run()``; if it ends on its own, the daemon stops."""
 
     def __init__(
-        self, name: str, target: Callable[[], None], on_exit: Callable[[str, bool], None]
+        self,
+        name: str,
+        target: Callable[[], None],
+        on_exit: Callable[[str, bool], None],
+        release: Callable[[], None],
     ) -> None:
         self.name = name
         self._target = target
         self._on_exit = on_exit
+        self._release = release
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def _run(self) -> None:

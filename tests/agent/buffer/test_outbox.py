@@ -70,7 +70,7 @@ def test_a_receipt_acks_stored_ids_and_rejects_the_named_ones(store: LocalStore)
     store.add_logs(logs)
     (batch,) = claim(store)
     outcome = store.outbox.apply_receipts(
-        [ReceiptUpdate("logs", [l.id for l in logs[:3]], [(logs[3].id, "session is closed")])],
+        [ReceiptUpdate("logs", [log.id for log in logs[:3]], [(logs[3].id, "session is closed")])],
         time.time(),
     )
     assert (outcome.acked, outcome.rejected) == (3, 1)
