@@ -66,6 +66,7 @@ class IngestSettings:
     db_path: Path
     prefix: str = "sideline"
     client_id: str = "standin-ingest"
+    group: str = "ingest"  # the $share group: members split the messages
     delay_s: float = 0.0  # per message, to build a consumer backlog
     s3: Any = None  # a boto3 client with read access, to check clips
     bucket: str | None = None
@@ -97,7 +98,11 @@ class StandInIngest:
         self._client.loop_start()
 
     def stop(self) -> None:
-        self._client.disconnect()
+        # End the session too: a persistent session left behind would stay a member of
+        # the shared subscription and keep receiving messages nobody reads.
+        properties = Properties(PacketTypes.DISCONNECT)
+        properties.SessionExpiryInterval = 0
+        self._client.disconnect(properties=properties)
         self._client.loop_stop()
         self._db.close()
 
@@ -107,7 +112,12 @@ class StandInIngest:
         if rc.is_failure:
             return
         subscriptions = [
-            (shared_subscription("ingest", topic_filter(self.settings.prefix, channel)), 1)
+            (
+                shared_subscription(
+                    self.settings.group, topic_filter(self.settings.prefix, channel)
+                ),
+                1,
+            )
             for channel in (Channel.LOGS, Channel.EVENTS, Channel.CLIPS)
         ]
         client.subscribe(subscriptions)

@@ -278,7 +278,8 @@ def _status(exc: BaseException) -> int | None:
 
 
 _CONFIG_CODES = {
-    "AccessDenied": "the S3 key may not write there (check s3.access_key_id and its policy)",
+    "AccessDenied": "the S3 key may not write there, or the bucket does not exist "
+    "(check s3.bucket, s3.access_key_id and the key's policy)",
     "InvalidAccessKeyId": "S3 does not know this access key (check s3.access_key_id)",
     "SignatureDoesNotMatch": "the S3 secret is wrong (check s3.secret_access_key)",
     "NoSuchBucket": "the bucket does not exist (check s3.bucket)",

@@ -13,14 +13,14 @@ from agent.buffer.store import LocalStore, StoreIdentity
 IDENTITY = StoreIdentity("org1", "dev1")
 
 
-def open_store(path: Path, **config: object) -> LocalStore:
+def open_store(path: Path, identity: StoreIdentity = IDENTITY, **config: object) -> LocalStore:
     settings: dict[str, object] = {
         "reserve_bytes": 0,
         "min_free_bytes": 0,
         "hard_min_free_bytes": 0,
     }
     settings.update(config)
-    store = LocalStore(BufferConfig.model_validate(settings), path=path, identity=IDENTITY)
+    store = LocalStore(BufferConfig.model_validate(settings), path=path, identity=identity)
     store.open()
     return store
 
