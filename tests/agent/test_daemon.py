@@ -19,16 +19,10 @@ from agent.systemd_notify import SystemdNotifier
 from agent.wiring import PartsContext
 from protocol import Channel, Command, DeviceState, ReloadConfig, Status, Topic, decode_as, encode
 from sideline.services.mosquitto import MosquittoBroker
-from tests.agent.sync.conftest import (  # noqa: F401 - fixtures used here
-    Device,
-    admin,
-    agent_config,
-    config_json,
-    device,
-    wait_until,
-)
+from tests.agent.sync.conftest import Device, agent_config, config_json, new_device, wait_until
 from tests.agent.sync.test_control import ack_for, command
-from tests.mqtt_helpers import TestClient
+from tests.fixtures.services import MQTT_ADMIN
+from tests.mqtt_helpers import TestClient, connect
 from tests.procs import child_env, sideline_argv
 
 
@@ -67,6 +61,18 @@ class NotifySocket:
 
 
 @pytest.fixture
+def device(mosquitto: MosquittoBroker) -> Device:
+    return new_device(mosquitto)
+
+
+@pytest.fixture
+def admin(mosquitto: MosquittoBroker) -> Iterator[TestClient]:
+    client = connect(mosquitto, *MQTT_ADMIN)
+    yield client
+    client.close()
+
+
+@pytest.fixture
 def notify(tmp_path: Path) -> Iterator[NotifySocket]:
     sock = NotifySocket(tmp_path / "notify.sock")
     yield sock
@@ -101,7 +107,9 @@ def test_ready_then_watchdog_only_while_every_loop_ticks(
         return AgentParts(components=[capture])
 
     notifier = SystemdNotifier(str(notify.path), watchdog_usec=400_000)  # beat every 0.2 s
-    daemon = Daemon(agent_config(tmp_path, device, mosquitto), parts_factory=parts, notifier=notifier)
+    daemon = Daemon(
+        agent_config(tmp_path, device, mosquitto), parts_factory=parts, notifier=notifier
+    )
     daemon.start()
     try:
         assert capture.started
@@ -151,9 +159,11 @@ def test_a_loop_that_dies_stops_the_daemon_with_failure(
     assert daemon._reason is ExitReason.FAILED
 
 
-def statuses(admin: TestClient, device: Device) -> list[DeviceState]:
-    suffix = f"/{device.id}/status"
-    return [decode_as(Status, m.payload).state for m in admin.messages if m.topic.endswith(suffix)]
+def statuses(watcher: TestClient, of: Device) -> list[DeviceState]:
+    suffix = f"/{of.id}/status"
+    return [
+        decode_as(Status, m.payload).state for m in watcher.messages if m.topic.endswith(suffix)
+    ]
 
 
 def run_agent(tmp_path: Path, config_text: str, notify: NotifySocket) -> subprocess.Popen[str]:
@@ -197,7 +207,9 @@ def json_to_toml(text: str) -> str:
             for camera in values:
                 lines.append("[[cameras]]")
                 lines.extend(
-                    f"{k} = {scalar(v)}" for k, v in camera.items() if not isinstance(v, dict | list)
+                    f"{k} = {scalar(v)}"
+                    for k, v in camera.items()
+                    if not isinstance(v, dict | list)
                 )
         elif isinstance(values, dict):
             table(name, values)
@@ -205,7 +217,11 @@ def json_to_toml(text: str) -> str:
 
 
 def test_sigterm_drains_and_says_offline_and_kill_9_leaves_the_last_will(
-    tmp_path: Path, mosquitto: MosquittoBroker, device: Device, admin: TestClient, notify: NotifySocket
+    tmp_path: Path,
+    mosquitto: MosquittoBroker,
+    device: Device,
+    admin: TestClient,
+    notify: NotifySocket,
 ) -> None:
     admin.subscribe(str(Topic("sideline", device.org, device.id, Channel.STATUS)))
     text = config_json(agent_config(tmp_path, device, mosquitto))
@@ -236,7 +252,11 @@ def test_sigterm_drains_and_says_offline_and_kill_9_leaves_the_last_will(
 
 
 def test_reload_config_restarts_in_place_and_an_invalid_file_is_refused(
-    tmp_path: Path, mosquitto: MosquittoBroker, device: Device, admin: TestClient, notify: NotifySocket
+    tmp_path: Path,
+    mosquitto: MosquittoBroker,
+    device: Device,
+    admin: TestClient,
+    notify: NotifySocket,
 ) -> None:
     admin.subscribe(str(Topic("sideline", device.org, device.id, Channel.ACKS)))
     config = agent_config(tmp_path, device, mosquitto)

@@ -55,12 +55,16 @@ def register_device(broker: MosquittoBroker, device_id: str, password: str) -> N
     wait_until(can_log_in, timeout_s=10, what=f"the broker to accept {device_id}")
 
 
-@pytest.fixture
-def device(mosquitto: MosquittoBroker) -> Device:
+def new_device(broker: MosquittoBroker) -> Device:
     """A fresh device (own id, so retained topics never leak between tests) on the broker."""
     found = Device("org1", f"dev-{secrets.token_hex(4)}", secrets.token_hex(8))
-    register_device(mosquitto, found.id, found.password)
+    register_device(broker, found.id, found.password)
     return found
+
+
+@pytest.fixture
+def device(mosquitto: MosquittoBroker) -> Device:
+    return new_device(mosquitto)
 
 
 @pytest.fixture(scope="session")
