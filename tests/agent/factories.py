@@ -98,18 +98,33 @@ def make_clip(
     )
 
 
-def make_mp4(path: Path, *, frames: int = 30, fps: int = 10) -> Path:
-    """A small real H.264 MP4 (faststart), encoded with PyAV's libx264."""
+def make_mp4(
+    path: Path,
+    *,
+    frames: int = 30,
+    fps: int = 10,
+    width: int = 64,
+    height: int = 48,
+    noise: bool = False,
+) -> Path:
+    """A real H.264 MP4 (faststart), encoded with PyAV's libx264. ``noise``: random frames
+    at lossless quality, for a large file (a few MB) that multipart uploads cut into parts."""
     import av
     import numpy as np
 
     path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(7)
     with av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"}) as container:
         stream = container.add_stream("libx264", rate=Fraction(fps, 1))
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        if noise:
+            stream.options = {"qp": "0", "preset": "ultrafast"}
         for index in range(frames):
-            image = np.zeros((48, 64, 3), np.uint8)
-            image[:, (index * 2) % 64] = 255
+            if noise:
+                image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+            else:
+                image = np.zeros((height, width, 3), np.uint8)
+                image[:, (index * 2) % width] = 255
             frame = av.VideoFrame.from_ndarray(image, format="rgb24")
             for packet in stream.encode(frame):
                 container.mux(packet)
