@@ -19,6 +19,10 @@ have gcc || missing+=(gcc)
 # Tests run PostgreSQL: the machine's server if one answers, else a throwaway
 # cluster made with Debian's initdb/pg_ctl.
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+# The agent's systemd unit is checked with systemd-analyze verify; the full-disk
+# test mounts a private tmpfs with unshare (util-linux).
+have systemd-analyze || missing+=(systemd)
+have unshare || missing+=(util-linux)
 # Browser tests drive Debian's Chromium (Playwright's own download is not used).
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 

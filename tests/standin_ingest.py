@@ -133,8 +133,12 @@ class StandInIngest:
         if self.settings.delay_s:
             time.sleep(self.settings.delay_s)
         kind = topic.channel.value
-        rejected = self._check_clips(batch) if isinstance(batch, ClipBatch) else {}
-        stored = [r for r in batch.records if r.id not in rejected]
+        rejected, unchecked = (
+            self._check_clips(batch) if isinstance(batch, ClipBatch) else ({}, set())
+        )
+        # A clip that could not be checked (S3 unreachable) is neither stored nor
+        # rejected: the receipt leaves it out, and the device sends it again.
+        stored = [r for r in batch.records if r.id not in rejected and r.id not in unchecked]
         rows = [
             (r.id.bytes, kind, topic.device, r.model_dump_json() if kind == "clips" else None)
             for r in stored
@@ -159,24 +163,31 @@ class StandInIngest:
         target = Topic(self.settings.prefix, topic.org, topic.device, Channel.RECEIPTS)
         client.publish(str(target), receipt.model_dump_json(exclude_none=True), qos=1)
 
-    def _check_clips(self, batch: ClipBatch) -> dict[UUID, str]:
+    def _check_clips(self, batch: ClipBatch) -> tuple[dict[UUID, str], set[UUID]]:
+        """Refused (the object is missing or differs) and unchecked (S3 did not answer)."""
         if self.settings.s3 is None:
-            return {}
+            return {}, set()
         refused: dict[UUID, str] = {}
+        unchecked: set[UUID] = set()
         for record in batch.records:
             try:
                 head = self.settings.s3.head_object(
                     Bucket=self.settings.bucket, Key=record.object_key
                 )
-            except Exception as exc:  # noqa: BLE001 - any failure means "not there"
-                refused[record.id] = f"object {record.object_key} not in the bucket: {exc}"
+            except Exception as exc:  # noqa: BLE001
+                response = getattr(exc, "response", {}) or {}
+                status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                if status == 404:
+                    refused[record.id] = f"object {record.object_key} is not in the bucket"
+                else:
+                    unchecked.add(record.id)
                 continue
             if (
                 head["ContentLength"] != record.size_bytes
                 or head["Metadata"].get("sha256") != record.sha256
             ):
                 refused[record.id] = f"object {record.object_key} does not match the record"
-        return refused
+        return refused, unchecked
 
 
 class IngestLedger:

@@ -60,12 +60,16 @@ class ReceiptUpdate:
     rejected: Sequence[tuple[UUID, str]]
     # Set when ``stored`` is exactly the set of rows sent in that message.
     whole_message: UUID | None = None
+    # The message it answers: rows of it the receipt does not name were not taken
+    # (the ingest could not check or store them now) and are sent again later.
+    for_message: UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ReceiptOutcome:
     acked: int
     rejected: int
+    left_out: int = 0
 
 
 class Outbox:
@@ -149,9 +153,17 @@ class Outbox:
             table.seq == seq
         ).execute()
 
-    def apply_receipts(self, updates: Sequence[ReceiptUpdate], now: float) -> ReceiptOutcome:
-        """Mark stored ids ACKED and rejected ids REJECTED, all in one transaction."""
-        acked = rejected = 0
+    def apply_receipts(
+        self,
+        updates: Sequence[ReceiptUpdate],
+        now: float,
+        *,
+        retry_left_out_at: float | None = None,
+    ) -> ReceiptOutcome:
+        """Mark stored ids ACKED and rejected ids REJECTED, all in one transaction; rows of
+        the answered message that the receipt left out become sendable again at
+        ``retry_left_out_at``."""
+        acked = rejected = left_out = 0
         with self._database.atomic("IMMEDIATE"):
             for update in updates:
                 kind = update.kind
@@ -199,7 +211,21 @@ class Outbox:
                             record_id,
                             reason,
                         )
-        return ReceiptOutcome(acked, rejected)
+                if update.for_message is not None:
+                    cursor = self._database.execute_sql(
+                        f"UPDATE {kind} SET state = {int(_READY[kind])}, message_id = NULL, "
+                        f"next_attempt_at = ? WHERE {_IN_FLIGHT} AND message_id = ?",
+                        (retry_left_out_at or now, update.for_message.bytes),
+                    )
+                    if cursor.rowcount:
+                        left_out += cursor.rowcount
+                        log.warning(
+                            "the ingest answered a %s message without %d of its records; "
+                            "they will be sent again",
+                            kind,
+                            cursor.rowcount,
+                        )
+        return ReceiptOutcome(acked, rejected, left_out)
 
     def requeue(
         self, kind: RecordKind, message_ids: Sequence[UUID], *, next_attempt_at: float = 0.0

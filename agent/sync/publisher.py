@@ -198,6 +198,7 @@ class RecordPublisher(LinkListener):
                     list(receipt.stored),
                     [(rejection.id, rejection.reason) for rejection in receipt.rejected],
                     whole_message=receipt.for_message_id if whole else None,
+                    for_message=receipt.for_message_id,
                 )
             )
         elif isinstance(event, _OutcomeEvent):
@@ -222,7 +223,10 @@ class RecordPublisher(LinkListener):
 
     def _commit_pending(self) -> None:
         if self._receipts:
-            outcome = self._store.outbox.apply_receipts(self._receipts, self._clock.time())
+            now = self._clock.time()
+            outcome = self._store.outbox.apply_receipts(
+                self._receipts, now, retry_left_out_at=now + self._config.receipt_timeout_s
+            )
             self._receipts.clear()
             self.stats.records_acked += outcome.acked
             self.stats.records_rejected += outcome.rejected

@@ -153,3 +153,20 @@ def test_the_claim_query_uses_the_partial_index(store: LocalStore) -> None:
         "AND (next_attempt_at <= 0 OR next_attempt_at > 1) ORDER BY seq LIMIT 10"
     ).fetchall()
     assert "logs_unsynced" in str(plan)
+
+
+def test_rows_a_receipt_leaves_out_are_sent_again_later(store: LocalStore) -> None:
+    logs = [make_log() for _ in range(3)]
+    store.add_logs(logs)
+    (batch,) = claim(store)
+    now = time.time()
+    outcome = store.outbox.apply_receipts(
+        [ReceiptUpdate("logs", [logs[0].id], [], for_message=batch.message_id)],
+        now,
+        retry_left_out_at=now + 30,
+    )
+    assert (outcome.acked, outcome.left_out) == (1, 2)
+    assert states(store) == {SyncState.ACKED: 1, SyncState.PENDING: 2}
+    assert claim(store, now=now) == []  # not at once: the ingest could not take them now
+    (again,) = claim(store, now=now + 31)
+    assert again.ids == [logs[1].id, logs[2].id]

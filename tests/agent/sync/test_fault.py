@@ -163,11 +163,13 @@ def run_faults(
     broker_kill_runs = set(rng.sample(range(plan.agent_kills), plan.broker_kills))
     outage_start = rng.randrange(max(1, plan.agent_kills - plan.s3_outage_runs))
     outage = S3Outage(own_s3, plan.s3_kill)
+    running: list[subprocess.Popen[bytes]] = []
     try:
         for run in range(plan.agent_kills):
             if run == outage_start and plan.s3_outage_runs:
                 outage.begin()
             process = agent(produce=True)
+            running.append(process)
             time.sleep(rng.uniform(1.0, 3.0))
             if run in broker_kill_runs:
                 broker.kill()  # with the slow ingest's backlog queued inside it
@@ -198,11 +200,18 @@ def run_faults(
                 ledger.done[kind] <= ingest.ledger.ids(kind) for kind in ("logs", "events", "clips")
             )
 
-        wait_until(drained, timeout_s=180, what="the final run to drain the store")
-        print(f"fault test: drained in {time.monotonic() - drain_started:.1f} s")
-        final.send_signal(signal.SIGTERM)
-        assert final.wait(60) == 0, (tmp_path / "agent.log").read_text()[-3000:]
+        try:
+            wait_until(drained, timeout_s=180, what="the final run to drain the store")
+            print(f"fault test: drained in {time.monotonic() - drain_started:.1f} s")
+            final.send_signal(signal.SIGTERM)
+            assert final.wait(60) == 0, (tmp_path / "agent.log").read_text()[-3000:]
+        finally:
+            final.kill()
+            final.wait()
     finally:
+        for process in running:  # nothing outlives a failed test
+            process.kill()
+            process.wait()
         outage.end()
         ingest.stop()
         agent_log.close()
@@ -248,7 +257,11 @@ def run_faults(
     assert objects.pending_uploads(f"org1/{device.id}/") == []
     deliveries = sum(ingest.ledger.deliveries(k) for k in ("logs", "events", "clips"))
     stored = sum(ingest.ledger.count(k) for k in ("logs", "events", "clips"))
-    print(f"fault test: {stored} records stored once; {deliveries - stored} re-deliveries absorbed")
+    produced = {kind: len(ledger.done[kind]) for kind in ("logs", "events", "clips")}
+    print(
+        f"fault test: produced {produced}; {stored} records stored once; "
+        f"{deliveries - stored} re-deliveries absorbed"
+    )
 
 
 def test_faults_bounded(tmp_path: Path, broker_factory: BrokerFactory, seaweed: SeaweedS3) -> None:
