@@ -23,6 +23,7 @@ compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql
 # test mounts a private tmpfs with unshare (util-linux).
 have systemd-analyze || missing+=(systemd)
 have unshare || missing+=(util-linux)
+have openssl || missing+=(openssl)  # test certificates for the broker's TLS listener
 # Browser tests drive Debian's Chromium (Playwright's own download is not used).
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 
