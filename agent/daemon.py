@@ -122,6 +122,10 @@ class Daemon:
             clock=self.clock,
         )
 
+    @property
+    def exit_reason(self) -> ExitReason:
+        return self._reason
+
     # --- life cycle ----------------------------------------------------------
 
     def run(self) -> ExitReason:
@@ -142,6 +146,9 @@ class Daemon:
         """Block until a stop is requested; True if it was."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while not self._stop.is_set():
+            if self.store.corrupt.is_set():
+                self.request_stop(ExitReason.FAILED)
+                break
             remaining = 1.0 if deadline is None else min(1.0, deadline - time.monotonic())
             if remaining <= 0:
                 return False

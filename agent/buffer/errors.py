@@ -1,7 +1,7 @@
 """Telling SQLite failures apart: a full disk is waited out, corruption is reported.
 
-peewee wraps :mod:`sqlite3` exceptions in its own classes with the original as
-the first argument; these helpers look through that wrapping.
+peewee wraps :mod:`sqlite3` exceptions in its own classes (the original as
+``.orig`` and as the context); these helpers look through that wrapping.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def _chain(exc: BaseException) -> list[BaseException]:
         if current is None or any(current is s for s in seen):
             continue
         seen.append(current)
-        pending += [current.__cause__, current.__context__]
+        pending += [current.__cause__, current.__context__, getattr(current, "orig", None)]
         pending += [arg for arg in current.args if isinstance(arg, BaseException)]
     return seen
 

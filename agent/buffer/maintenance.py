@@ -40,6 +40,7 @@ class StoreMaintenance:
             cutoff = store.clock.time() - store.config.synced_retention_s
             self.pruned += store.outbox.prune_synced(cutoff)
         except (DatabaseError, OSError) as exc:
+            store.report_error(exc)
             log.error("store maintenance failed (%s); trying again shortly", exc)
 
     def run(self) -> None:

@@ -21,6 +21,7 @@ from peewee import SqliteDatabase
 from agent.buffer.config import BufferConfig
 from agent.buffer.control import CommandLedger, DesiredStateStore
 from agent.buffer.database import Quarantined, open_database
+from agent.buffer.errors import is_corrupt
 from agent.buffer.models import Tables, bind_models
 from agent.buffer.outbox import Outbox
 from agent.buffer.retention import Retention, SpaceReserve
@@ -66,6 +67,9 @@ class LocalStore:
         self._writer_thread: threading.Thread | None = None
         self.retention_due = threading.Event()  # set when a clip arrives: check the quota soon
         self.uploads_due = threading.Event()  # set when a clip arrives: the uploader wakes
+        # Set when SQLite reports corruption at run time: the daemon stops (exit 1),
+        # systemd restarts it, and the check at start-up quarantines the file.
+        self.corrupt = threading.Event()
 
     # --- life cycle ----------------------------------------------------------
 
@@ -92,7 +96,9 @@ class LocalStore:
             reserve=self.reserve,
             clock=self.clock,
         )
-        self._writer = GroupCommitWriter(database, self.tables, on_disk_full=self._make_room)
+        self._writer = GroupCommitWriter(
+            database, self.tables, on_disk_full=self._make_room, on_error=self.report_error
+        )
         self._writer_thread = threading.Thread(
             target=self._run_writer, args=(self._writer,), name="store-writer", daemon=True
         )
@@ -110,6 +116,17 @@ class LocalStore:
             writer.run()
         finally:
             self.release_thread()
+
+    def report_error(self, exc: BaseException) -> None:
+        """Every loop passes its database errors here; corruption ends the run."""
+        if is_corrupt(exc) and not self.corrupt.is_set():
+            log.critical(
+                "the store %s is corrupt (%s); stopping so that it is checked and "
+                "quarantined at the next start",
+                self.path,
+                exc,
+            )
+            self.corrupt.set()
 
     def _make_room(self) -> None:
         self.retention.enforce(emergency=True)

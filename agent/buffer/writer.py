@@ -63,10 +63,12 @@ class GroupCommitWriter:
         tables: Tables,
         *,
         on_disk_full: Callable[[], None],
+        on_error: Callable[[BaseException], None] = lambda exc: None,
     ) -> None:
         self._database = database
         self._tables = tables
         self._on_disk_full = on_disk_full
+        self._on_error = on_error
         self._queue: deque[_Write] = deque()
         self._cond = threading.Condition()
         self._stopping = False
@@ -162,6 +164,7 @@ class GroupCommitWriter:
                 )
                 self._make_room()
                 return False
+            self._on_error(exc)
             if len(batch) > 1:
                 # Something in one write is wrong: find it, store the others.
                 for write in batch:

@@ -120,6 +120,9 @@ class CommandProcessor:
             return
         self._finish(command.command_id, self._dispatch(command))
 
+    def report_error(self, exc: BaseException) -> None:
+        self._store.report_error(exc)
+
     def republish_pending(self) -> None:
         """On (re)connect: acks the broker has not accepted, and commands a crash interrupted."""
         for handled in self._store.commands.unpublished():

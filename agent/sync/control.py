@@ -88,5 +88,6 @@ class ControlChannel(LinkListener):
                     self.commands.handle(item.payload)
                 else:
                     self.desired.handle(item.payload)
-            except Exception:  # a failing store write or a bug: log it, keep serving
+            except Exception as exc:  # a failing store write or a bug: log it, keep serving
+                self.commands.report_error(exc)
                 log.exception("handling a control message failed")

@@ -160,6 +160,7 @@ class RecordPublisher(LinkListener):
                 if self._link.connected:
                     self._fill_window()
             except DatabaseError as exc:
+                self._store.report_error(exc)
                 reason = "the disk is full" if is_disk_full(exc) else str(exc)
                 self._db_log.log(
                     logging.ERROR, "db", "sync: the store refused an update (%s); retrying", reason

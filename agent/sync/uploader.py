@@ -87,16 +87,27 @@ class ClipUploader:
                 self._store.uploads_due.clear()
                 continue
             try:
-                self._upload(job)
+                self._upload_one(job)
             except _Stopped:
                 return
-            except ObjectStoreError as exc:
-                self._failed(job, exc)
-            except OSError as exc:
-                self._file_problem(job, exc)
-            except Exception as exc:  # a bug must not end the uploader
-                log.exception("uploading clip %s failed unexpectedly", job.clip_id)
-                self._failed(job, ObjectStoreError(ErrorKind.TRANSIENT, repr(exc)))
+            except Exception as exc:  # the store refused the outcome too (full disk): next turn
+                self._store.report_error(exc)
+                log.error("clip %s: could not record the upload's outcome: %s", job.clip_id, exc)
+                self._stop.wait(1.0)
+
+    def _upload_one(self, job: UploadJob) -> None:
+        try:
+            self._upload(job)
+        except ObjectStoreError as exc:
+            self._failed(job, exc)
+        except OSError as exc:
+            self._file_problem(job, exc)
+        except _Stopped:
+            raise
+        except Exception as exc:  # a bug or a store error must not end the uploader
+            self._store.report_error(exc)
+            log.exception("uploading clip %s failed unexpectedly", job.clip_id)
+            self._failed(job, ObjectStoreError(ErrorKind.TRANSIENT, repr(exc)))
 
     def tick(self, _bytes_sent: int = 0) -> None:
         """Called as bytes flow too: a long upload on a slow link is alive."""

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import peewee
 import pytest
 
 from agent.components import AgentParts
@@ -156,7 +158,24 @@ def test_a_loop_that_dies_stops_the_daemon_with_failure(
         assert daemon.wait(10)
     finally:
         daemon.shutdown()
-    assert daemon._reason is ExitReason.FAILED
+    assert daemon.exit_reason is ExitReason.FAILED
+
+
+def test_corruption_found_at_run_time_stops_the_daemon_for_a_checked_restart(
+    tmp_path: Path, mosquitto: MosquittoBroker, device: Device
+) -> None:
+    # What peewee raises when SQLite finds a damaged page under a running agent.
+    damaged = sqlite3.DatabaseError("database disk image is malformed")
+    damaged.sqlite_errorcode = sqlite3.SQLITE_CORRUPT  # type: ignore[attr-defined]
+    daemon = Daemon(agent_config(tmp_path, device, mosquitto))
+    daemon.start()
+    try:
+        daemon.store.report_error(peewee.DatabaseError(damaged))
+        assert daemon.wait(10)
+    finally:
+        daemon.shutdown()
+    # Exit 1: systemd restarts the agent, and the start-up check quarantines the file.
+    assert daemon.exit_reason is ExitReason.FAILED
 
 
 def statuses(watcher: TestClient, of: Device) -> list[DeviceState]:
