@@ -24,66 +24,25 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
-from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from agent.sync.backoff import Backoff
 from agent.sync.config import MqttConfig
+from agent.sync.link_types import DeliveryOutcome, LinkListener, LinkStats, PublishRequest
+from agent.sync.paho_client import build_client, connect_properties
 from protocol import DOWN_CHANNELS, Channel, Topic, TopicError, parse_topic
 
-__all__ = ["DeliveryOutcome", "LinkListener", "MqttLink", "PublishRequest"]
+__all__ = ["DeliveryOutcome", "LinkListener", "LinkStats", "MqttLink", "PublishRequest"]
 
 log = logging.getLogger(__name__)
 
 _AUTH_FAILURES = {"Bad user name or password", "Not authorized", "Banned"}
 _STABLE_AFTER_S = 10.0  # a connection that lasted this long resets the backoff
-
-
-class DeliveryOutcome(StrEnum):
-    DELIVERED = "delivered"  # the broker's PUBACK said success
-    REFUSED = "refused"  # PUBACK with a failure reason code (e.g. not authorized)
-    NOT_SENT = "not_sent"  # dropped before reaching paho (offline QoS 0, queue full)
-
-
-@dataclass(eq=False)
-class PublishRequest:
-    channel: Channel
-    payload: bytes
-    qos: int = 1
-    retain: bool = False
-    drop_if_offline: bool = False
-    on_outcome: Callable[[DeliveryOutcome, str], None] | None = None
-
-
-class LinkListener:
-    """What the link tells the rest of sync; every call is on the link's thread: be quick."""
-
-    def on_connected(self, session_present: bool) -> None:
-        return None
-
-    def on_disconnected(self, reason: str) -> None:
-        return None
-
-    def on_message(self, channel: Channel, payload: bytes) -> None:
-        return None
-
-
-@dataclass
-class LinkStats:
-    connects: int = 0
-    published: int = 0
-    delivered: int = 0
-    refused: int = 0
-    last_error: str | None = None
-    connected_since: float | None = None  # monotonic
-    history: deque[str] = field(default_factory=lambda: deque(maxlen=20))
 
 
 class MqttLink:
@@ -115,7 +74,18 @@ class MqttLink:
         self._by_mid: dict[int, PublishRequest] = {}
         self._last_tick = time.monotonic()
         self._auth_failed = False
-        self._client = self._build_client(max_in_flight)
+        self._client = build_client(
+            config,
+            client_id=config.client_id or device_id,
+            will_topic=self.topic(Channel.STATUS),
+            will_payload=offline_status,
+            max_in_flight=max_in_flight,
+        )
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_subscribe = self._on_subscribe
+        self._client.on_publish = self._on_publish
+        self._client.on_message = self._on_message
 
     # --- API for other threads ----------------------------------------------
 
@@ -159,7 +129,7 @@ class MqttLink:
                         self._config.port,
                         keepalive=self._config.keepalive_s,
                         clean_start=False,
-                        properties=self._connect_properties(),
+                        properties=connect_properties(self._config),
                     )
                 except (OSError, ssl.SSLError) as exc:
                     self._note_error(f"cannot reach {self._config.host}:{self._config.port}: {exc}")
@@ -350,39 +320,6 @@ class MqttLink:
                 log.exception("handling a %s message failed", topic.channel.value)
 
     # --- helpers -------------------------------------------------------------
-
-    def _build_client(self, max_in_flight: int) -> mqtt.Client:
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self._config.client_id or self._device_id,
-            protocol=mqtt.MQTTv5,
-        )
-        # Our own window bounds what we hand to paho; these limits make sure paho
-        # never grows an unbounded queue of its own (acks, status, heartbeats on top).
-        client.max_queued_messages_set(max_in_flight + 64)
-        client.max_inflight_messages_set(max_in_flight + 64)
-        client.connect_timeout = self._config.connect_timeout_s
-        if self._config.username is not None:
-            password = self._config.password.get_secret_value() if self._config.password else None
-            client.username_pw_set(self._config.username, password)
-        if self._config.tls:
-            client.tls_set(
-                ca_certs=str(self._config.ca_file) if self._config.ca_file else None,
-                certfile=str(self._config.cert_file) if self._config.cert_file else None,
-                keyfile=str(self._config.key_file) if self._config.key_file else None,
-            )
-        client.will_set(self.topic(Channel.STATUS), self._offline_status, qos=1, retain=True)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_subscribe = self._on_subscribe
-        client.on_publish = self._on_publish
-        client.on_message = self._on_message
-        return client
-
-    def _connect_properties(self) -> Properties:
-        properties = Properties(PacketTypes.CONNECT)
-        properties.SessionExpiryInterval = self._config.session_expiry_s
-        return properties
 
     def _note_error(self, message: str) -> None:
         if message != self.stats.last_error:

@@ -170,7 +170,7 @@ def run_faults(
                 outage.begin()
             process = agent(produce=True)
             running.append(process)
-            time.sleep(rng.uniform(1.0, 3.0))
+            time.sleep(rng.uniform(1.0, 2.5))
             if run in broker_kill_runs:
                 broker.kill()  # with the slow ingest's backlog queued inside it
                 time.sleep(rng.uniform(0.2, 1.0))
