@@ -18,6 +18,10 @@ __all__ = ["StoreMaintenance"]
 
 log = logging.getLogger(__name__)
 
+# Pruning walks the oldest rows without an index on sync time; with a large young
+# backlog that is a scan, so it runs every few minutes, not every retention turn.
+_PRUNE_EVERY_S = 300.0
+
 
 class StoreMaintenance:
     def __init__(self, store: LocalStore) -> None:
@@ -25,6 +29,7 @@ class StoreMaintenance:
         self._stop = threading.Event()
         self._last_tick = time.monotonic()
         self.pruned = 0
+        self._next_prune = 0.0
 
     def alive(self, within_s: float) -> bool:
         return time.monotonic() - self._last_tick < within_s
@@ -37,8 +42,10 @@ class StoreMaintenance:
         store = self._store
         try:
             store.retention.enforce()
-            cutoff = store.clock.time() - store.config.synced_retention_s
-            self.pruned += store.outbox.prune_synced(cutoff)
+            if time.monotonic() >= self._next_prune:
+                self._next_prune = time.monotonic() + _PRUNE_EVERY_S
+                cutoff = store.clock.time() - store.config.synced_retention_s
+                self.pruned += store.outbox.prune_synced(cutoff)
         except (DatabaseError, OSError) as exc:
             store.report_error(exc)
             log.error("store maintenance failed (%s); trying again shortly", exc)

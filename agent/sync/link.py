@@ -159,19 +159,22 @@ class MqttLink:
                 self._note_error(f"no CONNACK within {self._config.connect_timeout_s} s")
                 self._client.disconnect()
                 return
+            if self._connected:
+                self._send_requests()  # before stopping too: a last ack may be queued
             if self._stop.is_set():
                 if stop_deadline is None:
                     stop_deadline = now + self._drain_s
-                    if self._connected:
-                        self._client.publish(
+                    if self._connected:  # a clean DISCONNECT suppresses the will: say it
+                        info = self._client.publish(
                             self.topic(Channel.STATUS), self._offline_status, qos=1, retain=True
+                        )
+                        self._by_mid[info.mid] = PublishRequest(
+                            Channel.STATUS, self._offline_status, retain=True
                         )
                 if not self._connected or not self._by_mid or now >= stop_deadline:
                     self._client.disconnect()
                     self._client.loop_write()
                     return
-            if self._connected:
-                self._send_requests()
             pending = getattr(sock, "pending", lambda: 0)()
             wanted = [sock] if self._client.want_write() else []
             watched: list[Any] = [sock, self._wake_r]
