@@ -327,7 +327,7 @@ class Daemon:
         return encode(self._status(DeviceState.ONLINE))
 
     def _status_line(self) -> str:
-        link = "online" if self.link.connected else "offline"
+        link = "online" if self.link.subscribed else "offline"
         # Counting a backlog of a million rows takes ~0.3 s: at most every 30 s.
         now = time.monotonic()
         if self._backlog is None or now - self._backlog[0] > 30:

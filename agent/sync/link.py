@@ -71,6 +71,7 @@ class MqttLink:
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._connected = False
+        self._subscribed = False
         self._by_mid: dict[int, PublishRequest] = {}
         self._last_tick = time.monotonic()
         self._auth_failed = False
@@ -95,6 +96,11 @@ class MqttLink:
     @property
     def connected(self) -> bool:
         return self._connected
+
+    @property
+    def subscribed(self) -> bool:
+        """Connected, and the broker has granted the down-channel subscriptions."""
+        return self._connected and self._subscribed
 
     def topic(self, channel: Channel) -> str:
         return str(Topic(self._config.prefix, self._org, self._device_id, channel))
@@ -264,6 +270,7 @@ class MqttLink:
     ) -> None:
         was_connected = self._connected
         self._connected = False
+        self._subscribed = False
         self.stats.connected_since = None
         if was_connected:
             reason = str(reason_code)
@@ -284,6 +291,8 @@ class MqttLink:
         failed = [str(code) for code in reason_codes if code.is_failure]
         if failed:
             self._note_error(f"the broker refused our subscriptions: {', '.join(failed)}")
+        else:
+            self._subscribed = True
 
     def _on_publish(
         self,

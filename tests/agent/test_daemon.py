@@ -284,12 +284,18 @@ def test_reload_config_restarts_in_place_and_an_invalid_file_is_refused(
     topic = str(Topic("sideline", device.org, device.id, Channel.COMMANDS))
     try:
         wait_until(lambda: notify.fields("READY") == ["1"], what="READY=1")
+        wait_until(lambda: notify.fields("STATUS")[-1].startswith("online"), what="subscribed")
         good: Command = command(device, body=ReloadConfig())
         admin.publish(topic, encode(good))
         assert ack_for(admin, good.command_id).status.value == "done"
         wait_until(lambda: notify.fields("READY") == ["1", "1"], what="READY=1 after the restart")
         assert notify.fields("RELOADING") == ["1"]
         assert notify.fields("MAINPID") == [str(agent.pid)] * 2  # exec'd in place, same PID
+        notify.messages.clear()
+        wait_until(
+            lambda: any(status.startswith("online") for status in notify.fields("STATUS")),
+            what="subscribed again",
+        )
         toml.write_text(toml.read_text().replace("[mqtt]", "[mqtt]\nhots = 'typo'"))
         bad: Command = command(device, body=ReloadConfig())
         admin.publish(topic, encode(bad))

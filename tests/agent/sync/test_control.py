@@ -76,7 +76,7 @@ def test_trigger_clip_reaches_the_clip_trigger_and_is_acked_with_clip_ids(
     session = new_id()
     parts = TestParts(trigger=trigger)
     with running_daemon(config, parts=parts) as daemon:
-        wait_until(lambda: daemon.link.connected, what="connected")
+        wait_until(lambda: daemon.link.subscribed, what="connected")
         desired = DesiredState(
             org=device.org,
             device_id=device.id,
@@ -108,12 +108,12 @@ def test_a_duplicate_is_refused_even_after_a_restart(
     trigger = FakeClipTrigger()
     sent = command(device)
     with running_daemon(config, parts=TestParts(trigger=trigger)) as daemon:
-        wait_until(lambda: daemon.link.connected, what="connected")
+        wait_until(lambda: daemon.link.subscribed, what="connected")
         admin.publish(topic(device, Channel.COMMANDS), encode(sent))
         assert ack_for(admin, sent.command_id).status is AckStatus.DONE
     admin.messages.clear()
     with running_daemon(config, parts=TestParts(trigger=trigger)) as daemon:
-        wait_until(lambda: daemon.link.connected, what="connected again")
+        wait_until(lambda: daemon.link.subscribed, what="connected again")
         admin.publish(topic(device, Channel.COMMANDS), encode(sent))
         ack = ack_for(admin, sent.command_id)
     assert ack.status is AckStatus.REFUSED and "duplicate" in str(ack.reason)
@@ -135,7 +135,7 @@ def test_bad_commands_are_refused_with_the_reason_and_the_agent_carries_on(
     payload["command"]["zoom"] = 3
     good = command(device)
     with running_daemon(config, parts=TestParts(trigger=trigger)) as daemon:
-        wait_until(lambda: daemon.link.connected, what="connected")
+        wait_until(lambda: daemon.link.subscribed, what="connected")
         for message in (encode(other_device), encode(expired), json.dumps(payload).encode(), b"{"):
             admin.publish(topic(device, Channel.COMMANDS), message)
         admin.publish(topic(device, Channel.COMMANDS), encode(good))
@@ -157,12 +157,12 @@ def test_a_command_without_its_target_fails_and_a_rejected_one_is_refused(
     config = start(tmp_path, device, mosquitto, admin)
     first, second = command(device), command(device)
     with running_daemon(config, parts=TestParts(trigger=None)) as daemon:
-        wait_until(lambda: daemon.link.connected, what="connected")
+        wait_until(lambda: daemon.link.subscribed, what="connected")
         admin.publish(topic(device, Channel.COMMANDS), encode(first))
         no_capture = ack_for(admin, first.command_id)
     refusing = FakeClipTrigger(refuse_with="camera cam9 is not configured on this box")
     with running_daemon(config, parts=TestParts(trigger=refusing)) as daemon:
-        wait_until(lambda: daemon.link.connected, what="connected")
+        wait_until(lambda: daemon.link.subscribed, what="connected")
         admin.publish(topic(device, Channel.COMMANDS), encode(second))
         rejected = ack_for(admin, second.command_id)
     assert no_capture.status is AckStatus.FAILED and "no camera capture" in str(no_capture.reason)
@@ -182,7 +182,7 @@ def test_only_newer_desired_states_apply_and_the_last_one_survives_a_restart(
 
     parts = TestParts()
     with running_daemon(config, parts=parts) as daemon:
-        wait_until(lambda: daemon.link.connected, what="connected")
+        wait_until(lambda: daemon.link.subscribed, what="connected")
         admin.publish(topic(device, Channel.DESIRED), desired(5, "five"), retain=True)
         wait_until(lambda: parts.desired, what="revision 5")
         admin.publish(topic(device, Channel.DESIRED), desired(3, "three (stale)"))

@@ -104,7 +104,7 @@ def test_a_clock_jump_is_logged_recorded_and_sync_goes_on(
     daemon = Daemon(config, parts_factory=TestParts(), clock=clock)
     daemon.start()
     try:
-        wait_until(lambda: daemon.link.connected, what="connected")
+        wait_until(lambda: daemon.link.subscribed, what="connected")
         clock.offset = -3 * 86_400.0  # back three days
         wait_until(
             lambda: daemon.store.database.execute_sql(

@@ -129,7 +129,7 @@ def test_after_a_broker_restart_the_link_reconnects_and_subscribes_again(
         broker.kill()
         wait_until(lambda: not link.connected, what="the link to notice")
         broker.start()
-        wait_until(lambda: link.stats.connects >= 2, what="the link to reconnect")
+        wait_until(lambda: link.stats.connects >= 2 and link.subscribed, what="a resubscription")
         cloud = connect(broker, *MQTT_ADMIN)
         try:
             cloud.publish(topic(device, Channel.COMMANDS), b'{"hello": 1}')
@@ -147,7 +147,7 @@ def test_messages_for_other_devices_never_reach_listeners(
     link = make_link(mosquitto, device)
     link.add_listener(inbox)
     with running(link):
-        wait_until(lambda: link.connected and inbox.sessions, what="the link to connect")
+        wait_until(lambda: link.subscribed, what="the link to subscribe")
         admin.publish(str(Topic("sideline", device.org, "someone-else", Channel.COMMANDS)), b"x")
         admin.publish(topic(device, Channel.RECEIPTS), b"mine")
         wait_until(lambda: inbox.messages, what="our own message")
