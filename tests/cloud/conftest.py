@@ -11,7 +11,19 @@ from peewee import Database
 from cloud.db import database_proxy, open_database
 from cloud.migrations import migrate
 from cloud.models import ALL_MODELS
+from sideline.services.mosquitto import MosquittoBroker
 from sideline.services.postgres import TemporaryDatabase
+from tests.fixtures.services import BrokerFactory
+
+
+@pytest.fixture(scope="session")
+def mosquitto(broker_factory: BrokerFactory) -> MosquittoBroker:
+    """The cloud tests' own broker.
+
+    The agent's tests leave retained statuses and persistent sessions on the shared
+    broker; an ingest started here would (rightly) dead-letter those strangers.
+    """
+    return broker_factory()
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,7 @@ def agent_toml(tmp_path: Path, model: Path | None, enabled: bool = True) -> Path
 
 def test_check_reports_the_model(tmp_path: Path, model_path: Path) -> None:
     result = runner.invoke(
-        app, ["agent", "check", "--config", str(agent_toml(tmp_path, model_path))]
+        app, ["agent", "check", "--offline", "--config", str(agent_toml(tmp_path, model_path))]
     )
     assert result.exit_code == 0, result.output
     assert f"detect   {model_path} (yolov8, 320x320, 3 classes: ball, person, bib)" in result.output
@@ -34,7 +34,8 @@ def test_check_reports_the_model(tmp_path: Path, model_path: Path) -> None:
 
 def test_check_says_detection_is_off(tmp_path: Path) -> None:
     result = runner.invoke(
-        app, ["agent", "check", "--config", str(agent_toml(tmp_path, None, enabled=False))]
+        app,
+        ["agent", "check", "--offline", "--config", str(agent_toml(tmp_path, None, enabled=False))],
     )
     assert result.exit_code == 0 and "detect   off" in result.output
 
