@@ -64,3 +64,13 @@ def migrate(config: ConfigOption = None, database_url: DatabaseOption = None) ->
     for migration in applied:
         typer.echo(f"applied {migration.version:04d} {migration.name}")
     typer.echo(f"{describe_url(url)}: schema version {current_version(database)}")
+
+
+def _register_account_admin() -> None:
+    """``sideline cloud org|team|user|member|token`` (in their own module)."""
+    from sideline.cli.cloud_admin_cmd import register_admin_commands
+
+    register_admin_commands(app)
+
+
+_register_account_admin()

@@ -1,0 +1,66 @@
+"""API test fixtures: one database of each kind per test session, emptied after
+each test; the app with a broker-less control publisher and a real URL signer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from peewee import Database
+
+from cloud.api.app import create_app
+from cloud.api.control.mqtt import MqttDeviceControl
+from cloud.api.runtime import ApiRuntime
+from cloud.api.storage import S3Credentials, SigV4UrlSigner
+from cloud.config import CloudConfig
+from cloud.db import open_database
+from cloud.migrations import migrate
+from tests.cloud.api.world import RecordingPublisher
+from tests.cloud.conftest import empty_tables
+
+
+@pytest.fixture(scope="session")
+def api_sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('api-db') / 'cloud.db'}"
+    migrate(open_database(url))
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db(request: pytest.FixtureRequest) -> Iterator[Database]:
+    """The models bound to a migrated database (SQLite, then PostgreSQL), emptied after the test."""
+    name = "api_sqlite_url" if request.param == "sqlite" else "cloud_postgres_url"
+    database = open_database(str(request.getfixturevalue(name)))
+    try:
+        yield database
+    finally:
+        if database.in_transaction():
+            database.rollback()
+        empty_tables(database)
+        database.close()
+
+
+@pytest.fixture
+def publisher() -> RecordingPublisher:
+    return RecordingPublisher()
+
+
+@pytest.fixture
+def runtime(db: Database, publisher: RecordingPublisher, tmp_path: Path) -> ApiRuntime:
+    signer = SigV4UrlSigner(
+        endpoint_url="http://127.0.0.1:9/",
+        bucket="sideline-clips",
+        region="us-east-1",
+        credentials=S3Credentials("test-key", "test-secret"),
+        expires_in=600,
+    )
+    control = MqttDeviceControl(db, publisher, prefix="sideline", publish_wait_s=1.0)
+    return ApiRuntime(database=db, control=control, signer=signer, sink=None)
+
+
+@pytest.fixture
+def client(runtime: ApiRuntime) -> Iterator[TestClient]:
+    with TestClient(create_app(CloudConfig(), runtime=runtime)) as test_client:
+        yield test_client
