@@ -55,7 +55,7 @@ class OrganisationCreate(OrganisationBase):
 
 
 class OrganisationUpdate(Input):
-    name: str | None = Name
+    name: str | None = Field(default=None, min_length=1, max_length=200)
 
 
 class OrganisationPublic(Output):
@@ -119,7 +119,7 @@ class TeamCreate(Input):
 
 
 class TeamUpdate(Input):
-    name: str | None = Name
+    name: str | None = Field(default=None, min_length=1, max_length=200)
 
 
 class TeamPublic(Output):
@@ -148,7 +148,7 @@ class TeamMemberCreate(TeamMemberBase):
 
 
 class TeamMemberUpdate(Input):
-    display_name: str | None = Name
+    display_name: str | None = Field(default=None, min_length=1, max_length=200)
     number: str | None = Field(default=None, max_length=8)
     position: str | None = Field(default=None, max_length=64)
     role: TeamRole | None = None

@@ -241,7 +241,7 @@ def build_world(db: Database, slug: str) -> World:
         state=CommandState.SENT,
         expires_at=utc_now() + timedelta(minutes=1),
     )
-    participant = SessionParticipant.create(session=session, user=user_ids[Role.MEMBER])
+    participant = SessionParticipant.create(session=session, user=user_ids[Role.GUEST])
     Session.update(participant_count=1).where(Session.id == session.id).execute()
     return World(
         org=org,
