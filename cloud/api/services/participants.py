@@ -95,7 +95,6 @@ def register(
         member_user_in_org(scope=scope, user_id=data.user_id, path="body.user_id")
     try:
         with write_transaction(db):
-            _take_seat(session)
             existing = (
                 SessionParticipant.get_or_none(
                     (SessionParticipant.session == session.id)
@@ -104,9 +103,10 @@ def register(
                 if user_id is not None
                 else None
             )
+            if existing is not None and existing.status == ParticipantStatus.REGISTERED:
+                raise Conflict("already registered for this session", code="already_registered")
+            _take_seat(session)
             if existing is not None:
-                if existing.status == ParticipantStatus.REGISTERED:
-                    raise Conflict("already registered for this session", code="already_registered")
                 SessionParticipant.update(
                     status=ParticipantStatus.REGISTERED, registered_at=utc_now(), cancelled_at=None
                 ).where(SessionParticipant.id == existing.id).execute()

@@ -17,8 +17,15 @@ from cloud.api.storage import S3Credentials, SigV4UrlSigner
 from cloud.config import CloudConfig
 from cloud.db import open_database
 from cloud.migrations import migrate
+from cloud.models import ALL_MODELS
 from tests.cloud.api.world import RecordingPublisher
-from tests.cloud.conftest import empty_tables
+
+
+def empty_tables(database: Database) -> None:
+    """DELETE, children first: for a test's few rows much faster than PostgreSQL's TRUNCATE."""
+    with database.atomic():
+        for model in reversed(ALL_MODELS):
+            model.delete().execute()
 
 
 @pytest.fixture(scope="session")
