@@ -32,6 +32,7 @@ __all__ = [
     "Unauthorized",
     "install_error_handlers",
     "path_of",
+    "register_union_tags",
 ]
 
 log = logging.getLogger(__name__)
@@ -137,10 +138,34 @@ def path_of(location: Iterable[int | str]) -> str:
     return text
 
 
+_UNION_TAGS: set[str] = set()
+
+
+def register_union_tags(tags: Iterable[str]) -> None:
+    """Tags of discriminated unions in request bodies (e.g. form field types).
+
+    pydantic puts the chosen tag into an error's location (``fields.0.text.key``);
+    clients want the data path (``fields[0].key``), so a registered tag right
+    after a list index is left out.
+    """
+    _UNION_TAGS.update(tags)
+
+
+def _data_path(location: Sequence[Any]) -> list[Any]:
+    kept: list[Any] = []
+    for part in location:
+        if _is_union_tag(part):
+            continue
+        if part in _UNION_TAGS and kept and isinstance(kept[-1], int):
+            continue
+        kept.append(part)
+    return kept
+
+
 def _validation_fields(errors: Sequence[Any]) -> list[FieldError]:
     fields = []
     for error in errors:
-        location = [part for part in error.get("loc", ()) if not _is_union_tag(part)]
+        location = _data_path(error.get("loc", ()))
         fields.append(
             FieldError(
                 path=path_of(location),

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from cloud.api.errors import register_union_tags
+
 __all__ = [
     "BooleanField",
     "DateField",
@@ -31,6 +33,7 @@ __all__ = [
     "SelectField",
     "TextField",
     "TimeField",
+    "check_unique_keys",
 ]
 
 FieldKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
@@ -230,6 +233,9 @@ FormField = Annotated[
 ]
 
 
+register_union_tags(kind.value for kind in FieldType)
+
+
 class FormFields(BaseModel):
     """A whole form: keys unique (each field checks its own default)."""
 
@@ -239,8 +245,13 @@ class FormFields(BaseModel):
 
     @model_validator(mode="after")
     def _unique_keys(self) -> FormFields:
-        keys = [field.key for field in self.fields]
-        duplicates = sorted({key for key in keys if keys.count(key) > 1})
-        if duplicates:
-            raise ValueError(f"field keys must be unique; repeated: {', '.join(duplicates)}")
+        check_unique_keys(self.fields)
         return self
+
+
+def check_unique_keys(fields: list[Any]) -> list[Any]:
+    keys = [field.key for field in fields]
+    duplicates = sorted({key for key in keys if keys.count(key) > 1})
+    if duplicates:
+        raise ValueError(f"field keys must be unique; repeated: {', '.join(duplicates)}")
+    return fields

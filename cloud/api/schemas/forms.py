@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from cloud.api.forms.fields import MAX_FIELDS, FormField
+from cloud.api.forms.fields import MAX_FIELDS, FormField, check_unique_keys
 from cloud.api.schemas.common import Input, Output
 
 __all__ = [
@@ -26,6 +26,11 @@ class FormCreate(Input):
     team_id: UUID | None = None
     fields: list[FormField] = Field(min_length=1, max_length=MAX_FIELDS)
 
+    @field_validator("fields")
+    @classmethod
+    def _unique(cls, fields: list[FormField]) -> list[FormField]:
+        return check_unique_keys(fields)
+
 
 class FormUpdate(Input):
     """Changing ``fields`` writes a new version; logs keep the version they were written against."""
@@ -33,6 +38,11 @@ class FormUpdate(Input):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=2000)
     fields: list[FormField] | None = Field(default=None, min_length=1, max_length=MAX_FIELDS)
+
+    @field_validator("fields")
+    @classmethod
+    def _unique(cls, fields: list[FormField] | None) -> list[FormField] | None:
+        return check_unique_keys(fields) if fields is not None else None
 
 
 class FormVersionPublic(Output):

@@ -134,7 +134,7 @@ def update_form(
         }
         if data.fields is not None:
             fields = _dump(data.fields)
-            if fields != _current(current).fields:
+            if fields != _dump(parse_fields(_current(current).fields)):
                 version = current.current_version + 1
                 FormVersion.create(
                     template=form.id, version=version, fields=fields, created_by=scope.user_id

@@ -28,7 +28,11 @@ def _participants(world: World, session: Session | None = None) -> str:
 
 def _open_session(world: World, places: int) -> Session:
     return Session.create(
-        org=world.org, title="Yoga", type="live_class", status=SessionStatus.SCHEDULED, max_participants=places
+        org=world.org,
+        title="Yoga",
+        type="live_class",
+        status=SessionStatus.SCHEDULED,
+        max_participants=places,
     )
 
 
@@ -37,13 +41,17 @@ def test_join_cancel_and_join_again(db: Database, client: TestClient) -> None:
     session = _open_session(world, 1)
     member = auth(world.tokens[Role.MEMBER])
     joined = client.post(_participants(world, session), headers=member)
-    assert joined.status_code == 201 and joined.json()["user_id"] == str(world.user_ids[Role.MEMBER])
+    assert joined.status_code == 201 and joined.json()["user_id"] == str(
+        world.user_ids[Role.MEMBER]
+    )
     twice = client.post(_participants(world, session), headers=member)
     assert twice.status_code == 409 and twice.json()["error"]["code"] == "already_registered"
     full = client.post(_participants(world, session), headers=auth(world.tokens[Role.COACH]))
     assert full.status_code == 409 and full.json()["error"]["code"] == "session_full"
     assert Session.get_by_id(session.id).participant_count == 1
-    cancelled = client.delete(f"{_participants(world, session)}/{joined.json()['id']}", headers=member)
+    cancelled = client.delete(
+        f"{_participants(world, session)}/{joined.json()['id']}", headers=member
+    )
     assert cancelled.json()["status"] == "cancelled"
     assert Session.get_by_id(session.id).participant_count == 0
     again = client.post(_participants(world, session), headers=member)
@@ -51,17 +59,23 @@ def test_join_cancel_and_join_again(db: Database, client: TestClient) -> None:
     assert Session.get_by_id(session.id).participant_count == 1
 
 
-def test_registration_is_open_only_while_scheduled_or_live(db: Database, client: TestClient) -> None:
+def test_registration_is_open_only_while_scheduled_or_live(
+    db: Database, client: TestClient
+) -> None:
     world = build_world(db, "alpha")
     closed = client.post(_participants(world, world.draft), headers=auth(world.tokens[Role.MEMBER]))
     assert closed.status_code == 409 and closed.json()["error"]["code"] == "registration_closed"
 
 
-def test_coaches_register_others_members_see_only_their_own(db: Database, client: TestClient) -> None:
+def test_coaches_register_others_members_see_only_their_own(
+    db: Database, client: TestClient
+) -> None:
     world = build_world(db, "alpha")
     coach, member = auth(world.tokens[Role.COACH]), auth(world.tokens[Role.MEMBER])
     guest = client.post(
-        _participants(world), headers=coach, json={"guest_name": "Pat", "guest_email": "Pat@Example.com"}
+        _participants(world),
+        headers=coach,
+        json={"guest_name": "Pat", "guest_email": "Pat@Example.com"},
     )
     assert guest.status_code == 201 and guest.json()["guest_email"] == "pat@example.com"
     by_member = client.post(_participants(world), headers=member, json={"guest_name": "Sneaky"})
@@ -81,7 +95,11 @@ def test_attendance_and_its_report(db: Database, client: TestClient) -> None:
     marked = client.patch(
         f"{_participants(world)}/{world.participant.id}",
         headers=coach,
-        json={"attendance": "late", "joined_at": joined.isoformat(), "left_at": (joined + timedelta(minutes=45)).isoformat()},
+        json={
+            "attendance": "late",
+            "joined_at": joined.isoformat(),
+            "left_at": (joined + timedelta(minutes=45)).isoformat(),
+        },
     )
     assert marked.status_code == 200, marked.text
     assert marked.json()["duration_seconds"] == 45 * 60
@@ -90,14 +108,21 @@ def test_attendance_and_its_report(db: Database, client: TestClient) -> None:
         headers=coach,
         json={"left_at": (joined - timedelta(minutes=1)).isoformat()},
     )
-    assert backwards.status_code == 422 and backwards.json()["error"]["fields"][0]["path"] == "body.left_at"
+    assert (
+        backwards.status_code == 422
+        and backwards.json()["error"]["fields"][0]["path"] == "body.left_at"
+    )
     client.post(_participants(world), headers=coach, json={"guest_name": "Pat"})
-    report = client.get(f"/api/v1/orgs/{world.slug}/sessions/{world.session.id}/attendance", headers=coach).json()
+    report = client.get(
+        f"/api/v1/orgs/{world.slug}/sessions/{world.session.id}/attendance", headers=coach
+    ).json()
     assert (report["total_expected"], report["total_late"], report["total_unmarked"]) == (2, 1, 1)
     not_started = _open_session(world, 5)
     row = SessionParticipant.create(session=not_started, guest_name="Early")
     early = client.patch(
-        f"{_participants(world, not_started)}/{row.id}", headers=coach, json={"attendance": "present"}
+        f"{_participants(world, not_started)}/{row.id}",
+        headers=coach,
+        json={"attendance": "present"},
     )
     assert early.status_code == 409
 
@@ -106,7 +131,10 @@ def test_attendance_and_its_report(db: Database, client: TestClient) -> None:
 def server(runtime: ApiRuntime) -> Iterator[str]:
     """The app served by a real uvicorn on a free port, in a thread."""
     config = uvicorn.Config(
-        create_app(CloudConfig(), runtime=runtime), host="127.0.0.1", port=free_port(), log_level="warning"
+        create_app(CloudConfig(), runtime=runtime),
+        host="127.0.0.1",
+        port=free_port(),
+        log_level="warning",
     )
     instance = uvicorn.Server(config)
     thread = threading.Thread(target=instance.run, name="uvicorn", daemon=True)
@@ -125,9 +153,7 @@ def server(runtime: ApiRuntime) -> Iterator[str]:
         thread.join(10)
 
 
-def test_n_plus_5_simultaneous_joins_of_n_places_give_exactly_n(
-    db: Database, server: str
-) -> None:
+def test_n_plus_5_simultaneous_joins_of_n_places_give_exactly_n(db: Database, server: str) -> None:
     places = 10
     world = build_world(db, "alpha")
     session = _open_session(world, places)
@@ -145,7 +171,9 @@ def test_n_plus_5_simultaneous_joins_of_n_places_give_exactly_n(
             http.get("/api/v1/health")  # connect before the barrier
             barrier.wait()
             response = http.post(_participants(world, session), headers=auth(token))
-        code = response.json().get("error", {}).get("code", "") if response.status_code >= 400 else ""
+        code = (
+            response.json().get("error", {}).get("code", "") if response.status_code >= 400 else ""
+        )
         with lock:
             outcomes.append((response.status_code, code))
 

@@ -23,7 +23,9 @@ def _sessions(world: World) -> str:
 
 
 def _create(client: TestClient, world: World, **fields: Any) -> dict[str, Any]:
-    response = client.post(_sessions(world), headers=auth(world.tokens[Role.COACH]), json={"title": "S", **fields})
+    response = client.post(
+        _sessions(world), headers=auth(world.tokens[Role.COACH]), json={"title": "S", **fields}
+    )
     assert response.status_code == 201, response.text
     return dict(response.json())
 
@@ -53,7 +55,11 @@ def test_a_session_carries_both_specs_fields(db: Database, client: TestClient) -
     assert created["scheduled_at"] == WHEN
     assert created["form_version"] == 1
     assert created["devices"] == [{"device_id": world.device_id, "camera_id": "cam1"}]
-    assert (created["price_minor"], created["currency"], created["participant_count"]) == (1500, "EUR", 0)
+    assert (created["price_minor"], created["currency"], created["participant_count"]) == (
+        1500,
+        "EUR",
+        0,
+    )
     assert _create(client, world)["status"] == "draft"
     first = SessionTransition.get(SessionTransition.session == created["id"])
     assert (first.from_status, first.to_status) == (None, SessionStatus.SCHEDULED)
@@ -97,13 +103,22 @@ def test_references_must_be_this_organisations(db: Database, client: TestClient)
         response = client.post(_sessions(world), headers=coach, json={"title": "S", field: value})
         assert response.status_code == 404, field
         assert response.json()["error"]["fields"][0]["path"] == f"body.{field}"
-    device = client.post(_sessions(world), headers=coach, json={"title": "S", "devices": [{"device_id": other.device_id}]})
+    device = client.post(
+        _sessions(world),
+        headers=coach,
+        json={"title": "S", "devices": [{"device_id": other.device_id}]},
+    )
     assert device.status_code == 404
     assert device.json()["error"]["fields"][0]["path"] == "body.devices[0].device_id"
     guest_host = client.post(
-        _sessions(world), headers=coach, json={"title": "S", "host_id": str(world.user_ids[Role.GUEST])}
+        _sessions(world),
+        headers=coach,
+        json={"title": "S", "host_id": str(world.user_ids[Role.GUEST])},
     )
-    assert guest_host.status_code == 422 and guest_host.json()["error"]["fields"][0]["code"] == "not_a_host"
+    assert (
+        guest_host.status_code == 422
+        and guest_host.json()["error"]["fields"][0]["code"] == "not_a_host"
+    )
 
 
 # Every action from every status: allowed (and where it leads) or 409.
@@ -121,7 +136,10 @@ def test_transitions_are_enforced(db: Database, client: TestClient, action: str)
     coach = auth(world.tokens[Role.COACH])
     for status in SessionStatus:
         session = Session.create(
-            org=world.org, title=status.value, status=status, scheduled_at=datetime(2030, 1, 1, tzinfo=UTC)
+            org=world.org,
+            title=status.value,
+            status=status,
+            scheduled_at=datetime(2030, 1, 1, tzinfo=UTC),
         )
         response = client.post(f"{_sessions(world)}/{session.id}/{action}", headers=coach)
         expected = LIFECYCLE[action].get(status.value)
@@ -153,7 +171,9 @@ def test_start_pins_the_form_and_tells_devices_end_clears_it(
     forms = f"/api/v1/orgs/{world.slug}/forms/{world.form.id}"
     fields = [{"key": "note", "label": "Note", "type": "text"}]
     client.patch(forms, headers=coach, json={"fields": fields})
-    client.post(f"{_sessions(world)}/{world.session.id}/end", headers=coach)  # frees nothing: other device
+    client.post(
+        f"{_sessions(world)}/{world.session.id}/end", headers=coach
+    )  # frees nothing: other device
     started = client.post(f"{_sessions(world)}/{session['id']}/start", headers=coach)
     assert started.status_code == 200, started.text
     assert started.json()["session"]["form_version"] == 2
@@ -165,10 +185,18 @@ def test_start_pins_the_form_and_tells_devices_end_clears_it(
     state = decode_as(DesiredState, payload)
     assert state.session is not None and str(state.session.session_id) == session["id"]
     assert state.session.form_version == 2
-    assert state.session.form_fields == [{"key": "note", "label": "Note", "required": False, "type": "text"}]
+    assert state.session.form_fields == [
+        {"key": "note", "label": "Note", "required": False, "type": "text"}
+    ]
     # Editing the form now does not move the live session.
-    client.patch(forms, headers=coach, json={"fields": [*fields, {"key": "x", "label": "X", "type": "boolean"}]})
-    assert client.get(f"{_sessions(world)}/{session['id']}", headers=coach).json()["form_version"] == 2
+    client.patch(
+        forms,
+        headers=coach,
+        json={"fields": [*fields, {"key": "x", "label": "X", "type": "boolean"}]},
+    )
+    assert (
+        client.get(f"{_sessions(world)}/{session['id']}", headers=coach).json()["form_version"] == 2
+    )
     ended = client.post(f"{_sessions(world)}/{session['id']}/end", headers=coach)
     assert ended.json()["devices"][0]["revision"] == 2
     cleared = decode_as(DesiredState, publisher.published[-1][1])
@@ -253,9 +281,15 @@ def test_listing_pages_with_cursors_and_filters(db: Database, client: TestClient
     assert len(seen) == 12 and seen == sorted(seen)
     workshops = client.get(_sessions(world), headers=coach, params={"type": "workshop"}).json()
     assert workshops["count"] == 4
-    live = client.get(_sessions(world), headers=coach, params=[("status", "live"), ("status", "draft")]).json()
+    live = client.get(
+        _sessions(world), headers=coach, params=[("status", "live"), ("status", "draft")]
+    ).json()
     assert {item["status"] for item in live["data"]} == {"live", "draft"}
-    wrong = client.get(_sessions(world), headers=coach, params={"order": "asc", "cursor": cursor or page_cursor(client, world)})
+    wrong = client.get(
+        _sessions(world),
+        headers=coach,
+        params={"order": "asc", "cursor": cursor or page_cursor(client, world)},
+    )
     assert wrong.status_code == 422 and wrong.json()["error"]["fields"][0]["path"] == "query.cursor"
     garbage = client.get(_sessions(world), headers=coach, params={"cursor": "not-a-cursor"})
     assert garbage.status_code == 422 and garbage.json()["error"]["code"] == "validation_error"
@@ -263,7 +297,9 @@ def test_listing_pages_with_cursors_and_filters(db: Database, client: TestClient
 
 def page_cursor(client: TestClient, world: World) -> str:
     """A cursor made for the default order (created_at, desc)."""
-    page = client.get(_sessions(world), headers=auth(world.tokens[Role.COACH]), params={"limit": 1}).json()
+    page = client.get(
+        _sessions(world), headers=auth(world.tokens[Role.COACH]), params={"limit": 1}
+    ).json()
     return str(page["next_cursor"])
 
 
