@@ -226,7 +226,7 @@ def test_logs_of_devices_carry_their_source_and_are_read_only(
         world.org, world.session, device=world.device_id, camera_id="cam1", data={"note": "corner"}
     )
     listed = client.get(_logs(world), headers=coach, params={"source": "marker"}).json()
-    assert [(l["id"], l["origin"], l["source"], l["device_id"]) for l in listed["data"]] == [
+    assert [(e["id"], e["origin"], e["source"], e["device_id"]) for e in listed["data"]] == [
         (str(marker.id), "device", "marker", world.device_id)
     ]
     edit = client.patch(f"{_logs(world)}/{marker.id}", headers=coach, json={"type": "x"})
