@@ -90,6 +90,7 @@ class BrokerConnection:
             raise BrokerUnavailable(f"no SUBACK for {self._subscriptions}")
 
     def stop(self) -> None:
+        self._connected.clear()  # a disconnection we asked for is no news
         self._client.disconnect()
         self._client.loop_stop()
         self._connected.clear()
