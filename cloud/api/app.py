@@ -42,16 +42,21 @@ class Health(BaseModel):
 
 
 def create_app(config: CloudConfig, *, runtime: ApiRuntime | None = None) -> FastAPI:
+    """The app. With ``runtime`` (or one set on ``app.state.runtime`` before it
+    starts) the caller owns the database and the edges; otherwise the app builds
+    them from ``config`` when it starts and closes them when it stops."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if runtime is not None:
-            yield  # the caller owns it
+        if app.state.runtime is not None:
+            yield  # provided by the caller, who closes it
             return
         built = await run_in_threadpool(build_runtime, config)
         app.state.runtime = built
         try:
             yield
         finally:
+            app.state.runtime = None
             await run_in_threadpool(built.close)
 
     app = FastAPI(

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from peewee import Database
 
@@ -15,7 +16,7 @@ from cloud.api.control.mqtt import MqttDeviceControl
 from cloud.api.runtime import ApiRuntime
 from cloud.api.storage import S3Credentials, SigV4UrlSigner
 from cloud.config import CloudConfig
-from cloud.db import open_database
+from cloud.db import database_proxy, open_database
 from cloud.migrations import migrate
 from cloud.models import ALL_MODELS
 from tests.cloud.api.world import RecordingPublisher
@@ -35,18 +36,29 @@ def api_sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
+@pytest.fixture(scope="session")
+def api_databases() -> dict[str, Database]:
+    """One Database object per kind for the session, so that connections (one per
+    thread) are reused from test to test."""
+    return {}
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
-def db(request: pytest.FixtureRequest) -> Iterator[Database]:
+def db(request: pytest.FixtureRequest, api_databases: dict[str, Database]) -> Iterator[Database]:
     """The models bound to a migrated database (SQLite, then PostgreSQL), emptied after the test."""
-    name = "api_sqlite_url" if request.param == "sqlite" else "cloud_postgres_url"
-    database = open_database(str(request.getfixturevalue(name)))
+    kind = request.param
+    if kind not in api_databases:
+        name = "api_sqlite_url" if kind == "sqlite" else "cloud_postgres_url"
+        api_databases[kind] = open_database(str(request.getfixturevalue(name)))
+    database = api_databases[kind]
+    database_proxy.initialize(database)
     try:
         yield database
     finally:
+        database_proxy.initialize(database)  # a test may have pointed the models elsewhere
         if database.in_transaction():
             database.rollback()
         empty_tables(database)
-        database.close()
 
 
 @pytest.fixture
@@ -67,7 +79,26 @@ def runtime(db: Database, publisher: RecordingPublisher, tmp_path: Path) -> ApiR
     return ApiRuntime(database=db, control=control, signer=signer, sink=None)
 
 
+@pytest.fixture(scope="session")
+def api_app() -> FastAPI:
+    return create_app(CloudConfig())
+
+
+@pytest.fixture(scope="session")
+def session_clients() -> Iterator[list[TestClient]]:
+    """The one started TestClient of the session (starting one costs ~0.1 s)."""
+    clients: list[TestClient] = []
+    yield clients
+    for started in clients:
+        started.__exit__(None, None, None)
+
+
 @pytest.fixture
-def client(runtime: ApiRuntime) -> Iterator[TestClient]:
-    with TestClient(create_app(CloudConfig(), runtime=runtime)) as test_client:
-        yield test_client
+def client(api_app: FastAPI, runtime: ApiRuntime, session_clients: list[TestClient]) -> TestClient:
+    """The app, serving this test's runtime (database, control, signer, sink)."""
+    api_app.state.runtime = runtime
+    if not session_clients:
+        started = TestClient(api_app)
+        started.__enter__()
+        session_clients.append(started)
+    return session_clients[0]

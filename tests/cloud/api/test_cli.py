@@ -81,53 +81,51 @@ def test_admin_commands_create_the_accounts_and_a_working_token(database_url: st
     )
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (
-            [
-                "member",
-                "add",
-                "--org",
-                "nowhere",
-                "--email",
-                "a@b.c",
-                "--role",
-                "coach",
-                "--name",
-                "A",
-            ],
-            "no organisation 'nowhere'",
-        ),
-        (
-            [
-                "member",
-                "add",
-                "--org",
-                "riverside",
-                "--email",
-                "a@b.c",
-                "--role",
-                "boss",
-                "--name",
-                "A",
-            ],
-            "owner, admin, coach",
-        ),
-        (["token", "create", "--org", "riverside", "--email", "stranger@b.c"], "no user"),
-        (["org", "create", "riverside", "--name", "Again"], "already exists"),
-        (["org", "create", "bad/slug", "--name", "X"], "letter or digit"),
-    ],
-)
-def test_admin_mistakes_are_explained_without_a_traceback(
-    tmp_path: Path, args: list[str], message: str
-) -> None:
+MISTAKES: list[tuple[list[str], str]] = [
+    (
+        [
+            "member",
+            "add",
+            "--org",
+            "nowhere",
+            "--email",
+            "a@b.c",
+            "--role",
+            "coach",
+            "--name",
+            "A",
+        ],
+        "no organisation 'nowhere'",
+    ),
+    (
+        [
+            "member",
+            "add",
+            "--org",
+            "riverside",
+            "--email",
+            "a@b.c",
+            "--role",
+            "boss",
+            "--name",
+            "A",
+        ],
+        "owner, admin, coach",
+    ),
+    (["token", "create", "--org", "riverside", "--email", "stranger@b.c"], "no user"),
+    (["org", "create", "riverside", "--name", "Again"], "already exists"),
+    (["org", "create", "bad/slug", "--name", "X"], "letter or digit"),
+]
+
+
+def test_admin_mistakes_are_explained_without_a_traceback(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'cloud.db'}"
     _run(url, "org", "create", "riverside", "--name", "Riverside FC")
-    result = runner.invoke(app, ["cloud", *args, "--database-url", url])
-    assert result.exit_code == 2
-    assert message in result.output
-    assert "Traceback" not in result.output
+    for args, message in MISTAKES:
+        result = runner.invoke(app, ["cloud", *args, "--database-url", url])
+        assert result.exit_code == 2, args
+        assert message in result.output, result.output
+        assert "Traceback" not in result.output
 
 
 def test_sideline_cloud_api_serves_the_api(tmp_path: Path, mosquitto: MosquittoBroker) -> None:
