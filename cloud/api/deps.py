@@ -1,6 +1,10 @@
 """Typed dependencies: the database, the caller, their organisation and role,
 and the org-scoped resources routes act on.
 
+Dependencies that only look at what an earlier one found are ``async`` (no
+thread hop); those that query the database are plain functions, which FastAPI
+runs in its thread pool.
+
 Scoping cannot be forgotten: every organisation route lives under
 ``/orgs/{org}`` on a router whose own dependency resolves the caller's scope
 (404 for any organisation but the token's), services take that scope as a
@@ -51,7 +55,7 @@ __all__ = [
 ]
 
 
-def get_runtime(request: Request) -> ApiRuntime:
+async def get_runtime(request: Request) -> ApiRuntime:
     runtime: ApiRuntime | None = getattr(request.app.state, "runtime", None)
     if runtime is None:  # pragma: no cover - only if the lifespan did not run
         raise RuntimeError("the API runtime is not started")
@@ -61,19 +65,19 @@ def get_runtime(request: Request) -> ApiRuntime:
 RuntimeDep = Annotated[ApiRuntime, Depends(get_runtime)]
 
 
-def get_database(runtime: RuntimeDep) -> Database:
+async def get_database(runtime: RuntimeDep) -> Database:
     return runtime.database
 
 
-def get_control(runtime: RuntimeDep) -> DeviceControl:
+async def get_control(runtime: RuntimeDep) -> DeviceControl:
     return runtime.control
 
 
-def get_signer(runtime: RuntimeDep) -> ClipUrlSigner:
+async def get_signer(runtime: RuntimeDep) -> ClipUrlSigner:
     return runtime.signer
 
 
-def get_sink(runtime: RuntimeDep) -> EmbeddingsSink | None:
+async def get_sink(runtime: RuntimeDep) -> EmbeddingsSink | None:
     return runtime.sink
 
 
@@ -90,18 +94,18 @@ _bearer = HTTPBearer(
 
 
 def current_principal(
-    _: DatabaseDep,
+    db: DatabaseDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("send an API token: 'Authorization: Bearer sl_…'")
-    return authenticate(credentials.credentials)
+    return authenticate(db, credentials.credentials)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-def org_scope(
+async def org_scope(
     principal: CurrentPrincipal,
     org: Annotated[str, Path(description="The organisation's slug.", max_length=64)],
 ) -> OrgScope:
@@ -122,7 +126,7 @@ class RoleRequirement:
     def __init__(self, role: Role) -> None:
         self.role = role
 
-    def __call__(self, scope: Annotated[OrgScope, Depends(org_scope)]) -> OrgScope:
+    async def __call__(self, scope: Annotated[OrgScope, Depends(org_scope)]) -> OrgScope:
         if ROLE_RANK[scope.role] < ROLE_RANK[self.role]:
             raise Forbidden(
                 f"this needs the {self.role.value} role or higher; you are {scope.role.value}"

@@ -24,7 +24,6 @@ from cloud.api.schemas.records import ClipPublic, ClipsPublic, ClipUpdate
 from cloud.api.scope import OrgScope
 from cloud.api.services import clips as service
 from cloud.api.services.commands import commands_public, trigger_clip
-from cloud.models import Clip
 
 router = APIRouter(
     prefix="/sessions/{session_id}/clips", route_class=DocumentedRoute, tags=["clips"]
@@ -35,11 +34,11 @@ def clip_in_session(
     scope: Annotated[OrgScope, Depends(org_scope)],
     session: SessionInOrg,
     clip_id: Annotated[UUID, Path()],
-) -> Clip:
+) -> service.ClipRow:
     return service.get_clip(scope=scope, session=session, clip_id=clip_id)
 
 
-ClipInSession = Annotated[Clip, Depends(clip_in_session)]
+ClipInSession = Annotated[service.ClipRow, Depends(clip_in_session)]
 
 
 @router.get("")
@@ -96,10 +95,16 @@ def read_clip(scope: MemberScope, clip: ClipInSession, signer: SignerDep) -> Cli
 
 @router.patch("/{clip_id}")
 def update_clip(
-    scope: CoachScope, db: DatabaseDep, clip: ClipInSession, signer: SignerDep, data: ClipUpdate
+    scope: CoachScope,
+    db: DatabaseDep,
+    session: SessionInOrg,
+    clip: ClipInSession,
+    signer: SignerDep,
+    data: ClipUpdate,
 ) -> ClipPublic:
     """Give the clip a title and tags."""
-    return service.clip_public(service.update_clip(db, clip=clip, data=data), signer)
+    updated = service.update_clip(db, scope=scope, session=session, clip=clip, data=data)
+    return service.clip_public(updated, signer)
 
 
 @router.delete("/{clip_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -12,7 +12,6 @@ from cloud.api.openapi import DocumentedRoute
 from cloud.api.schemas.records import LogCreate, LogPublic, LogsPublic, LogUpdate
 from cloud.api.scope import OrgScope
 from cloud.api.services import logs as service
-from cloud.models import Log
 
 router = APIRouter(prefix="/sessions/{session_id}/logs", route_class=DocumentedRoute, tags=["logs"])
 
@@ -21,11 +20,11 @@ def log_in_session(
     scope: Annotated[OrgScope, Depends(org_scope)],
     session: SessionInOrg,
     log_id: Annotated[UUID, Path()],
-) -> Log:
+) -> service.LogRow:
     return service.get_log(scope=scope, session=session, log_id=log_id)
 
 
-LogInSession = Annotated[Log, Depends(log_in_session)]
+LogInSession = Annotated[service.LogRow, Depends(log_in_session)]
 
 
 @router.get("")

@@ -13,14 +13,22 @@ from peewee import Database
 
 from cloud.api.cursor import Cursor, Order, after, decode_cursor, encode_cursor, order_by
 from cloud.api.errors import NotFound
-from cloud.api.rows import fk_id
 from cloud.api.schemas.records import ClipPublic, ClipUpdate
 from cloud.api.scope import OrgScope
 from cloud.api.storage import ClipUrlSigner
 from cloud.api.transactions import write_transaction
 from cloud.models import Clip, ClipStatus, Session, utc_now
 
-__all__ = ["clip_public", "delete_clip", "get_clip", "list_clips", "update_clip", "visible_clips"]
+__all__ = [
+    "ClipRow",
+    "clip_public",
+    "clips_query",
+    "delete_clip",
+    "get_clip",
+    "list_clips",
+    "update_clip",
+    "visible_clips",
+]
 
 
 def visible_clips(scope: OrgScope) -> Any:
@@ -29,50 +37,67 @@ def visible_clips(scope: OrgScope) -> Any:
     )
 
 
-def clip_public(row: Clip, signer: ClipUrlSigner | None) -> ClipPublic:
-    playback = signer.sign(row.object_key, content_type=row.content_type) if signer else None
+ClipRow = dict[str, Any]
+"""A clip as :func:`clips_query` reads it: :class:`ClipPublic`'s fields and the object keys."""
+
+
+def clips_query() -> Any:
+    return Clip.select(
+        Clip.id,
+        Clip.session.alias("session_id"),
+        Clip.device.alias("device_id"),
+        Clip.camera_id,
+        Clip.started_at,
+        Clip.ended_at,
+        Clip.duration_ms,
+        Clip.width,
+        Clip.height,
+        Clip.codec,
+        Clip.content_type,
+        Clip.size_bytes,
+        Clip.status,
+        Clip.trigger_source,
+        Clip.triggered_at,
+        Clip.triggers,
+        Clip.command.alias("command_id"),
+        Clip.title,
+        Clip.tags,
+        Clip.object_key,
+        Clip.thumbnail_key,
+    ).dicts()
+
+
+def clip_public(row: ClipRow, signer: ClipUrlSigner | None) -> ClipPublic:
+    playback = signer.sign(row["object_key"], content_type=row["content_type"]) if signer else None
+    thumbnail_key = row["thumbnail_key"]
     thumbnail = (
-        signer.sign(row.thumbnail_key, content_type="image/jpeg")
-        if signer is not None and row.thumbnail_key
+        signer.sign(thumbnail_key, content_type="image/jpeg")
+        if signer is not None and thumbnail_key
         else None
     )
-    return ClipPublic(
-        id=row.id,
-        session_id=fk_id(row, "session"),
-        device_id=fk_id(row, "device"),
-        camera_id=row.camera_id,
-        started_at=row.started_at,
-        ended_at=row.ended_at,
-        duration_ms=row.duration_ms,
-        width=row.width,
-        height=row.height,
-        codec=row.codec,
-        content_type=row.content_type,
-        size_bytes=row.size_bytes,
-        status=row.status,
-        trigger_source=row.trigger_source,
-        triggered_at=row.triggered_at,
-        triggers=row.triggers or [],
-        command_id=fk_id(row, "command"),
-        title=row.title,
-        tags=row.tags or [],
-        playback_url=playback.url if playback else None,
-        thumbnail_url=thumbnail.url if thumbnail else None,
-        urls_expire_at=playback.expires_at if playback else None,
+    return ClipPublic.model_validate(
+        {
+            **row,
+            "triggers": row["triggers"] or [],
+            "tags": row["tags"] or [],
+            "playback_url": playback.url if playback else None,
+            "thumbnail_url": thumbnail.url if thumbnail else None,
+            "urls_expire_at": playback.expires_at if playback else None,
+        }
     )
 
 
 def list_clips(
     *, scope: OrgScope, session: Session, cursor: str | None, limit: int
-) -> tuple[list[Clip], str | None]:
+) -> tuple[list[ClipRow], str | None]:
     listing = "clips:asc"
     condition = visible_clips(scope) & (Clip.session == session.id)
     if cursor is not None:
         condition &= after(
             Clip.started_at, Clip.id, decode_cursor(cursor, listing=listing), Order.ASC
         )
-    rows = list(
-        Clip.select()
+    rows: list[ClipRow] = list(
+        clips_query()
         .where(condition)
         .order_by(*order_by(Clip.started_at, Clip.id, Order.ASC))
         .limit(limit + 1)
@@ -80,34 +105,34 @@ def list_clips(
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = encode_cursor(Cursor(rows[-1].started_at, rows[-1].id, listing))
+        next_cursor = encode_cursor(Cursor(rows[-1]["started_at"], rows[-1]["id"], listing))
     return rows, next_cursor
 
 
-def get_clip(*, scope: OrgScope, session: Session, clip_id: UUID) -> Clip:
-    row = Clip.get_or_none(
-        visible_clips(scope) & (Clip.session == session.id) & (Clip.id == clip_id)
-    )
+def get_clip(*, scope: OrgScope, session: Session, clip_id: UUID) -> ClipRow:
+    condition = visible_clips(scope) & (Clip.session == session.id) & (Clip.id == clip_id)
+    row: ClipRow | None = clips_query().where(condition).first()
     if row is None:
         raise NotFound("clip", clip_id)
     return row
 
 
-def update_clip(db: Database, *, clip: Clip, data: ClipUpdate) -> Clip:
+def update_clip(
+    db: Database, *, scope: OrgScope, session: Session, clip: ClipRow, data: ClipUpdate
+) -> ClipRow:
     changes = data.model_dump(exclude_unset=True)
-    if "tags" in changes and changes["tags"] is not None:
-        changes["tags"] = list(dict.fromkeys(changes["tags"]))  # unique, in the order given
-    if "tags" in changes and changes["tags"] is None:
-        changes["tags"] = []
+    if "tags" in changes:
+        tags = changes["tags"] or []
+        changes["tags"] = list(dict.fromkeys(tags))  # unique, in the order given
     if changes:
         with write_transaction(db):
-            Clip.update(changes).where(Clip.id == clip.id).execute()
-    return Clip.get_by_id(clip.id)
+            Clip.update(changes).where(Clip.id == clip["id"]).execute()
+    return get_clip(scope=scope, session=session, clip_id=clip["id"])
 
 
-def delete_clip(db: Database, *, scope: OrgScope, clip: Clip) -> None:
+def delete_clip(db: Database, *, scope: OrgScope, clip: ClipRow) -> None:
     """Soft delete: hidden everywhere, the object stays in the store (and can be restored)."""
     with write_transaction(db):
         Clip.update(deleted_at=utc_now(), deleted_by=scope.user_id).where(
-            (Clip.id == clip.id) & Clip.deleted_at.is_null()
+            (Clip.id == clip["id"]) & Clip.deleted_at.is_null()
         ).execute()

@@ -7,17 +7,17 @@ in :mod:`cloud.api.services.participants`.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
 
-from peewee import JOIN, Database
+from peewee import JOIN, Database, IntegerField
 
 from cloud.api.cursor import Cursor, Order, after, decode_cursor, encode_cursor, order_by
 from cloud.api.errors import Conflict, NotFound
-from cloud.api.rows import fk_id
+from cloud.api.prepared import Markers, PreparedSelect
 from cloud.api.schemas.sessions import (
     SessionCreate,
     SessionDevicePublic,
@@ -33,6 +33,7 @@ from cloud.api.services.references import (
     team_in_org,
 )
 from cloud.api.transactions import write_transaction
+from cloud.db import database_proxy
 from cloud.models import (
     FormTemplate,
     FormVersion,
@@ -53,6 +54,7 @@ __all__ = [
     "get_session",
     "list_sessions",
     "session_public",
+    "sessions_page_query",
     "sessions_public",
     "update_session",
 ]
@@ -77,19 +79,48 @@ def _with_form_version() -> Any:
     )
 
 
+def _columns() -> Any:
+    """Every session column (by field name) and its form version's number."""
+    return Session.select(
+        *Session._meta.sorted_fields, FormVersion.version.alias("form_version_number")
+    ).join(FormVersion, JOIN.LEFT_OUTER, on=(Session.form_version == FormVersion.id))
+
+
+def _visible_marked(p: Markers, *, guest: bool) -> Any:
+    condition = (Session.org == p.one("org", Session.org)) & Session.deleted_at.is_null()
+    if guest:
+        condition &= Session.status != SessionStatus.DRAFT
+    return condition
+
+
+def _one(*, guest: bool) -> PreparedSelect:
+    def build(p: Markers) -> Any:
+        return _columns().where(
+            _visible_marked(p, guest=guest) & (Session.id == p.one("id", Session.id))
+        )
+
+    return PreparedSelect(build)
+
+
+_ONE = {guest: _one(guest=guest) for guest in (False, True)}
+
+
 def get_session(*, scope: OrgScope, session_id: UUID) -> Session:
-    session: Session | None = (
-        _with_form_version().where(_visible(scope) & (Session.id == session_id)).first()
+    row = _ONE[not scope.at_least(Role.MEMBER)].first(
+        database_proxy, org=scope.org_id, id=session_id
     )
-    if session is None:
+    if row is None:
         raise NotFound("session", session_id)
-    return session
+    return Session(**row)
+
+
+_BY_ID = PreparedSelect(lambda p: _columns().where(Session.id == p.one("id", Session.id)))
 
 
 def reload_session(session: Session) -> Session:
-    loaded: Session | None = _with_form_version().where(Session.id == session.id).first()
-    assert loaded is not None
-    return loaded
+    row = _BY_ID.first(database_proxy, id=session.id)
+    assert row is not None
+    return Session(**row)
 
 
 @dataclass(frozen=True)
@@ -102,7 +133,7 @@ class SessionFilters:
     scheduled_to: datetime | None = None
 
 
-def list_sessions(
+def sessions_page_query(
     *,
     scope: OrgScope,
     filters: SessionFilters,
@@ -110,8 +141,8 @@ def list_sessions(
     order: Order,
     cursor: str | None,
     limit: int,
-) -> tuple[list[Session], str | None]:
-    """One page, sorted by ``created_at`` or ``scheduled_at`` (then id), and the next cursor."""
+) -> Any:
+    """The query for one page (``limit`` rows), sorted by ``sort`` then id."""
     listing = f"sessions:{sort}:{order.value}"
     time_field = Session.scheduled_at if sort == "scheduled_at" else Session.created_at
     condition = _visible(scope)
@@ -131,75 +162,154 @@ def list_sessions(
         condition &= Session.scheduled_at < filters.scheduled_to
     if cursor is not None:
         condition &= after(time_field, Session.id, decode_cursor(cursor, listing=listing), order)
-    rows = list(
+    return (
         _with_form_version()
         .where(condition)
         .order_by(*order_by(time_field, Session.id, order))
-        .limit(limit + 1)
+        .limit(limit)
+    )
+
+
+_PAGES: dict[tuple[Any, ...], PreparedSelect] = {}
+_LIMIT = IntegerField()
+
+
+def _page_select(shape: tuple[Any, ...]) -> PreparedSelect:
+    """The prepared page query for one combination of sort, order and filters used."""
+    sort, order, guest, has_cursor, status, kinds, team, host, since, until = shape
+    time_field = Session.scheduled_at if sort == "scheduled_at" else Session.created_at
+
+    def build(p: Markers) -> Any:
+        condition = _visible_marked(p, guest=guest)
+        if sort == "scheduled_at":
+            condition &= Session.scheduled_at.is_null(False)
+        if status:
+            condition &= Session.status.in_(p.many("status", Session.status))
+        if kinds:
+            condition &= Session.type.in_(p.many("type", Session.type))
+        if team:
+            condition &= Session.team == p.one("team", Session.team)
+        if host:
+            condition &= Session.host == p.one("host", Session.host)
+        if since:
+            condition &= Session.scheduled_at >= p.one("since", Session.scheduled_at)
+        if until:
+            condition &= Session.scheduled_at < p.one("until", Session.scheduled_at)
+        if has_cursor:
+            at, ident = p.one("at", time_field), p.one("after_id", Session.id)
+            if order is Order.ASC:
+                condition &= (time_field >= at) & ((time_field > at) | (Session.id > ident))
+            else:
+                condition &= (time_field <= at) & ((time_field < at) | (Session.id < ident))
+        return (
+            _columns()
+            .where(condition)
+            .order_by(*order_by(time_field, Session.id, order))
+            .limit(p.one("limit", _LIMIT))
+        )
+
+    prepared = _PAGES.get(shape)
+    if prepared is None:
+        prepared = _PAGES[shape] = PreparedSelect(build)
+    return prepared
+
+
+def list_sessions(
+    *,
+    scope: OrgScope,
+    filters: SessionFilters,
+    sort: str,
+    order: Order,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page (rows as dicts), sorted by ``created_at`` or ``scheduled_at`` then id,
+    and the next cursor. Same query as :func:`sessions_page_query`, prepared."""
+    listing = f"sessions:{sort}:{order.value}"
+    position = decode_cursor(cursor, listing=listing) if cursor is not None else None
+    guest = not scope.at_least(Role.MEMBER)
+    shape = (
+        sort,
+        order,
+        guest,
+        position is not None,
+        bool(filters.status),
+        bool(filters.type),
+        filters.team_id is not None,
+        filters.host_id is not None,
+        filters.scheduled_from is not None,
+        filters.scheduled_to is not None,
+    )
+    rows = _page_select(shape).rows(
+        database_proxy,
+        org=scope.org_id,
+        status=list(filters.status),
+        type=list(filters.type),
+        team=filters.team_id,
+        host=filters.host_id,
+        since=filters.scheduled_from,
+        until=filters.scheduled_to,
+        at=position.at if position else None,
+        after_id=position.id if position else None,
+        limit=limit + 1,
     )
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
-        at = last.scheduled_at if sort == "scheduled_at" else last.created_at
-        next_cursor = encode_cursor(Cursor(at, last.id, listing))
+        at = last["scheduled_at"] if sort == "scheduled_at" else last["created_at"]
+        next_cursor = encode_cursor(Cursor(at, last["id"], listing))
     return rows, next_cursor
+
+
+_DEVICES = PreparedSelect(
+    lambda p: (
+        SessionDevice.select(SessionDevice.session, SessionDevice.device, SessionDevice.camera_id)
+        .where(SessionDevice.session.in_(p.many("ids", SessionDevice.session)))
+        .order_by(SessionDevice.created_at, SessionDevice.id)
+    )
+)
 
 
 def _devices_by_session(session_ids: Sequence[UUID]) -> dict[UUID, list[SessionDevicePublic]]:
     found: dict[UUID, list[SessionDevicePublic]] = defaultdict(list)
     if not session_ids:
         return found
-    rows = (
-        SessionDevice.select(SessionDevice.session, SessionDevice.device, SessionDevice.camera_id)
-        .where(SessionDevice.session.in_(list(session_ids)))
-        .order_by(SessionDevice.created_at, SessionDevice.id)
-        .tuples()
-    )
-    for session_id, device_id, camera_id in cast(Iterable[tuple[Any, str, str | None]], rows):
-        found[session_id].append(SessionDevicePublic(device_id=device_id, camera_id=camera_id))
+    for row in _DEVICES.rows(database_proxy, ids=list(session_ids)):
+        found[row["session"]].append(
+            SessionDevicePublic(device_id=row["device"], camera_id=row["camera_id"])
+        )
     return found
 
 
-def _public(session: Session, devices: list[SessionDevicePublic]) -> SessionPublic:
-    return SessionPublic(
-        id=session.id,
-        title=session.title,
-        description=session.description,
-        type=session.type,
-        status=session.status,
-        team_id=fk_id(session, "team"),
-        host_id=fk_id(session, "host"),
-        scheduled_at=session.scheduled_at,
-        duration_minutes=session.duration_minutes,
-        timezone=session.timezone,
-        started_at=session.started_at,
-        ended_at=session.ended_at,
-        meeting_url=session.meeting_url,
-        meeting_provider=session.meeting_provider,
-        max_participants=session.max_participants,
-        participant_count=session.participant_count,
-        is_free=session.is_free,
-        price_minor=session.price_minor,
-        currency=session.currency,
-        form_template_id=fk_id(session, "form_template"),
-        form_version=getattr(session, "form_version_number", None),
-        recurrence_id=session.recurrence_id,
-        devices=devices,
-        created_at=session.created_at,
-        updated_at=session.updated_at,
-        cancelled_at=session.cancelled_at,
-        cancel_reason=session.cancel_reason,
+def _public(row: dict[str, Any], devices: list[SessionDevicePublic]) -> SessionPublic:
+    """From a row of :func:`_columns` (field names, plus ``form_version_number``)."""
+    return SessionPublic.model_validate(
+        {
+            **row,
+            "team_id": row["team"],
+            "host_id": row["host"],
+            "form_template_id": row["form_template"],
+            "form_version": row.get("form_version_number"),
+            "devices": devices,
+        }
     )
 
 
+def _row(session: Session) -> dict[str, Any]:
+    return {
+        **session.__data__,
+        "form_version_number": getattr(session, "form_version_number", None),
+    }
+
+
 def session_public(session: Session) -> SessionPublic:
-    return _public(session, _devices_by_session([session.id]).get(session.id, []))
+    return _public(_row(session), _devices_by_session([session.id]).get(session.id, []))
 
 
-def sessions_public(sessions: Sequence[Session]) -> list[SessionPublic]:
-    devices = _devices_by_session([session.id for session in sessions])
-    return [_public(session, devices.get(session.id, [])) for session in sessions]
+def sessions_public(rows: Sequence[dict[str, Any]]) -> list[SessionPublic]:
+    devices = _devices_by_session([row["id"] for row in rows])
+    return [_public(row, devices.get(row["id"], [])) for row in rows]
 
 
 def _resolve_references(scope: OrgScope, values: dict[str, Any]) -> dict[str, Any]:

@@ -72,8 +72,7 @@ def test_admin_commands_create_the_accounts_and_a_working_token(database_url: st
     assert token.startswith("sl_") and token[:10] in err
     from cloud.api.services.auth import authenticate
 
-    open_database(database_url)
-    principal = authenticate(token)
+    principal = authenticate(open_database(database_url), token)
     assert (principal.org.slug, principal.user.email, principal.membership.role) == (
         "riverside",
         "coach@riverside.example",
