@@ -6,11 +6,12 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
 from cloud.api.cursor import Order
 from cloud.api.deps import CoachScope, ControlDep, DatabaseDep, GuestScope, SessionInOrg
 from cloud.api.openapi import DocumentedRoute
+from cloud.api.responses import model_response
 from cloud.api.schemas.sessions import (
     DeviceSync,
     SessionCancel,
@@ -43,7 +44,7 @@ def _result(outcome: TransitionOutcome) -> SessionTransitionResult:
     )
 
 
-@router.get("")
+@router.get("", response_model=SessionsPublic)
 def list_sessions(
     scope: GuestScope,
     status_: Annotated[list[SessionStatus] | None, Query(alias="status")] = None,
@@ -60,7 +61,7 @@ def list_sessions(
     order: Order = Order.DESC,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> SessionsPublic:
+) -> Response:
     """Sessions of the organisation, newest first by default; ``sort=scheduled_at&order=asc``
     lists the schedule (sessions without a date are left out of that order)."""
     filters = service.SessionFilters(
@@ -74,9 +75,10 @@ def list_sessions(
     rows, next_cursor = service.list_sessions(
         scope=scope, filters=filters, sort=sort, order=order, cursor=cursor, limit=limit
     )
-    return SessionsPublic(
+    page = SessionsPublic(
         data=service.sessions_public(rows), count=len(rows), next_cursor=next_cursor
     )
+    return model_response(page)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import iterate_in_threadpool
 
@@ -16,6 +16,7 @@ from cloud.api.export.archive import jsonl_chunks, read_chunks, zip_documents
 from cloud.api.export.documents import iter_documents
 from cloud.api.export.sinks import SinkError
 from cloud.api.openapi import DocumentedRoute
+from cloud.api.responses import model_response
 from cloud.api.schemas.timeline import (
     ExportFormat,
     TimelineItemType,
@@ -50,7 +51,7 @@ def _filter(
     )
 
 
-@router.get("")
+@router.get("", response_model=TimelinePublic)
 def read_timeline(
     scope: MemberScope,
     db: DatabaseDep,
@@ -66,7 +67,7 @@ def read_timeline(
     order: Order = Order.ASC,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> TimelinePublic:
+) -> Response:
     """Logs, markers, clips, detection events and lifecycle changes in one stream
     (003 GET /sessions/{id}/timeline), keyset-paginated: pass ``next_cursor`` back as
     ``cursor``; an item is never repeated or skipped while new ones arrive."""
@@ -80,7 +81,7 @@ def read_timeline(
         limit=limit,
         signer=signer,
     )
-    return TimelinePublic(data=items, count=len(items), next_cursor=next_cursor)
+    return model_response(TimelinePublic(data=items, count=len(items), next_cursor=next_cursor))
 
 
 @router.get(
