@@ -6,7 +6,8 @@ it; every request runs two or three. A :class:`PreparedSelect` renders its
 query once per dialect with named markers where the values go, then only fills
 in parameters (converted by the fields' ``db_value``) and converts the columns
 back with the fields' ``python_value`` — the same conversions peewee applies —
-into dicts.
+into dicts, except that ids are canonical text (converting 300 ids a page to
+``uuid.UUID`` and back to text for JSON was the largest single cost).
 
     TOKEN = PreparedSelect(lambda p: ApiToken.select(...).where(ApiToken.token_hash == p.one("hash", ApiToken.token_hash)))
     row = TOKEN.first(db, hash=...)
@@ -16,11 +17,31 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
-from peewee import SQL, Alias, Database, DatabaseProxy, Field
+from peewee import (
+    SQL,
+    Alias,
+    BinaryUUIDField,
+    BooleanField,
+    CharField,
+    Database,
+    DatabaseProxy,
+    Field,
+    FloatField,
+    ForeignKeyField,
+    IntegerField,
+    JSONField,
+    PostgresqlDatabase,
+    TextField,
+    UUIDField,
+)
 
-__all__ = ["Markers", "PreparedSelect"]
+from cloud.models import BaseModel, StrEnumField
+
+M = TypeVar("M", bound=BaseModel)
+
+__all__ = ["Markers", "PreparedSelect", "as_model"]
 
 _MARKER = re.compile(r"__([plc])_([a-z0-9_]+?)__")
 
@@ -56,6 +77,53 @@ class _Rendered:
         self.fields = fields
 
 
+# What psycopg2 already returns as the field's Python type: no conversion needed.
+_NATIVE_ON_POSTGRES = (IntegerField, FloatField, BooleanField, CharField, TextField, JSONField)
+
+
+def _is_uuid(field: Field) -> bool:
+    target = field.rel_field if isinstance(field, ForeignKeyField) else field
+    return isinstance(target, UUIDField | BinaryUUIDField)
+
+
+def _as_text(python_value: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def convert(value: Any) -> Any:
+        return None if value is None else str(python_value(value))
+
+    return convert
+
+
+def _converter(database: Database, field: Field) -> Callable[[Any], Any] | None:
+    """How to turn the driver's value into the row's: ids become canonical text
+    (``"0190…-…"``) on both databases, everything else the field's Python type."""
+    postgres = isinstance(database, PostgresqlDatabase)
+    if _is_uuid(field):
+        return None if postgres else _as_text(field.python_value)
+    target = field.rel_field if isinstance(field, ForeignKeyField) else field
+    if (
+        postgres
+        and isinstance(target, _NATIVE_ON_POSTGRES)
+        and not isinstance(target, StrEnumField)
+    ):
+        return None
+    return field.python_value
+
+
+def _uuid_as_text(value: str | bytes | None, cursor: Any) -> Any:
+    return value
+
+
+def _uuid_text_type() -> Any:
+    try:
+        import psycopg2.extensions
+    except ImportError:  # SQLite-only installs
+        return None
+    return psycopg2.extensions.new_type((2950,), "UUID_AS_TEXT", _uuid_as_text)
+
+
+_UUID_TEXT = _uuid_text_type()
+
+
 class PreparedSelect:
     def __init__(self, build: Callable[[Markers], Any]) -> None:
         self._build = build
@@ -81,7 +149,7 @@ class PreparedSelect:
                 if not isinstance(field, Field):
                     raise TypeError(f"select fields (or aliases of them), not {node!r}")
                 name = node._alias if isinstance(node, Alias) else field.name  # type: ignore[attr-defined]
-                columns.append((name, field.python_value))
+                columns.append((name, _converter(database, field)))
             rendered = self._rendered[type(database)] = _Rendered(
                 sql, list(constants), columns, markers.fields
             )
@@ -106,13 +174,41 @@ class PreparedSelect:
             return ", ".join([target.param] * len(items)) or "NULL"
 
         sql = _MARKER.sub(fill, rendered.sql)
-        cursor = target.execute_sql(sql, params)
+        if isinstance(target, PostgresqlDatabase):
+            # psycopg2 turns every uuid into a uuid.UUID in Python (peewee registers
+            # that globally): the largest single cost of reading a page. Here ids
+            # stay text, for this cursor only.
+            import psycopg2.extensions
+
+            cursor = target.cursor()
+            psycopg2.extensions.register_type(_UUID_TEXT, cursor)
+            cursor.execute(sql, params)
+        else:
+            cursor = target.execute_sql(sql, params)
         columns = rendered.columns
-        return [
-            {name: convert(value) for (name, convert), value in zip(columns, row, strict=True)}
-            for row in cursor.fetchall()
-        ]
+        names = [name for name, _ in columns]
+        converted = [(n, convert) for n, (_, convert) in enumerate(columns) if convert is not None]
+        found = []
+        for raw in cursor.fetchall():
+            row = list(raw)
+            for index, convert in converted:
+                row[index] = convert(row[index])
+            found.append(dict(zip(names, row, strict=True)))
+        return found
 
     def first(self, database: Database | DatabaseProxy, **values: Any) -> dict[str, Any] | None:
         found = self.rows(database, **values)
         return found[0] if found else None
+
+
+def as_model(model: type[M], row: dict[str, Any]) -> M:
+    """A model instance from a prepared row (ids back to ``uuid.UUID``), for code
+    that works with models; extra keys become attributes, as with ``.objects()``."""
+    fields = model._meta.fields
+    values = {
+        key: fields[key].python_value(value)
+        if key in fields and value is not None and _is_uuid(fields[key])
+        else value
+        for key, value in row.items()
+    }
+    return model(**values)

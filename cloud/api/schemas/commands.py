@@ -6,9 +6,9 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
-from pydantic import Field, JsonValue
+from pydantic import Field
 
-from cloud.api.schemas.common import Input, Output
+from cloud.api.schemas.common import Input, Output, StoredJson
 from cloud.models import CommandState
 from protocol.ids import Segment
 
@@ -54,8 +54,8 @@ class CommandPublic(Output):
     state: CommandState = Field(description="The command's own state, as recorded.")
     progress: CommandProgress = Field(description="state, plus whether its clip has arrived.")
     reason: str | None
-    body: dict[str, JsonValue]
-    result: dict[str, JsonValue] | None
+    body: dict[str, StoredJson]
+    result: dict[str, StoredJson] | None
     clip_ids: list[UUID] = Field(description="Clips made for it that are on the timeline.")
     issued_at: datetime
     expires_at: datetime

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated, Any
 
-__all__ = ["Input", "Output", "PageInfo"]
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+
+__all__ = ["Input", "Output", "PageInfo", "StoredJson"]
+
+StoredJson = Annotated[Any, WithJsonSchema({})]
+"""A JSON value read back from the database (validated as ``JsonValue`` on the way
+in). Typed ``Any`` on the way out: checking every nested value again on each
+read cost more than the rest of a timeline item."""
 
 
 class Input(BaseModel):

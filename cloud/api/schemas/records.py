@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import Field, JsonValue, StringConstraints
 
-from cloud.api.schemas.common import Input, Output, PageInfo
+from cloud.api.schemas.common import Input, Output, PageInfo, StoredJson
 from cloud.models import ClipStatus, LogOrigin
 from protocol.times import UtcDateTime
 
@@ -55,7 +55,7 @@ class LogPublic(Output):
     author_id: UUID | None
     form_id: UUID | None
     form_version: int | None
-    data: dict[str, JsonValue]
+    data: dict[str, StoredJson]
     updated_at: datetime | None
 
 
@@ -84,7 +84,7 @@ class ClipPublic(Output):
     status: ClipStatus
     trigger_source: str = Field(description="button, lan, cloud (a phone), rule, manual.")
     triggered_at: datetime
-    triggers: list[dict[str, JsonValue]]
+    triggers: list[dict[str, StoredJson]]
     command_id: UUID | None
     title: str | None
     tags: list[str]
@@ -112,4 +112,4 @@ class DetectionEventPublic(Output):
     box: list[float] | None
     rule: str | None
     clip_id: UUID | None
-    data: dict[str, JsonValue]
+    data: dict[str, StoredJson]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from uuid import UUID
 
 from peewee import Database
 
@@ -67,10 +68,15 @@ def authenticate(db: Database, token: str) -> Principal:
     last_used = row["last_used_at"]
     if last_used is None or now - last_used >= _LAST_USED_RESOLUTION:
         ApiToken.update(last_used_at=now).where(ApiToken.id == row["token_id"]).execute()
-    user = User(id=row["user_id"], email=row["email"], name=row["user_name"], is_active=True)
+    user = User(id=UUID(row["user_id"]), email=row["email"], name=row["user_name"], is_active=True)
     org = Organisation(
-        id=row["org_id"], slug=row["slug"], name=row["org_name"], created_at=row["org_created_at"]
+        id=UUID(row["org_id"]),
+        slug=row["slug"],
+        name=row["org_name"],
+        created_at=row["org_created_at"],
     )
-    membership = Membership(id=row["membership_id"], org=org, user=user, role=row["role"])
-    token_row = ApiToken(id=row["token_id"], org=org, user=user, last_used_at=row["last_used_at"])
+    membership = Membership(id=UUID(row["membership_id"]), org=org, user=user, role=row["role"])
+    token_row = ApiToken(
+        id=UUID(row["token_id"]), org=org, user=user, last_used_at=row["last_used_at"]
+    )
     return Principal(user=user, token=token_row, org=org, membership=membership)

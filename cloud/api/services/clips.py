@@ -105,7 +105,9 @@ def list_clips(
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = encode_cursor(Cursor(rows[-1]["started_at"], rows[-1]["id"], listing))
+        next_cursor = encode_cursor(
+            Cursor(rows[-1]["started_at"], UUID(str(rows[-1]["id"])), listing)
+        )
     return rows, next_cursor
 
 

@@ -102,7 +102,9 @@ def list_logs(
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = encode_cursor(Cursor(rows[-1]["occurred_at"], rows[-1]["id"], listing))
+        next_cursor = encode_cursor(
+            Cursor(rows[-1]["occurred_at"], UUID(str(rows[-1]["id"])), listing)
+        )
     return rows, next_cursor
 
 

@@ -17,7 +17,7 @@ from peewee import JOIN, Database, IntegerField
 
 from cloud.api.cursor import Cursor, Order, after, decode_cursor, encode_cursor, order_by
 from cloud.api.errors import Conflict, NotFound
-from cloud.api.prepared import Markers, PreparedSelect
+from cloud.api.prepared import Markers, PreparedSelect, as_model
 from cloud.api.schemas.sessions import (
     SessionCreate,
     SessionDevicePublic,
@@ -111,7 +111,7 @@ def get_session(*, scope: OrgScope, session_id: UUID) -> Session:
     )
     if row is None:
         raise NotFound("session", session_id)
-    return Session(**row)
+    return as_model(Session, row)
 
 
 _BY_ID = PreparedSelect(lambda p: _columns().where(Session.id == p.one("id", Session.id)))
@@ -120,7 +120,7 @@ _BY_ID = PreparedSelect(lambda p: _columns().where(Session.id == p.one("id", Ses
 def reload_session(session: Session) -> Session:
     row = _BY_ID.first(database_proxy, id=session.id)
     assert row is not None
-    return Session(**row)
+    return as_model(Session, row)
 
 
 @dataclass(frozen=True)
@@ -258,7 +258,7 @@ def list_sessions(
         rows = rows[:limit]
         last = rows[-1]
         at = last["scheduled_at"] if sort == "scheduled_at" else last["created_at"]
-        next_cursor = encode_cursor(Cursor(at, last["id"], listing))
+        next_cursor = encode_cursor(Cursor(at, UUID(last["id"]), listing))
     return rows, next_cursor
 
 
@@ -271,12 +271,13 @@ _DEVICES = PreparedSelect(
 )
 
 
-def _devices_by_session(session_ids: Sequence[UUID]) -> dict[UUID, list[SessionDevicePublic]]:
-    found: dict[UUID, list[SessionDevicePublic]] = defaultdict(list)
+def _devices_by_session(session_ids: Sequence[Any]) -> dict[str, list[SessionDevicePublic]]:
+    """Devices of each session, keyed by the session id as text."""
+    found: dict[str, list[SessionDevicePublic]] = defaultdict(list)
     if not session_ids:
         return found
     for row in _DEVICES.rows(database_proxy, ids=list(session_ids)):
-        found[row["session"]].append(
+        found[str(row["session"])].append(
             SessionDevicePublic(device_id=row["device"], camera_id=row["camera_id"])
         )
     return found
@@ -304,12 +305,12 @@ def _row(session: Session) -> dict[str, Any]:
 
 
 def session_public(session: Session) -> SessionPublic:
-    return _public(_row(session), _devices_by_session([session.id]).get(session.id, []))
+    return _public(_row(session), _devices_by_session([session.id]).get(str(session.id), []))
 
 
 def sessions_public(rows: Sequence[dict[str, Any]]) -> list[SessionPublic]:
     devices = _devices_by_session([row["id"] for row in rows])
-    return [_public(row, devices.get(row["id"], [])) for row in rows]
+    return [_public(row, devices.get(str(row["id"]), [])) for row in rows]
 
 
 def _resolve_references(scope: OrgScope, values: dict[str, Any]) -> dict[str, Any]:

@@ -90,7 +90,8 @@ def timeline_page(
     )
     if statement is None:
         return [], None
-    keys = [(kind, _uuid(ident)) for kind, _, ident in db.execute_sql(*statement).fetchall()]
+    rows = db.execute_sql(*statement).fetchall()
+    keys = [(kind, str(_uuid(ident))) for kind, _, ident in rows]
     has_more = len(keys) > limit
     items = _load(db, keys[:limit], signer)
     next_cursor = None
@@ -152,12 +153,12 @@ _ROWS = {
 
 
 def _load(
-    db: Database, keys: Sequence[tuple[str, UUID]], signer: ClipUrlSigner | None
+    db: Database, keys: Sequence[tuple[str, str]], signer: ClipUrlSigner | None
 ) -> list[TimelineItem]:
-    wanted: dict[str, list[UUID]] = {}
+    wanted: dict[str, list[str]] = {}
     for kind, ident in keys:
         wanted.setdefault(kind, []).append(ident)
-    built: dict[UUID, TimelineItem] = {}
+    built: dict[str, TimelineItem] = {}
     for kind, ids in wanted.items():
         for row in _ROWS[kind].rows(db, ids=ids):
             if kind == "log":
