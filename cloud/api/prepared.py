@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
+from uuid import UUID
 
 from peewee import (
     SQL,
@@ -109,6 +110,15 @@ def _converter(database: Database, field: Field) -> Callable[[Any], Any] | None:
     return field.python_value
 
 
+def _uuid_param(value: Any, *, postgres: bool) -> str:
+    """An id as the database takes it: canonical text for PostgreSQL's ``uuid``,
+    32 hex digits as peewee stores them on SQLite (without building a UUID)."""
+    text = str(value)
+    if len(text) == 36:
+        return text if postgres else text.replace("-", "")
+    return UUID(text).hex if not postgres else str(UUID(text))
+
+
 def _uuid_as_text(value: str | bytes | None, cursor: Any) -> Any:
     return value
 
@@ -158,6 +168,7 @@ class PreparedSelect:
     def rows(self, database: Database | DatabaseProxy, **values: Any) -> list[dict[str, Any]]:
         target: Database = database.obj if isinstance(database, DatabaseProxy) else database
         rendered = self._render(target)
+        postgres = isinstance(target, PostgresqlDatabase)
         params: list[Any] = []
 
         def fill(match: re.Match[str]) -> str:
@@ -170,7 +181,10 @@ class PreparedSelect:
                 params.append(field.db_value(value))
                 return str(target.param)
             items: Sequence[Any] = value
-            params.extend(field.db_value(item) for item in items)
+            if _is_uuid(field):
+                params.extend(_uuid_param(item, postgres=postgres) for item in items)
+            else:
+                params.extend(field.db_value(item) for item in items)
             return ", ".join([target.param] * len(items)) or "NULL"
 
         sql = _MARKER.sub(fill, rendered.sql)
