@@ -15,12 +15,12 @@ from pydantic_settings import SettingsConfigDict
 from agent.buffer.config import BufferConfig
 from agent.capture.config import CameraConfig, ClipConfig, RecordingConfig
 from agent.detect.config import DetectConfig
-from agent.sync.config import MqttConfig, S3Config
+from agent.sync.config import MqttConfig, S3Config, SyncConfig
 from agent.triggers.config import TriggersConfig
 from protocol.ids import Segment
 from sideline.settings import FileSettings, Section, load_settings
 
-__all__ = ["AgentConfig", "DeviceConfig", "HealthConfig", "load_agent_config"]
+__all__ = ["AgentConfig", "DaemonConfig", "DeviceConfig", "HealthConfig", "load_agent_config"]
 
 
 class DeviceConfig(Section):
@@ -34,6 +34,22 @@ class DeviceConfig(Section):
 
 class HealthConfig(Section):
     heartbeat_interval_s: float = Field(default=30.0, ge=1, le=3600)
+
+
+class DaemonConfig(Section):
+    shutdown_timeout_s: float = Field(
+        default=20.0,
+        ge=1,
+        le=600,
+        description="SIGTERM: in-flight work is drained within this bound (keep it below "
+        "the unit's TimeoutStopSec).",
+    )
+    liveness_timeout_s: float = Field(
+        default=30.0,
+        ge=2,
+        le=600,
+        description="A loop that has not ticked for this long stops the systemd watchdog.",
+    )
 
 
 class LoggingConfig(Section):
@@ -52,6 +68,8 @@ class AgentConfig(FileSettings):
     buffer: BufferConfig = Field(default_factory=BufferConfig)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     s3: S3Config = Field(default_factory=S3Config)
+    sync: SyncConfig = Field(default_factory=SyncConfig)
+    daemon: DaemonConfig = Field(default_factory=DaemonConfig)
     triggers: TriggersConfig = Field(default_factory=TriggersConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)

@@ -32,7 +32,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from peewee import Database  # noqa: E402
 
 from cloud.api.app import create_app  # noqa: E402
-from cloud.api.control.mqtt import MqttDeviceControl  # noqa: E402
 from cloud.api.cursor import Order  # noqa: E402
 from cloud.api.runtime import ApiRuntime  # noqa: E402
 from cloud.api.scope import OrgScope  # noqa: E402
@@ -46,6 +45,7 @@ from cloud.api.services.sessions import SessionFilters, sessions_page_query  # n
 from cloud.api.services.timeline import TimelineFilter, timeline_keys_statement  # noqa: E402
 from cloud.api.storage import S3Credentials, SigV4UrlSigner  # noqa: E402
 from cloud.config import CloudConfig  # noqa: E402
+from cloud.control import DeviceControl  # noqa: E402
 from cloud.db import open_database  # noqa: E402
 from cloud.migrations import migrate  # noqa: E402
 from cloud.models import (  # noqa: E402
@@ -332,7 +332,7 @@ async def run(db: Database, args: argparse.Namespace) -> bool:
     )
     runtime = ApiRuntime(
         database=db,
-        control=MqttDeviceControl(db, NoBroker(), prefix="sideline"),
+        control=DeviceControl(NoBroker(), prefix="sideline"),
         signer=signer,
         sink=None,
     )

@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from cloud.api.config import ControlConfig, EmbeddingsSinkConfig, NoSinkConfig
+from cloud.ingest.config import IngestConfig
 from protocol.ids import Segment
 from sideline.settings import FileSettings, Section, load_settings
 
@@ -65,6 +66,7 @@ class CloudConfig(FileSettings):
     mqtt: CloudMqttConfig = Field(default_factory=CloudMqttConfig)
     s3: CloudS3Config = Field(default_factory=CloudS3Config)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @model_validator(mode="after")

@@ -8,7 +8,7 @@ command, a test) and may call it again to point the same models elsewhere.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from peewee import Database, DatabaseProxy, PostgresqlDatabase, SqliteDatabase
@@ -21,6 +21,7 @@ __all__ = [
     "is_postgres",
     "is_sqlite",
     "open_database",
+    "write_transaction",
 ]
 
 database_proxy = DatabaseProxy()
@@ -98,3 +99,14 @@ def describe_url(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return parts._replace(netloc=netloc).geturl()
+
+
+def write_transaction(database: Database | DatabaseProxy | None = None) -> Any:
+    """A transaction that will write after reading (read-modify-write).
+
+    On SQLite it takes the write lock at ``BEGIN`` (``IMMEDIATE``): a deferred
+    transaction that reads and then tries to write while another connection
+    writes fails at once with "database is locked", busy timeout or not.
+    """
+    target = database if database is not None else database_proxy
+    return target.atomic("IMMEDIATE") if is_sqlite(target) else target.atomic()

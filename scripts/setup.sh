@@ -19,8 +19,15 @@ have gcc || missing+=(gcc)
 # Tests run PostgreSQL: the machine's server if one answers, else a throwaway
 # cluster made with Debian's initdb/pg_ctl.
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+# The agent's systemd unit is checked with systemd-analyze verify; the full-disk
+# test mounts a private tmpfs with unshare (util-linux).
+have systemd-analyze || missing+=(systemd)
+have unshare || missing+=(util-linux)
+have openssl || missing+=(openssl)  # test certificates for the broker's TLS listener
 # Browser tests drive Debian's Chromium (Playwright's own download is not used).
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+# RTSP camera tests publish to and read from a real RTSP server (a small Perl one).
+have rtsp-server-perl || missing+=(rtsp-server-perl)
 
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ] && have apt-get; then

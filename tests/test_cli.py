@@ -27,7 +27,7 @@ def test_protocol_schema_writes_one_file_per_message(tmp_path: Path) -> None:
 
 def test_agent_check_accepts_the_example_config() -> None:
     result = runner.invoke(
-        app, ["agent", "check", "--config", str(ROOT / "docs/agent.example.toml")]
+        app, ["agent", "check", "--offline", "--config", str(ROOT / "docs/agent.example.toml")]
     )
     assert result.exit_code == 0, result.output
     assert "riverside-fc/field-north" in result.output

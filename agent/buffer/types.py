@@ -10,12 +10,24 @@ from uuid import UUID
 
 from protocol import DetectionEvent, LogRecord, Trigger
 
-__all__ = ["ClipSink", "LocalClip", "RecordSink"]
+__all__ = ["ClipSink", "LocalClip", "RecordSink", "StoreUnavailable"]
+
+
+class StoreUnavailable(RuntimeError):
+    """The store could not commit within its write timeout (e.g. the disk is full).
+
+    The record was *not* stored; the message says why. The caller decides
+    whether to retry (a clip file stays where it is) or to log and move on.
+    """
 
 
 @dataclass(frozen=True, slots=True)
 class LocalClip:
-    """A clip file complete on disk (written atomically), not yet uploaded."""
+    """A clip file complete on disk (written atomically), not yet uploaded.
+
+    Once ``add_clip`` returns, the store owns the files: it uploads them and
+    deletes them when the disk quota needs the space (synced clips first).
+    """
 
     id: UUID  # UUIDv7 minted when the clip was triggered
     camera_id: str
@@ -34,6 +46,10 @@ class LocalClip:
 
 
 class RecordSink(Protocol):
+    """``add_*`` return once the record is committed (durable); concurrent callers share
+    one commit. They block for about one fsync, so never call them from a capture thread.
+    They raise :class:`StoreUnavailable` when the store cannot commit in time."""
+
     def add_log(self, record: LogRecord) -> None: ...
 
     def add_event(self, record: DetectionEvent) -> None: ...

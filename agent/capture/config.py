@@ -75,6 +75,10 @@ class TestPatternCameraConfig(_EncodingCamera):
     __test__ = False  # not a pytest test class, despite the name
     kind: Literal["test"] = "test"
     figures: int = Field(default=3, ge=0, le=20)
+    realtime: bool = Field(
+        default=True,
+        description="Pace frames to the clock; false produces them as fast as they are encoded (tests, benchmarks).",
+    )
 
 
 class RtspCameraConfig(_CameraBase):
@@ -86,6 +90,9 @@ class RtspCameraConfig(_CameraBase):
         default=None, description="Low-res stream for detection, so the main one is never decoded."
     )
     transport: Literal["tcp", "udp"] = "tcp"
+    open_timeout_s: float = Field(
+        default=10.0, gt=0, le=120, description="Give up connecting after this long."
+    )
 
 
 class FileCameraConfig(_CameraBase):
@@ -119,6 +126,18 @@ class ClipConfig(Section):
     )
     directory: Path | None = Field(default=None, description="Default: {data_dir}/clips.")
     thumbnail_width: int = Field(default=320, ge=32, le=1920)
+    write_retry_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="A clip that could not be written (disk full) is retried after this long.",
+    )
+    write_retries: int = Field(
+        default=30,
+        ge=0,
+        le=1000,
+        description="Attempts before a clip that cannot be written is given up (logged).",
+    )
 
     @model_validator(mode="after")
     def _ring_holds_max_pre(self) -> ClipConfig:
@@ -145,3 +164,9 @@ class RecordingConfig(Section):
     segment_seconds: float = Field(default=10.0, ge=1, le=600)
     quota_bytes: int = Field(default=8 * 1024**3, ge=0)
     directory: Path | None = Field(default=None, description="Default: {data_dir}/segments.")
+    max_range_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        le=3600,
+        description="Longest clip that clip_range cuts after the fact.",
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from sideline.settings import Section
 
@@ -29,7 +29,18 @@ class LanTriggerConfig(Section):
     enabled: bool = False
     host: str = "0.0.0.0"
     port: int = Field(default=8470, ge=1, le=65535)
-    token: SecretStr | None = Field(default=None, description="Bearer token phones must send.")
+    token: SecretStr | None = Field(
+        default=None, description="Bearer token phones must send (at least 16 characters)."
+    )
+
+    @model_validator(mode="after")
+    def _token_when_enabled(self) -> LanTriggerConfig:
+        if self.enabled and (self.token is None or len(self.token.get_secret_value()) < 16):
+            raise ValueError(
+                "the LAN endpoint is enabled but has no token of at least 16 characters; "
+                "set triggers.lan.token (e.g. from `openssl rand -hex 16`)"
+            )
+        return self
 
 
 class TriggersConfig(Section):

@@ -1,4 +1,7 @@
-"""The API's own config sections: device control and the timeline's embeddings sink."""
+"""The API's own config sections: device commands and the timeline's embeddings sink.
+
+Command acknowledgements are recorded by the ingest (``cloud.commands.record_ack``).
+"""
 
 from __future__ import annotations
 
@@ -28,11 +31,6 @@ class ControlConfig(Section):
     )
     publish_wait_s: float = Field(
         default=5.0, gt=0, le=60, description="How long to wait for the broker's PUBACK."
-    )
-    record_acks: bool = Field(
-        default=True,
-        description="Subscribe to devices' command acks (shared group 'api-acks') and record "
-        "them. Turn off when the ingest records them.",
     )
 
 

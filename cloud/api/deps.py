@@ -23,7 +23,6 @@ from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from peewee import Database
 
-from cloud.api.control.base import DeviceControl
 from cloud.api.errors import Forbidden, NotFound, Unauthorized
 from cloud.api.export.sinks import EmbeddingsSink
 from cloud.api.runtime import ApiRuntime
@@ -33,6 +32,8 @@ from cloud.api.services import sessions as session_service
 from cloud.api.services.auth import authenticate
 from cloud.api.services.references import team_in_org
 from cloud.api.storage import ClipUrlSigner
+from cloud.control import DeviceControl
+from cloud.db import database_proxy
 from cloud.models import ROLE_RANK, FormTemplate, Role, Session, Team
 
 __all__ = [
@@ -66,7 +67,15 @@ RuntimeDep = Annotated[ApiRuntime, Depends(get_runtime)]
 
 
 async def get_database(runtime: RuntimeDep) -> Database:
-    return runtime.database
+    """The database the models are bound to (``cloud.db.database_proxy``).
+
+    Normally the runtime's own; should something in the process rebind the
+    models (a test running an ingest worker beside the API), transactions must
+    still be opened on the database the models' queries go to, or a thread
+    would wait on its own second connection.
+    """
+    bound = database_proxy.obj
+    return bound if bound is not None else runtime.database
 
 
 async def get_control(runtime: RuntimeDep) -> DeviceControl:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from peewee import (
     BooleanField,
     CharField,
@@ -33,6 +35,7 @@ class Organisation(BaseModel):
 class Team(BaseModel):
     id = new_uuid_pk()
     org = ForeignKeyField(Organisation, backref="teams", on_delete="CASCADE", index=False)
+    org_id: UUID
     name = TextField()
     created_at = UtcDateTimeField(default=utc_now)
     archived_at = UtcDateTimeField(null=True)
@@ -55,7 +58,9 @@ class Membership(BaseModel):
 
     id = new_uuid_pk()
     org = ForeignKeyField(Organisation, backref="memberships", on_delete="CASCADE", index=False)
+    org_id: UUID
     user = ForeignKeyField(User, backref="memberships", on_delete="CASCADE")
+    user_id: UUID
     role = StrEnumField(Role)
     created_at = UtcDateTimeField(default=utc_now)
 
@@ -68,7 +73,9 @@ class TeamMember(BaseModel):
 
     id = new_uuid_pk()
     team = ForeignKeyField(Team, backref="roster", on_delete="CASCADE", index=False)
+    team_id: UUID
     user = ForeignKeyField(User, null=True, on_delete="SET NULL")  # players need no account
+    user_id: UUID | None
     display_name = TextField()
     number = CharField(max_length=8, null=True)  # shirt number, "07" is not 7
     position = CharField(max_length=64, null=True)
@@ -89,7 +96,9 @@ class ApiToken(BaseModel):
 
     id = new_uuid_pk()
     org = ForeignKeyField(Organisation, backref="api_tokens", on_delete="CASCADE")
+    org_id: UUID
     user = ForeignKeyField(User, backref="api_tokens", on_delete="CASCADE")
+    user_id: UUID
     name = TextField()
     token_hash = CharField(max_length=64, unique=True)  # sha256 hex of the whole token
     token_prefix = CharField(max_length=16)  # shown in lists so people can tell tokens apart

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
-from peewee import CharField, Check, Field, Model, UUIDField
+from peewee import CharField, Check, Field, ForeignKeyField, Model, UUIDField
 
 from cloud.db import database_proxy
 from protocol.ids import new_id
@@ -21,6 +21,7 @@ __all__ = [
     "SEGMENT_LENGTH",
     "BaseModel",
     "StrEnumField",
+    "UnenforcedForeignKey",
     "UtcDateTimeField",
     "new_uuid_pk",
     "utc_now",
@@ -86,6 +87,19 @@ class StrEnumField(CharField, Generic[E]):
 
     def python_value(self, value: Any) -> E | None:
         return None if value is None else self.enum_class(value)
+
+
+class UnenforcedForeignKey(ForeignKeyField):
+    """A relation peewee joins and loads like any other, without a database constraint.
+
+    Only for hot insert paths whose writer guarantees the reference: there is no
+    ``ON DELETE`` either, so the referenced rows must not be hard-deleted
+    (devices are retired, not deleted).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.deferred = True  # peewee's switch: no FOREIGN KEY clause in CREATE TABLE
 
 
 def new_uuid_pk() -> UUIDField:

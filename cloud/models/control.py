@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from peewee import (
     CharField,
     Check,
@@ -26,10 +28,12 @@ class DesiredStateRecord(BaseModel):
     """The retained desired state of one device; ``revision`` goes up on every change."""
 
     device = ForeignKeyField(Device, primary_key=True, backref="desired", on_delete="CASCADE")
+    device_id: str
     revision = IntegerField(default=0, constraints=[Check("revision >= 0")])
     state = JSONField()  # DesiredState's body: session, detection, clip_defaults, recording, model
     updated_at = UtcDateTimeField(default=utc_now)
     updated_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    updated_by_id: UUID | None
     published_revision = IntegerField(null=True)  # last revision the broker took
     published_at = UtcDateTimeField(null=True)
     publish_error = TextField(null=True)
@@ -43,16 +47,20 @@ class Command(BaseModel):
 
     id = new_uuid_pk()
     org = ForeignKeyField(Organisation, backref="commands", on_delete="CASCADE", index=False)
+    org_id: UUID
     device = ForeignKeyField(Device, backref="commands", on_delete="CASCADE", index=False)
+    device_id: str
     session = ForeignKeyField(
         Session, null=True, backref="commands", on_delete="SET NULL", index=False
     )
+    session_id: UUID | None
     type = CharField(max_length=32)  # the body's discriminator: trigger_clip, clip_range, ...
     body = JSONField()
     state = StrEnumField(CommandState, default=CommandState.PENDING)
     reason = TextField(null=True)
     result = JSONField(null=True)  # the device's, e.g. {"clip_ids": [...]}
     requested_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    requested_by_id: UUID | None
     issued_at = UtcDateTimeField(default=utc_now)
     expires_at = UtcDateTimeField()
     sent_at = UtcDateTimeField(null=True)
@@ -73,7 +81,9 @@ class CommandAckRecord(BaseModel):
 
     id = UUIDField(primary_key=True)
     command = ForeignKeyField(Command, backref="acks", on_delete="CASCADE", index=False)
+    command_id: UUID
     device = ForeignKeyField(Device, on_delete="CASCADE")
+    device_id: str
     status = StrEnumField(AckStatus)
     reason = TextField(null=True)
     result = JSONField(null=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from peewee import (
     BigIntegerField,
     BooleanField,
@@ -34,6 +36,7 @@ class Device(BaseModel):
 
     id = CharField(max_length=SEGMENT_LENGTH, primary_key=True)
     org = ForeignKeyField(Organisation, backref="devices", on_delete="RESTRICT", index=False)
+    org_id: UUID
     name = TextField()
     created_at = UtcDateTimeField(default=utc_now)
     # Mosquitto's own $7$ PBKDF2 hash: the password file is generated from it.
@@ -58,6 +61,7 @@ class Camera(BaseModel):
 
     id = new_uuid_pk()
     device = ForeignKeyField(Device, backref="cameras", on_delete="CASCADE", index=False)
+    device_id: str
     camera_id = CharField(max_length=SEGMENT_LENGTH)
     name = TextField(null=True)
     kind = CharField(max_length=32, null=True)
@@ -75,6 +79,7 @@ class DeviceStatus(BaseModel):
     """One row per device: online/offline since when, and the latest heartbeat."""
 
     device = ForeignKeyField(Device, primary_key=True, backref="status", on_delete="CASCADE")
+    device_id: str
     state = StrEnumField(DeviceState, default=DeviceState.OFFLINE)
     since = UtcDateTimeField(null=True)
     reason = TextField(null=True)
@@ -109,6 +114,7 @@ class HeartbeatSample(BaseModel):
 
     id = UUIDField(primary_key=True)
     device = ForeignKeyField(Device, backref="heartbeats", on_delete="CASCADE", index=False)
+    device_id: str
     sent_at = UtcDateTimeField()
     received_at = UtcDateTimeField(default=utc_now)
     uptime_s = FloatField()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from peewee import Check, ForeignKeyField, IntegerField, JSONField, TextField
 
 from cloud.models.accounts import Organisation, Team, User
@@ -15,11 +17,14 @@ class FormTemplate(BaseModel):
 
     id = new_uuid_pk()
     org = ForeignKeyField(Organisation, backref="form_templates", on_delete="CASCADE", index=False)
+    org_id: UUID
     team = ForeignKeyField(Team, null=True, backref="form_templates", on_delete="SET NULL")
+    team_id: UUID | None
     name = TextField()
     description = TextField(null=True)
     current_version = IntegerField(default=1, constraints=[Check("current_version >= 1")])
     created_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    created_by_id: UUID | None
     created_at = UtcDateTimeField(default=utc_now)
     updated_at = UtcDateTimeField(default=utc_now)
     archived_at = UtcDateTimeField(null=True)  # hidden from pickers; old logs keep it
@@ -33,9 +38,11 @@ class FormVersion(BaseModel):
 
     id = new_uuid_pk()
     template = ForeignKeyField(FormTemplate, backref="versions", on_delete="CASCADE", index=False)
+    template_id: UUID
     version = IntegerField(constraints=[Check("version >= 1")])
     fields = JSONField()
     created_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    created_by_id: UUID | None
     created_at = UtcDateTimeField(default=utc_now)
 
     class Meta:

@@ -5,6 +5,8 @@ Field mapping and lifecycle rules are in ``docs/data-model.md``.
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from peewee import (
     BooleanField,
     CharField,
@@ -34,10 +36,13 @@ __all__ = ["Session", "SessionDevice", "SessionParticipant", "SessionTransition"
 class Session(BaseModel):
     id = new_uuid_pk()
     org = ForeignKeyField(Organisation, backref="sessions", on_delete="CASCADE", index=False)
+    org_id: UUID
     team = ForeignKeyField(Team, null=True, backref="sessions", on_delete="SET NULL", index=False)
+    team_id: UUID | None
     host = ForeignKeyField(
         User, null=True, backref="hosted_sessions", on_delete="SET NULL", index=False
     )
+    host_id: UUID | None
     title = TextField()  # 000 "title", 003 "name"
     description = TextField(null=True)
     type = StrEnumField(SessionType, default=SessionType.PRACTICE)
@@ -65,10 +70,13 @@ class Session(BaseModel):
     price_minor = IntegerField(null=True, constraints=[Check("price_minor >= 0")])  # cents
     currency = CharField(max_length=3, null=True)  # ISO 4217, upper case
     form_template = ForeignKeyField(FormTemplate, null=True, on_delete="SET NULL")
+    form_template_id: UUID | None
     form_version = ForeignKeyField(FormVersion, null=True, on_delete="SET NULL")
+    form_version_id: UUID | None
     # The scheduling issue adds the recurrence table; sessions of one series share it.
     recurrence_id = UUIDField(null=True, index=True)
     created_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    created_by_id: UUID | None
     created_at = UtcDateTimeField(default=utc_now)
     updated_at = UtcDateTimeField(default=utc_now)
     cancelled_at = UtcDateTimeField(null=True)
@@ -97,7 +105,9 @@ class SessionDevice(BaseModel):
 
     id = new_uuid_pk()
     session = ForeignKeyField(Session, backref="devices", on_delete="CASCADE", index=False)
+    session_id: UUID
     device = ForeignKeyField(Device, backref="sessions", on_delete="CASCADE", index=False)
+    device_id: str
     camera_id = CharField(max_length=SEGMENT_LENGTH, null=True)
     created_at = UtcDateTimeField(default=utc_now)
 
@@ -119,7 +129,9 @@ class SessionParticipant(BaseModel):
 
     id = new_uuid_pk()
     session = ForeignKeyField(Session, backref="participants", on_delete="CASCADE", index=False)
+    session_id: UUID
     user = ForeignKeyField(User, null=True, backref="registrations", on_delete="CASCADE")
+    user_id: UUID | None
     guest_name = TextField(null=True)
     guest_email = CharField(max_length=254, null=True)
     status = StrEnumField(ParticipantStatus, default=ParticipantStatus.REGISTERED)
@@ -143,10 +155,12 @@ class SessionTransition(BaseModel):
 
     id = new_uuid_pk()
     session = ForeignKeyField(Session, backref="transitions", on_delete="CASCADE", index=False)
+    session_id: UUID
     from_status = StrEnumField(SessionStatus, null=True)  # empty: created
     to_status = StrEnumField(SessionStatus)
     occurred_at = UtcDateTimeField(default=utc_now)
     by_user = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    by_user_id: UUID | None
     reason = TextField(null=True)
 
     class Meta:

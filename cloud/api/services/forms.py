@@ -13,8 +13,7 @@ from cloud.api.rows import fk_id
 from cloud.api.schemas.forms import FormCreate, FormPublic, FormUpdate, FormVersionPublic
 from cloud.api.scope import OrgScope
 from cloud.api.services.references import team_in_org
-from cloud.api.transactions import write_transaction
-from cloud.db import is_postgres
+from cloud.db import is_postgres, write_transaction
 from cloud.models import FormTemplate, FormVersion, utc_now
 
 __all__ = [

@@ -15,15 +15,14 @@ from enum import StrEnum
 
 from peewee import Database
 
-from cloud.api.control.base import DesiredStateOutcome, DeviceControl
 from cloud.api.errors import Conflict, NotFound
-from cloud.api.forms.fields import FormFields
 from cloud.api.rows import fk_id
 from cloud.api.scope import OrgScope
 from cloud.api.services.sessions import reload_session
-from cloud.api.transactions import write_transaction
-from cloud.db import is_postgres
+from cloud.control import DeviceControl
+from cloud.db import is_postgres, write_transaction
 from cloud.models import (
+    DesiredStateRecord,
     Device,
     FormTemplate,
     FormVersion,
@@ -33,7 +32,6 @@ from cloud.models import (
     SessionTransition,
     utc_now,
 )
-from protocol.control import ActiveSession
 
 __all__ = ["Action", "TransitionOutcome", "transition"]
 
@@ -59,7 +57,7 @@ ALLOWED: dict[Action, tuple[frozenset[SessionStatus], SessionStatus]] = {
 @dataclass(frozen=True)
 class TransitionOutcome:
     session: Session
-    devices: list[DesiredStateOutcome]
+    devices: list[DesiredStateRecord]  # the desired state each device was given
 
 
 def transition(
@@ -116,11 +114,11 @@ def transition(
             reason=reason,
         )
     updated = reload_session(session)
-    outcomes: list[DesiredStateOutcome] = []
+    outcomes: list[DesiredStateRecord] = []
     if action is Action.START:
-        outcomes = _tell_devices(updated, control, scope, active=True)
+        outcomes = control.set_active_session(updated, updated_by=scope.user_id)
     elif previous is S.LIVE:  # ended or cancelled while live
-        outcomes = _tell_devices(updated, control, scope, active=False)
+        outcomes = control.clear_active_session(updated, updated_by=scope.user_id)
     return TransitionOutcome(updated, outcomes)
 
 
@@ -162,39 +160,4 @@ def _pin_form_version(session: Session) -> FormVersion | None:
     template = FormTemplate.get_by_id(fk_id(session, "form_template"))
     return FormVersion.get(
         (FormVersion.template == template.id) & (FormVersion.version == template.current_version)
-    )
-
-
-def _tell_devices(
-    session: Session, control: DeviceControl, scope: OrgScope, *, active: bool
-) -> list[DesiredStateOutcome]:
-    active_session = _active_session(session) if active else None
-    devices = (
-        Device.select()
-        .join(SessionDevice, on=(SessionDevice.device == Device.id))
-        .where(SessionDevice.session == session.id)
-        .distinct()
-    )
-    return [
-        control.set_active_session(device=device, session=active_session, by_user=scope.user_id)
-        for device in devices
-    ]
-
-
-def _active_session(session: Session) -> ActiveSession:
-    fields = None
-    version_number = None
-    if fk_id(session, "form_version") is not None:
-        version = FormVersion.get_by_id(fk_id(session, "form_version"))
-        version_number = version.version
-        fields = [
-            field.model_dump(mode="json", exclude_none=True)
-            for field in FormFields.model_validate({"fields": version.fields}).fields
-        ]
-    return ActiveSession(
-        session_id=session.id,
-        name=session.title[:200],
-        form_id=fk_id(session, "form_template"),
-        form_version=version_number,
-        form_fields=fields,
     )

@@ -16,7 +16,7 @@ from cloud.api.schemas.records import LogCreate, LogPublic, LogUpdate
 from cloud.api.scope import OrgScope
 from cloud.api.services.forms import parse_fields
 from cloud.api.services.references import roster_of
-from cloud.api.transactions import write_transaction
+from cloud.db import write_transaction
 from cloud.models import FormVersion, Log, LogOrigin, Session, SessionStatus, utc_now
 from protocol.ids import new_id
 

@@ -16,7 +16,7 @@ from cloud.api.rows import fk_id
 from cloud.api.schemas.accounts import MembershipCreate
 from cloud.api.scope import OrgScope
 from cloud.api.services.accounts import add_membership, find_or_create_user
-from cloud.api.transactions import write_transaction
+from cloud.db import write_transaction
 from cloud.models import ROLE_RANK, ApiToken, Membership, Role, User, utc_now
 
 __all__ = ["add_member", "change_role", "get_membership", "list_members", "remove_member"]

@@ -25,7 +25,7 @@ from cloud.api.schemas.sessions import (
 )
 from cloud.api.scope import OrgScope
 from cloud.api.services.references import member_user_in_org
-from cloud.api.transactions import write_transaction
+from cloud.db import write_transaction
 from cloud.models import (
     AttendanceStatus,
     ParticipantStatus,

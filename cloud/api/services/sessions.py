@@ -32,8 +32,7 @@ from cloud.api.services.references import (
     host_in_org,
     team_in_org,
 )
-from cloud.api.transactions import write_transaction
-from cloud.db import database_proxy
+from cloud.db import database_proxy, write_transaction
 from cloud.models import (
     FormTemplate,
     FormVersion,

@@ -13,7 +13,7 @@ from cloud.api.scope import OrgScope
 from cloud.api.services.accounts import issue_token
 from cloud.api.services.references import member_user_in_org
 from cloud.api.tokens import MintedToken
-from cloud.api.transactions import write_transaction
+from cloud.db import write_transaction
 from cloud.models import ApiToken, Role, User, utc_now
 
 __all__ = ["create_token", "get_token", "list_tokens", "revoke_token"]

@@ -12,10 +12,10 @@ from fastapi.testclient import TestClient
 from peewee import Database
 
 from cloud.api.app import create_app
-from cloud.api.control.mqtt import MqttDeviceControl
 from cloud.api.runtime import ApiRuntime
 from cloud.api.storage import S3Credentials, SigV4UrlSigner
 from cloud.config import CloudConfig
+from cloud.control import DeviceControl
 from cloud.db import database_proxy, open_database
 from cloud.migrations import migrate
 from cloud.models import ALL_MODELS
@@ -62,6 +62,15 @@ def db(request: pytest.FixtureRequest, api_databases: dict[str, Database]) -> It
 
 
 @pytest.fixture
+def api_db_url(db: Database, request: pytest.FixtureRequest) -> str:
+    """The URL of the database ``db`` is (for a process part that opens its own)."""
+    kind = request.node.callspec.params["db"]
+    return str(
+        request.getfixturevalue("api_sqlite_url" if kind == "sqlite" else "cloud_postgres_url")
+    )
+
+
+@pytest.fixture
 def publisher() -> RecordingPublisher:
     return RecordingPublisher()
 
@@ -75,7 +84,7 @@ def runtime(db: Database, publisher: RecordingPublisher, tmp_path: Path) -> ApiR
         credentials=S3Credentials("test-key", "test-secret"),
         expires_in=600,
     )
-    control = MqttDeviceControl(db, publisher, prefix="sideline", publish_wait_s=1.0)
+    control = DeviceControl(publisher, prefix="sideline", publish_timeout_s=1.0)
     return ApiRuntime(database=db, control=control, signer=signer, sink=None)
 
 

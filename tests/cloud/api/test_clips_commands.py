@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 from fastapi.testclient import TestClient
 from peewee import Database
 
-from cloud.api.control.acks import record_ack
+from cloud.commands import record_ack
 from cloud.models import Clip, ClipStatus, Command, CommandAckRecord, CommandState, Role, utc_now
 from protocol.codec import decode_as
 from protocol.control import Command as CommandMessage
@@ -114,30 +114,22 @@ def _ack(world: World, command_id: object, status: AckStatus, **fields: object) 
     )  # type: ignore[arg-type]
 
 
-def test_acks_move_a_command_forward_only_and_once(db: Database, client: TestClient) -> None:
+def test_acks_move_a_command_on_and_its_clip_shows_it_uploaded(
+    db: Database, client: TestClient
+) -> None:
+    # The ingest records acks (cloud.commands.record_ack); the API shows where a command is.
     world = build_world(db, "alpha")
     command = world.command
-    accepted = _ack(world, command.id, AckStatus.ACCEPTED)
-    assert record_ack(db, accepted) and record_ack(db, accepted)  # a re-delivery is harmless
-    assert Command.get_by_id(command.id).state == CommandState.ACKNOWLEDGED
-    clip_id = new_id()
-    assert record_ack(
-        db, _ack(world, command.id, AckStatus.DONE, result={"clip_ids": [str(clip_id)]})
-    )
-    late_accept = _ack(world, command.id, AckStatus.ACCEPTED)
-    record_ack(db, late_accept)
-    row = Command.get_by_id(command.id)
-    assert row.state == CommandState.DONE and row.result == {"clip_ids": [str(clip_id)]}
-    assert CommandAckRecord.select().where(CommandAckRecord.command == command.id).count() == 3
-    # Another device cannot acknowledge it; an unknown command is ignored.
-    stranger = CommandAck(
-        org=world.slug, device_id="someone-else", command_id=command.id, status=AckStatus.FAILED
-    )
-    assert not record_ack(db, stranger)
-    assert not record_ack(db, _ack(world, new_id(), AckStatus.DONE))
     coach = auth(world.tokens[Role.COACH])
     url = f"/api/v1/orgs/{world.slug}/commands/{command.id}"
+    record_ack(world.device_id, _ack(world, command.id, AckStatus.ACCEPTED), utc_now())
+    assert client.get(url, headers=coach).json()["progress"] == "acknowledged"
+    clip_id = new_id()
+    done = _ack(world, command.id, AckStatus.DONE, result={"clip_ids": [str(clip_id)]})
+    record_ack(world.device_id, done, utc_now())
     assert client.get(url, headers=coach).json()["progress"] == "done"
+    assert Command.get_by_id(command.id).state == CommandState.DONE
+    assert CommandAckRecord.select().where(CommandAckRecord.command == command.id).count() == 2
     # The clip arrives (the ingest verified it): the command's clip is uploaded.
     make_clip(world.org, world.session, world.device_id, id=clip_id, trigger_source="cloud")
     final = client.get(url, headers=coach).json()

@@ -1,38 +1,38 @@
-"""A clip triggered from a phone, end to end through the real Mosquitto.
+"""A clip triggered from a phone, end to end through the real broker, ingest and store.
 
-API -> trigger_clip command on the device's topic (device ACLs) -> a test
-device acknowledges (accepted, then done with its clip id) -> the API records
-the acks from the broker -> the command's progress is queryable -> the clip
-arrives (as the ingest stores it after verifying the object) and is on the
-timeline. Starting and ending the session go out as retained desired state.
+API -> trigger_clip command on the device's topic (device ACLs) -> a test device
+acknowledges (accepted), uploads the clip's MP4 to SeaweedFS, publishes the
+clip record and acknowledges done -> the real ingest records the acks, verifies
+the object and stores the clip -> the command is ``clip_uploaded`` and the clip
+is on the session's timeline. Starting and ending the session go out as
+retained desired state.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from peewee import Database
 
+import protocol as p
 from cloud.api.app import create_app
-from cloud.api.control.acks import AckRecorder
-from cloud.api.control.broker import BrokerConnection
-from cloud.api.control.mqtt import MqttDeviceControl
 from cloud.api.runtime import ApiRuntime
 from cloud.config import CloudConfig, CloudMqttConfig
-from cloud.models import Role, Session
-from protocol.codec import decode_as, encode
-from protocol.control import Command, DesiredState
-from protocol.device import AckStatus, CommandAck
-from protocol.ids import new_id
-from protocol.topics import Channel, Topic, shared_subscription, topic_filter
+from cloud.control import DeviceControl
+from cloud.models import Role
+from cloud.mqtt import CloudMqttClient
 from sideline.services.mosquitto import MosquittoBroker
-from tests.cloud.api.world import World, auth, build_world, make_clip
-from tests.fixtures.services import MQTT_ADMIN
+from sideline.services.seaweed import SeaweedS3
+from tests.cloud.api.world import World, auth, build_world
+from tests.cloud.ingest.helpers import cloud_config, running_ingest, seaweed_object_store
+from tests.fixtures.services import MQTT_ADMIN, S3_BUCKET
 from tests.mqtt_helpers import TestClient as DeviceClient
 from tests.mqtt_helpers import connect
 
@@ -45,49 +45,42 @@ def world(db: Database) -> World:
 
 
 @pytest.fixture
-def broker_runtime(
-    db: Database, runtime: ApiRuntime, mosquitto: MosquittoBroker
-) -> Iterator[ApiRuntime]:
+def broker_runtime(runtime: ApiRuntime, mosquitto: MosquittoBroker) -> Iterator[ApiRuntime]:
+    """The test runtime with the real control service on a real broker connection."""
     config = CloudMqttConfig(
         host=mosquitto.host,
         port=mosquitto.port,
         username=MQTT_ADMIN[0],
         password=MQTT_ADMIN[1],  # type: ignore[arg-type]
     )
-    recorder = AckRecorder(db, prefix=PREFIX)
-    acks = shared_subscription("api-acks", topic_filter(PREFIX, Channel.ACKS))
-    broker = BrokerConnection(config, subscriptions=[acks], on_message=recorder)
-    broker.start()
-    runtime.control = MqttDeviceControl(db, broker, prefix=PREFIX)
+    client = CloudMqttClient(config, client_id=f"test-api-{secrets.token_hex(3)}")
+    client.connect()
+    runtime.control = DeviceControl(client, prefix=PREFIX)
     yield runtime
-    broker.stop()
+    client.close()
 
 
 @pytest.fixture
 def device(world: World, mosquitto: MosquittoBroker) -> Iterator[DeviceClient]:
     """The box: its own MQTT user, held to its own topics by the broker's ACL."""
     mosquitto.reload(users={**mosquitto.users, world.device_id: "device-pw"})
-    client = _connect_when_loaded(mosquitto, world.device_id)
-    for channel in (Channel.COMMANDS, Channel.DESIRED):
+    deadline = time.monotonic() + 10
+    while True:  # the broker re-reads its password file on SIGHUP, shortly after
+        try:
+            client = connect(mosquitto, world.device_id, "device-pw", client_id=world.device_id)
+            break
+        except ConnectionRefusedError:
+            assert time.monotonic() < deadline, "the device was not let in"
+            time.sleep(0.1)
+    for channel in (p.Channel.COMMANDS, p.Channel.DESIRED, p.Channel.RECEIPTS):
         assert not client.subscribe(
-            str(Topic(PREFIX, world.slug, world.device_id, channel))
+            str(p.Topic(PREFIX, world.slug, world.device_id, channel))
         ).is_failure
     yield client
     client.close()
 
 
-def _connect_when_loaded(broker: MosquittoBroker, device_id: str) -> DeviceClient:
-    deadline = time.monotonic() + 10
-    while True:  # the broker re-reads its password file on SIGHUP, shortly after
-        try:
-            return connect(broker, device_id, "device-pw", client_id=device_id)
-        except ConnectionRefusedError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
-def _wait(what: str, probe: Callable[[], Any], timeout: float = 15.0) -> Any:
+def _wait(what: str, probe: Callable[[], Any], timeout: float = 20.0) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if value := probe():
@@ -96,18 +89,27 @@ def _wait(what: str, probe: Callable[[], Any], timeout: float = 15.0) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _received(device: DeviceClient, channel: Channel, model: Any) -> list[Any]:
+def _received(device: DeviceClient, channel: p.Channel, model: Any) -> list[Any]:
     return [
-        decode_as(model, m.payload)
+        p.decode_as(model, m.payload)
         for m in device.messages
         if m.topic.endswith(f"/{channel.value}")
     ]
 
 
-def test_a_phone_trigger_round_trip_through_the_broker(
-    db: Database, world: World, broker_runtime: ApiRuntime, device: DeviceClient
+def test_a_phone_trigger_round_trip_through_broker_ingest_and_store(
+    db: Database,
+    api_db_url: str,
+    world: World,
+    broker_runtime: ApiRuntime,
+    device: DeviceClient,
+    mosquitto: MosquittoBroker,
+    seaweed: SeaweedS3,
 ) -> None:
-    with TestClient(create_app(CloudConfig(), runtime=broker_runtime)) as client:
+    ingest = running_ingest(
+        cloud_config(mosquitto, api_db_url), object_store=seaweed_object_store(seaweed)
+    )
+    with ingest, TestClient(create_app(CloudConfig(), runtime=broker_runtime)) as client:
         coach = auth(world.tokens[Role.COACH])
         sessions = f"/api/v1/orgs/{world.slug}/sessions"
         client.post(f"{sessions}/{world.session.id}/end", headers=coach)
@@ -122,9 +124,7 @@ def test_a_phone_trigger_round_trip_through_the_broker(
         # The box is told which session is live (retained, newest revision wins).
         desired = _wait(
             "the desired state",
-            lambda: [
-                d for d in _received(device, Channel.DESIRED, DesiredState) if d.session is not None
-            ],
+            lambda: [d for d in _received(device, p.Channel.DESIRED, p.DesiredState) if d.session],
         )
         assert str(desired[-1].session.session_id) == session["id"]
 
@@ -136,53 +136,83 @@ def test_a_phone_trigger_round_trip_through_the_broker(
         command_id = accepted.json()["command_ids"][0]
         command_url = f"/api/v1/orgs/{world.slug}/commands/{command_id}"
         assert client.get(command_url, headers=coach).json()["progress"] == "sent"
-
-        command = _wait("the command", lambda: _received(device, Channel.COMMANDS, Command))[-1]
+        command = _wait("the command", lambda: _received(device, p.Channel.COMMANDS, p.Command))[-1]
         assert str(command.command_id) == command_id and command.command.note == "what a goal"
 
-        acks = str(Topic(PREFIX, world.slug, world.device_id, Channel.ACKS))
-
-        def ack(status: AckStatus, **fields: Any) -> None:
-            message = CommandAck(
-                org=world.slug,
-                device_id=world.device_id,
-                command_id=command.command_id,
-                status=status,
-                **fields,
+        def up(channel: p.Channel, message: p.Message) -> None:
+            device.publish(
+                str(p.Topic(PREFIX, world.slug, world.device_id, channel)), p.encode(message)
             )
-            device.publish(acks, encode(message))
 
         def progress() -> str:
             return str(client.get(command_url, headers=coach).json()["progress"])
 
-        ack(AckStatus.ACCEPTED)
-        _wait("acknowledged", lambda: progress() == "acknowledged")
-        clip_id = new_id()
-        ack(AckStatus.DONE, result={"clip_ids": [str(clip_id)]})
-        _wait("done", lambda: progress() == "done")
-
-        # The clip reaches the cloud (the ingest stores it once the object checks out).
-        make_clip(
-            world.org,
-            Session.get_by_id(session["id"]),
-            world.device_id,
-            id=clip_id,
-            trigger_source="cloud",
-            command=command_id,
+        up(
+            p.Channel.ACKS,
+            p.CommandAck(
+                org=world.slug,
+                device_id=world.device_id,
+                command_id=command.command_id,
+                status=p.AckStatus.ACCEPTED,
+            ),
         )
+        _wait("acknowledged", lambda: progress() == "acknowledged")
+
+        # The box cuts the clip, uploads it, then sends its record and says it is done.
+        video = b"\x00\x00\x00\x18ftypmp42" + secrets.token_bytes(4096)
+        clip_id = p.new_id()
+        key = f"{world.slug}/{world.device_id}/{clip_id}.mp4"
+        seaweed.client().put_object(Bucket=S3_BUCKET, Key=key, Body=video)
+        at = command.command.at or p.utc_now()
+        record = p.ClipRecord(
+            id=clip_id,
+            session_id=session["id"],
+            camera_id="main",
+            started_at=at - timedelta(seconds=20),
+            ended_at=at + timedelta(seconds=10),
+            triggers=[
+                p.Trigger(
+                    source=p.TriggerSource.CLOUD,
+                    at=at,
+                    command_id=command.command_id,
+                    note="what a goal",
+                )
+            ],
+            object_key=key,
+            size_bytes=len(video),
+            sha256=hashlib.sha256(video).hexdigest(),
+            duration_ms=30_000,
+            width=1280,
+            height=720,
+        )
+        up(
+            p.Channel.CLIPS,
+            p.ClipBatch(org=world.slug, device_id=world.device_id, records=[record]),
+        )
+        up(
+            p.Channel.ACKS,
+            p.CommandAck(
+                org=world.slug,
+                device_id=world.device_id,
+                command_id=command.command_id,
+                status=p.AckStatus.DONE,
+                result={"clip_ids": [str(clip_id)]},
+            ),
+        )
+        _wait("the clip to be verified", lambda: progress() == "clip_uploaded")
         final = client.get(command_url, headers=coach).json()
-        assert final["progress"] == "clip_uploaded" and final["clip_ids"] == [str(clip_id)]
+        assert final["clip_ids"] == [str(clip_id)] and final["state"] == "done"
         timeline = client.get(f"{sessions}/{session['id']}/timeline", headers=coach).json()
         clips = [item for item in timeline["data"] if item["type"] == "clip"]
         assert [item["id"] for item in clips] == [str(clip_id)]
-        assert clips[0]["data"]["command_id"] == command_id
+        assert clips[0]["source"] == "cloud" and clips[0]["data"]["playback_url"]
 
         # Ending the session clears the box's active session.
         client.post(f"{sessions}/{session['id']}/end", headers=coach)
         _wait(
             "the cleared state",
             lambda: (
-                (states := _received(device, Channel.DESIRED, DesiredState))
+                (states := _received(device, p.Channel.DESIRED, p.DesiredState))
                 and states[-1].session is None
                 and states[-1].revision > desired[-1].revision
             ),

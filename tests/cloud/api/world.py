@@ -37,6 +37,7 @@ from cloud.models import (
     TeamMember,
     utc_now,
 )
+from cloud.mqtt import PublishError
 from protocol.ids import new_id
 from tests.cloud.factories import make_device
 
@@ -86,7 +87,7 @@ class RecordingPublisher:
         wait_s: float | None = None,
     ) -> None:
         if self.fail:
-            raise RuntimeError("broker down (test)")
+            raise PublishError("broker down (test)")
         with self.lock:
             self.published.append((topic, payload, retain))
 

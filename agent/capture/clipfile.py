@@ -1,0 +1,162 @@
+"""Writing one clip: stream copy into MP4 (faststart), a JPEG thumbnail, committed atomically.
+
+No frame is re-encoded: packets go into the MP4 as they came from the camera
+or encoder. ``movflags=+faststart`` moves the ``moov`` atom in front of the
+media data, so a browser starts playing while the file downloads. The MP4
+muxer builds the ``avcC`` box from the SPS/PPS in the first keyframe (the
+normal form guarantees they are there). The thumbnail is the keyframe at or
+nearest the first trigger, decoded once and scaled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import UUID
+
+import av
+import cv2
+
+from agent.buffer.types import LocalClip
+from agent.capture.atomic import partial_path, publish, write_atomic, write_manifest
+from agent.capture.packets import EncodedPacket
+from agent.capture.timeline import OUTPUT_TIME_BASE, TimedPacket, lay_out
+from protocol import Trigger
+
+__all__ = ["ClipFileWriter", "ClipJob", "mux_mp4", "utc_from_seconds"]
+
+log = logging.getLogger(__name__)
+
+
+def utc_from_seconds(value: float) -> datetime:
+    stamp = datetime.fromtimestamp(value, UTC)
+    return stamp.replace(microsecond=stamp.microsecond - stamp.microsecond % 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class ClipJob:
+    clip_id: UUID
+    camera_id: str
+    packets: tuple[EncodedPacket, ...]  # already selected: starts on a keyframe
+    triggers: tuple[Trigger, ...]
+    session_id: UUID | None
+    thumbnail_at: float  # UTC seconds: the thumbnail shows the keyframe nearest this
+
+
+def mux_mp4(path: Path, timed: Sequence[TimedPacket], *, faststart: bool = True) -> None:
+    """Stream-copy ``timed`` into an MP4 at ``path``."""
+    info = timed[0].packet.stream
+    options = {"movflags": "+faststart"} if faststart else {}
+    with av.open(str(path), "w", format="mp4", options=options) as container:
+        stream = container.add_mux_stream(
+            "h264", width=info.width, height=info.height, time_base=OUTPUT_TIME_BASE
+        )
+        for item in timed:
+            packet = av.Packet(item.packet.data)
+            packet.pts = item.pts
+            packet.dts = item.dts
+            packet.duration = item.duration
+            packet.time_base = OUTPUT_TIME_BASE
+            packet.is_keyframe = item.packet.is_keyframe
+            packet.stream = stream
+            container.mux(packet)
+
+
+def _sha256_and_size(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def make_thumbnail(packets: Sequence[EncodedPacket], at: float, width: int) -> bytes | None:
+    """JPEG of the keyframe nearest ``at``; None (logged) if it cannot be decoded.
+
+    A keyframe decodes on its own, so this costs one frame's decoding, not a GOP's.
+    """
+    keyframes = [p for p in packets if p.is_keyframe]
+    if not keyframes:
+        return None
+    keyframe = min(keyframes, key=lambda p: abs(p.captured_at - at))
+    try:
+        decoder = av.CodecContext.create("h264", "r")
+        assert isinstance(decoder, av.VideoCodecContext)
+        if keyframe.stream.extradata:
+            decoder.extradata = keyframe.stream.extradata
+        frames = list(decoder.decode(av.Packet(keyframe.data))) + list(decoder.decode(None))
+        if not frames:
+            return None
+        frame = frames[0]
+        target = min(width, frame.width) & ~1
+        height = max(2, round(frame.height * target / frame.width)) & ~1
+        image = frame.reformat(width=target, height=height, format="bgr24").to_ndarray()
+        ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        return encoded.tobytes() if ok else None
+    except (av.FFmpegError, ValueError) as exc:
+        log.warning("camera %s: no thumbnail (%s)", keyframe.stream.camera_id, exc)
+        return None
+
+
+class ClipFileWriter:
+    """Writes clips under ``{directory}/{camera_id}/{clip_id}.mp4`` (+ ``.jpg``)."""
+
+    def __init__(self, directory: Path, thumbnail_width: int) -> None:
+        self.directory = directory
+        self.thumbnail_width = thumbnail_width
+
+    def paths(self, camera_id: str, clip_id: UUID) -> tuple[Path, Path, Path]:
+        folder = self.directory / camera_id
+        return folder / f"{clip_id}.mp4", folder / f"{clip_id}.jpg", folder / f"{clip_id}.json"
+
+    def write(self, job: ClipJob) -> LocalClip:
+        if not job.packets:
+            raise ValueError(f"camera {job.camera_id}: clip {job.clip_id} has no video")
+        video, thumbnail, manifest = self.paths(job.camera_id, job.clip_id)
+        video.parent.mkdir(parents=True, exist_ok=True)
+        timed = lay_out(job.packets)
+        temp = partial_path(video)
+        jpeg = make_thumbnail(job.packets, job.thumbnail_at, self.thumbnail_width)
+        try:
+            mux_mp4(temp, timed)
+            sha256, size = _sha256_and_size(temp)
+            first, last = timed[0], timed[-1]
+            span = max(t.pts + t.duration for t in timed) - min(t.pts for t in timed)
+            clip = LocalClip(
+                id=job.clip_id,
+                camera_id=job.camera_id,
+                path=video,
+                thumbnail_path=thumbnail if jpeg is not None else None,
+                started_at=utc_from_seconds(first.packet.captured_at),
+                ended_at=utc_from_seconds(last.packet.captured_at),
+                triggers=job.triggers,
+                session_id=job.session_id,
+                size_bytes=size,
+                sha256=sha256,
+                duration_ms=round(span * 1000 * OUTPUT_TIME_BASE),
+                frame_count=len(timed),
+                width=first.packet.stream.width,
+                height=first.packet.stream.height,
+            )
+            write_manifest(manifest, clip)
+            if jpeg is not None:
+                write_atomic(thumbnail, jpeg)
+            publish(temp, video)
+        except BaseException:
+            for leftover in (temp, thumbnail, manifest, video):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+            raise
+        return clip
+
+    def handed_over(self, clip: LocalClip) -> None:
+        """The store has the clip: it is no longer in flight."""
+        _, _, manifest = self.paths(clip.camera_id, clip.id)
+        manifest.unlink(missing_ok=True)

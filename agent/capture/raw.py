@@ -1,0 +1,202 @@
+"""Sources that give raw frames and so encode on the box: the test pattern and V4L2 cameras.
+
+A :class:`FrameProducer` yields raw frames with their capture time;
+:class:`EncodingSource` offers each to the frame outlet (detection) when it is
+wanted and encodes every one with :class:`agent.capture.encoder.H264Encoder`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+
+from agent.capture.encoder import EncoderSettings, H264Encoder
+from agent.capture.packets import EncodedPacket, StreamInfo
+from agent.capture.pattern import PatternPainter
+from agent.capture.source import SourceError, SourceStalled, VideoSource
+
+__all__ = [
+    "EncodingSource",
+    "FrameProducer",
+    "PyavFrameProducer",
+    "RawFrame",
+    "TestPatternProducer",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RawFrame:
+    frame: av.VideoFrame
+    captured_at: float  # UTC seconds
+
+
+class FrameProducer(ABC):
+    """Raw frames from somewhere; a fresh producer per open."""
+
+    @abstractmethod
+    def open(self) -> None: ...
+
+    @abstractmethod
+    def frames(self) -> Iterator[RawFrame]: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+class TestPatternProducer(FrameProducer):
+    """Moving shapes with a burned-in frame counter and clock (see :mod:`agent.capture.pattern`).
+
+    In real time it paces frames to the wall clock. Like a camera driver's queue
+    it absorbs a short hiccup (frames come late, with their due timestamps); when
+    the consumer falls more than ``max_lag_s`` behind it skips frames rather than
+    drifting (the runner counts them as dropped).
+    Otherwise it produces frames as fast as they are taken, with capture times
+    spaced exactly 1/fps apart: what tests and benchmarks use.
+    """
+
+    __test__ = False
+
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        fps: float,
+        *,
+        figures: int = 3,
+        realtime: bool = True,
+        stop: Callable[[], bool] | None = None,
+        start_at: float | None = None,
+        max_lag_s: float = 0.5,
+    ) -> None:
+        self.width, self.height, self.fps = width, height, fps
+        self.realtime = realtime
+        self._painter = PatternPainter(width, height, figures)
+        self._stop = stop or (lambda: False)
+        self._start_at = start_at
+        self._max_lag_s = max_lag_s
+        self.index = 0
+
+    def open(self) -> None:
+        return None
+
+    def frames(self) -> Iterator[RawFrame]:
+        origin = self._start_at if self._start_at is not None else time.time()
+        first = self.index
+        while not self._stop():
+            due = origin + (self.index - first) / self.fps
+            if self.realtime:
+                now = time.time()
+                if due > now:
+                    time.sleep(min(due - now, 0.1))
+                    continue
+                if now - due > self._max_lag_s:  # skip what we could not make in time
+                    self.index += int((now - due) * self.fps)
+                    due = origin + (self.index - first) / self.fps
+            image = self._painter.paint(self.index, round(due * 1000))
+            yield RawFrame(av.VideoFrame.from_ndarray(image, format="yuv420p"), due)
+            self.index += 1
+
+    def close(self) -> None:
+        return None
+
+
+class PyavFrameProducer(FrameProducer):
+    """Raw frames through PyAV's inputs: a V4L2 device (``format='v4l2'``) or anything else
+    PyAV can decode. A UVC camera gives YUYV or MJPEG; both are decoded and re-encoded."""
+
+    def __init__(
+        self,
+        camera_id: str,
+        url: str | Path,
+        *,
+        format: str | None = None,
+        options: dict[str, str] | None = None,
+        open_timeout_s: float = 10.0,
+        read_timeout_s: float = 5.0,
+    ) -> None:
+        self.camera_id = camera_id
+        self.url = str(url)
+        self.format = format
+        self.options = options or {}
+        self.timeouts = (open_timeout_s, read_timeout_s)
+        self._container: av.container.InputContainer | None = None
+
+    def open(self) -> None:
+        try:
+            self._container = av.open(
+                self.url, format=self.format, options=self.options, timeout=self.timeouts
+            )
+        except (av.FFmpegError, OSError) as exc:
+            raise SourceError(self.camera_id, f"cannot open {self.url}: {exc}") from exc
+        if not self._container.streams.video:
+            raise SourceError(self.camera_id, f"{self.url} has no video stream")
+
+    def frames(self) -> Iterator[RawFrame]:
+        assert self._container is not None
+        stream = self._container.streams.video[0]
+        try:
+            for frame in self._container.decode(stream):
+                yield RawFrame(frame, time.time())
+        except (av.error.TimeoutError, av.error.ExitError) as exc:
+            raise SourceStalled(
+                self.camera_id, f"no frame from {self.url} for {self.timeouts[1]:g} s"
+            ) from exc
+        except av.FFmpegError as exc:
+            raise SourceError(self.camera_id, f"bad data from {self.url}: {exc}") from exc
+
+    def close(self) -> None:
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+
+
+class EncodingSource(VideoSource):
+    provides_raw_frames = True
+
+    def __init__(
+        self, camera_id: str, kind: str, producer: FrameProducer, settings: EncoderSettings
+    ) -> None:
+        super().__init__(camera_id)
+        self.kind = kind
+        self._producer = producer
+        self._settings = settings
+        self._encoder: H264Encoder | None = None
+        self._index = 0
+
+    @property
+    def encoder_name(self) -> str | None:
+        return self._encoder.name if self._encoder else None
+
+    def open(self) -> StreamInfo:
+        self._producer.open()
+        try:
+            self._encoder = H264Encoder(self.camera_id, self.kind, self._settings)
+        except (av.FFmpegError, ValueError) as exc:
+            raise self.error(f"cannot set up the H.264 encoder: {exc}") from exc
+        log.info("camera %s: encoding with %s", self.camera_id, self._encoder.name)
+        return self._encoder.stream
+
+    def packets(self) -> Iterator[EncodedPacket]:
+        assert self._encoder is not None
+        for raw in self._producer.frames():
+            if self.stop_event.is_set():
+                return
+            if self.outlet.wants_frame(raw.captured_at):
+                self.outlet.put_frame(raw.frame, raw.captured_at, self._index)
+            self._index += 1
+            try:
+                yield from self._encoder.encode(raw.frame, raw.captured_at)
+            except av.FFmpegError as exc:
+                raise self.error(f"encoder failed: {exc}") from exc
+
+    def close(self) -> None:
+        self._producer.close()
+        self._encoder = None

@@ -1,0 +1,226 @@
+"""Capture as one part the daemon wires in: cameras, rings, clip writer, recorder.
+
+::
+
+    capture = CaptureService(config, clip_sink, active_session=store.active_session)
+    capture.add_frame_listener("main", detector.on_frame, fps=5)   # before or after start
+    capture.start()                       # recovers interrupted clips, starts the threads
+    capture.clip_writer.request_clip(...) # the ClipTrigger every trigger uses
+    capture.clip_range("main", start, end, trigger)   # cloud command clip_range
+    capture.set_recording(True)           # cloud commands start/stop_recording
+    capture.health()                      # list[CameraHealth] for the heartbeat
+    capture.stop()
+
+Threads it owns: one runner per camera, one frame decoder per camera whose
+source gives only encoded packets, the clip writer, the segment recorder.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from uuid import UUID
+
+from agent.buffer.types import ClipSink
+from agent.capture.atomic import RecoveryReport, recover_directory
+from agent.capture.clipfile import ClipFileWriter
+from agent.capture.clipwriter import ClipWriter, RangeJob
+from agent.capture.config import CameraConfig
+from agent.capture.frames import FrameListener
+from agent.capture.frametap import FrameTap
+from agent.capture.packets import EncodedPacket
+from agent.capture.recorder import SegmentRecorder
+from agent.capture.ring import PacketRing
+from agent.capture.runner import CameraRunner
+from agent.capture.source import VideoSource
+from agent.capture.sources import make_source
+from agent.config import AgentConfig
+from agent.triggers.types import TriggerRejected
+from protocol import CameraHealth, CameraSummary, Trigger, new_id
+
+__all__ = ["CaptureService"]
+
+log = logging.getLogger(__name__)
+
+
+class CaptureService:
+    def __init__(
+        self,
+        config: AgentConfig,
+        clip_sink: ClipSink,
+        *,
+        active_session: Callable[[], UUID | None] = lambda: None,
+        source_factory: Callable[[CameraConfig], VideoSource] = make_source,
+    ) -> None:
+        self.config = config
+        data_dir = config.device.data_dir
+        self.clips_directory = config.clips.directory or data_dir / "clips"
+        self.segments_directory = config.recording.directory or data_dir / "segments"
+        self._cameras = {camera.id: camera for camera in config.cameras}
+        self.rings = {cid: PacketRing(cid, config.clips.ring_seconds) for cid in self._cameras}
+        self.taps = {
+            cid: FrameTap(cid, camera.detect_width) for cid, camera in self._cameras.items()
+        }
+        self._files = ClipFileWriter(self.clips_directory, config.clips.thumbnail_width)
+        self._sink = clip_sink
+        grace = max(camera.stall_timeout_s for camera in config.cameras) + 2.0
+        self.clip_writer = ClipWriter(
+            config.clips,
+            self.rings,
+            self._files,
+            clip_sink,
+            active_session=active_session,
+            silence_grace_s=grace,
+        )
+        self.recorder = SegmentRecorder(config.recording, self.segments_directory, self._cameras)
+        self.runners = {
+            cid: CameraRunner(
+                cid,
+                functools.partial(source_factory, camera),
+                self.rings[cid],
+                self.taps[cid],
+                listeners=[self.recorder],
+                reconnect_min_s=camera.reconnect_min_s,
+                reconnect_max_s=camera.reconnect_max_s,
+            )
+            for cid, camera in self._cameras.items()
+        }
+        self._threads: list[threading.Thread] = []
+        self.recovery: RecoveryReport | None = None
+
+    # -- lifetime ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._threads:
+            raise RuntimeError("capture is already running")
+        self.clips_directory.mkdir(parents=True, exist_ok=True)
+        self.recovery = recover_directory(self.clips_directory, self._sink.add_clip)
+        if self.recovery.partials_removed or self.recovery.interrupted_removed:
+            log.warning(
+                "removed %d interrupted clip write(s) left by a crash or power cut",
+                len(self.recovery.partials_removed) + len(self.recovery.interrupted_removed),
+            )
+        self.recorder.load_index()
+        self._spawn("clip-writer", self.clip_writer.run)
+        self._spawn("segment-recorder", self.recorder.run)
+        for cid, runner in self.runners.items():
+            self._spawn(f"decode-{cid}", self.taps[cid].run)
+            self._spawn(f"camera-{cid}", runner.run)
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=f"sideline-{name}", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """Stop cameras first, then finish pending clips with what they have, then the rest."""
+        for runner in self.runners.values():
+            runner.stop()
+        for tap in self.taps.values():
+            tap.stop()
+        self.recorder.stop()
+        self.clip_writer.stop()
+        for thread in self._threads:
+            thread.join(timeout_s)
+            if thread.is_alive():
+                log.error("%s did not stop within %.0f s", thread.name, timeout_s)
+        self._threads = []
+
+    # -- what the daemon and the triggers call ----------------------------------------------
+
+    def add_frame_listener(self, camera_id: str, listener: FrameListener, fps: float) -> None:
+        if camera_id not in self.taps:
+            raise KeyError(f"camera {camera_id}: no such camera on this box")
+        self.taps[camera_id].add_listener(listener, fps)
+
+    def set_recording(self, enabled: bool, camera_id: str | None = None) -> None:
+        self.recorder.set_enabled(enabled, camera_id)
+
+    def clip_range(
+        self,
+        camera_id: str,
+        start: datetime,
+        end: datetime,
+        trigger: Trigger,
+        *,
+        session_id: UUID | None = None,
+    ) -> UUID:
+        """Cut a clip after the fact from recorded segments (and the ring); returns its id at once."""
+        if camera_id not in self._cameras:
+            raise TriggerRejected(f"camera {camera_id}: no such camera on this box")
+        begin, finish = start.timestamp(), end.timestamp()
+        longest = self.config.recording.max_range_seconds
+        if not finish > begin:
+            raise TriggerRejected(f"camera {camera_id}: range end must be after its start")
+        if finish - begin > longest:
+            raise TriggerRejected(
+                f"camera {camera_id}: range of {finish - begin:.0f} s is longer than the {longest:.0f} s allowed"
+            )
+        covered = self._covered_from(camera_id)
+        if covered is None or begin < covered or finish > (self.rings[camera_id].newest_time or 0):
+            raise TriggerRejected(
+                f"camera {camera_id}: {start.isoformat()}..{end.isoformat()} is not on this box "
+                "(recorded segments and memory cover "
+                + (f"from {datetime.fromtimestamp(covered).isoformat()}" if covered else "nothing")
+                + "); is continuous recording on?"
+            )
+        clip_id = new_id()
+        self.clip_writer.submit_range(
+            RangeJob(
+                clip_id=clip_id,
+                camera_id=camera_id,
+                start=begin,
+                end=finish,
+                load=functools.partial(self._range_packets, camera_id, begin, finish),
+                triggers=(trigger,),
+                session_id=session_id,
+            )
+        )
+        return clip_id
+
+    def _covered_from(self, camera_id: str) -> float | None:
+        segments = self.recorder.segments(camera_id)
+        oldest_ring = self.rings[camera_id].oldest_time
+        starts = [s.start for s in segments[:1]] + (
+            [oldest_ring] if oldest_ring is not None else []
+        )
+        return min(starts) if starts else None
+
+    def _range_packets(self, camera_id: str, begin: float, finish: float) -> list[EncodedPacket]:
+        from_disk = self.recorder.packets_between(camera_id, begin, finish)
+        tail_from = from_disk[-1].captured_at if from_disk else float("-inf")
+        ring = [
+            p
+            for p in self.rings[camera_id].snapshot(max(begin, tail_from))
+            if p.captured_at > tail_from
+        ]
+        while ring and from_disk and not ring[0].is_keyframe:
+            ring.pop(0)
+        return from_disk + ring
+
+    # -- health ---------------------------------------------------------------------------
+
+    def health(self) -> list[CameraHealth]:
+        return [runner.health() for runner in self.runners.values()]
+
+    def camera_summaries(self) -> list[CameraSummary]:
+        out = []
+        for cid, camera in self._cameras.items():
+            stream = self.runners[cid].stream
+            out.append(
+                CameraSummary(
+                    camera_id=cid,
+                    kind=camera.kind,
+                    width=stream.width if stream else None,
+                    height=stream.height if stream else None,
+                    fps=stream.fps if stream and stream.fps > 0 else None,
+                )
+            )
+        return out
+
+    def frames_decoded(self, camera_id: str) -> int:
+        """Frames decoded only for detection (encoded-only sources): DetectionHealth.frames_decoded."""
+        return self.taps[camera_id].frames_decoded

@@ -1,0 +1,83 @@
+"""Building a camera's source from its config section."""
+
+from __future__ import annotations
+
+from agent.capture.config import (
+    CameraConfig,
+    FileCameraConfig,
+    PiCameraConfig,
+    RtspCameraConfig,
+    TestPatternCameraConfig,
+    V4l2CameraConfig,
+)
+from agent.capture.demux import DemuxSource
+from agent.capture.encoder import EncoderSettings
+from agent.capture.raw import EncodingSource, PyavFrameProducer, TestPatternProducer
+from agent.capture.source import VideoSource
+
+__all__ = ["encoder_settings", "make_source"]
+
+
+def encoder_settings(
+    camera: TestPatternCameraConfig | V4l2CameraConfig | PiCameraConfig,
+) -> EncoderSettings:
+    return EncoderSettings(
+        width=camera.width,
+        height=camera.height,
+        fps=camera.fps,
+        keyframe_interval_s=camera.keyframe_interval_s,
+        bitrate_kbps=camera.bitrate_kbps,
+        preset=camera.preset,
+        choice=camera.encoder,
+    )
+
+
+def make_source(camera: CameraConfig) -> VideoSource:
+    """A fresh, unopened source for ``camera`` (the runner makes one per attempt)."""
+    if isinstance(camera, FileCameraConfig):
+        return DemuxSource(
+            camera.id,
+            "file",
+            camera.path,
+            loop=camera.loop,
+            realtime=camera.realtime,
+            read_timeout_s=camera.stall_timeout_s,
+        )
+    if isinstance(camera, RtspCameraConfig):
+        options: dict[str, str] = {"rtsp_transport": camera.transport}
+        if camera.transport == "udp":
+            options["buffer_size"] = str(4 * 1024 * 1024)  # keyframes arrive as bursts
+        return DemuxSource(
+            camera.id,
+            "rtsp",
+            camera.url,
+            options=options,
+            open_timeout_s=camera.open_timeout_s,
+            read_timeout_s=camera.stall_timeout_s,
+        )
+    if isinstance(camera, TestPatternCameraConfig):
+        producer = TestPatternProducer(
+            camera.width,
+            camera.height,
+            camera.fps,
+            figures=camera.figures,
+            realtime=camera.realtime,
+        )
+        return EncodingSource(camera.id, "test", producer, encoder_settings(camera))
+    if isinstance(camera, V4l2CameraConfig):
+        v4l2 = PyavFrameProducer(
+            camera.id,
+            camera.device,
+            format="v4l2",
+            options={
+                "video_size": f"{camera.width}x{camera.height}",
+                "framerate": f"{camera.fps:g}",
+            },
+            read_timeout_s=camera.stall_timeout_s,
+        )
+        return EncodingSource(camera.id, "v4l2", v4l2, encoder_settings(camera))
+    if isinstance(camera, PiCameraConfig):
+        from agent.capture.picamera import PiCameraSource
+
+        return PiCameraSource(camera)
+    raise TypeError(f"unknown camera kind: {camera!r}")

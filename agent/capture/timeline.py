@@ -1,0 +1,115 @@
+"""Choosing a clip's packets and laying them on one continuous MP4 timeline.
+
+Selection (:func:`select_window`): the packets whose stream can share a track
+with the stream live at the anchor time (a reconnect with different codec
+parameters is left out, not mixed in), starting at the last keyframe at or
+before ``start`` and ending with the first packet at or after ``end``.
+
+Timing (:func:`lay_out`): inside one stream session the source's own
+timestamps are kept exactly (rescaled to 90 kHz), so frame spacing is what the
+camera sent; between sessions (a reconnect, a file loop) the wall-clock gap is
+used, so a dropout shows as a held frame of honest length, never as time
+squeezed out. Decode timestamps are kept strictly increasing, as MP4 requires.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+from agent.capture.packets import EncodedPacket, StreamInfo
+
+__all__ = ["OUTPUT_TIME_BASE", "TimedPacket", "lay_out", "select_window"]
+
+OUTPUT_TIME_BASE = Fraction(1, 90_000)
+_TICKS = 90_000
+
+
+@dataclass(frozen=True, slots=True)
+class TimedPacket:
+    packet: EncodedPacket
+    pts: int  # in OUTPUT_TIME_BASE, from 0
+    dts: int
+    duration: int
+
+
+def _anchor_stream(packets: Sequence[EncodedPacket], anchor_time: float) -> StreamInfo:
+    chosen = packets[0].stream
+    for packet in packets:
+        if packet.captured_at <= anchor_time:
+            chosen = packet.stream
+        else:
+            break
+    return chosen
+
+
+def select_window(
+    packets: Sequence[EncodedPacket], start: float, end: float, anchor_time: float
+) -> list[EncodedPacket]:
+    if not packets:
+        return []
+    anchor = _anchor_stream(packets, anchor_time)
+    usable: list[EncodedPacket] = []
+    current: StreamInfo | None = None
+    for packet in packets:
+        if not packet.stream.compatible(anchor):
+            current = None
+            continue
+        if packet.stream is not current:
+            if not packet.is_keyframe:
+                continue  # a session joined mid-GOP cannot be decoded
+            current = packet.stream
+        usable.append(packet)
+    if not usable:
+        return []
+    first = 0
+    for index, packet in enumerate(usable):
+        if packet.is_keyframe and packet.captured_at <= start:
+            first = index
+        elif packet.captured_at > start:
+            break
+    if not usable[first].is_keyframe:  # nothing at or before start: earliest keyframe
+        first = next(i for i, p in enumerate(usable) if p.is_keyframe)
+    chosen: list[EncodedPacket] = []
+    for packet in usable[first:]:
+        chosen.append(packet)
+        if packet.captured_at >= end:
+            break
+    return chosen
+
+
+def _ticks(value: int, time_base: Fraction) -> int:
+    return round(value * time_base * _TICKS)
+
+
+def lay_out(packets: Sequence[EncodedPacket]) -> list[TimedPacket]:
+    if not packets:
+        return []
+    origin = packets[0].captured_at
+    out: list[TimedPacket] = []
+    stream: StreamInfo | None = None
+    run_first_pts = 0
+    run_offset = 0
+    last_dts = -1
+    end_of_previous = 0
+    for packet in packets:
+        tb = packet.stream.time_base
+        if packet.stream is not stream:
+            stream = packet.stream
+            run_first_pts = packet.pts
+            run_offset = max(round((packet.captured_at - origin) * _TICKS), end_of_previous)
+            lead = _ticks(packet.pts - packet.dts, tb)  # B-frames: decode before presentation
+            run_offset += max(0, lead) if not out else 0
+        pts = run_offset + _ticks(packet.pts - run_first_pts, tb)
+        dts = run_offset + _ticks(packet.dts - run_first_pts, tb)
+        dts = max(dts, last_dts + 1)
+        pts = max(pts, dts)
+        if packet.duration:
+            duration = _ticks(packet.duration, tb)
+        else:
+            duration = round(_TICKS / packet.stream.fps) if packet.stream.fps > 0 else 3000
+        out.append(TimedPacket(packet, pts, dts, max(1, duration)))
+        last_dts = dts
+        end_of_previous = max(end_of_previous, pts + duration)
+    return out

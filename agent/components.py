@@ -1,0 +1,111 @@
+"""What the daemon expects from the parts it runs, and what capture and detection hand it.
+
+The daemon owns lifetimes. Every long-running part is a :class:`Component`:
+``start()`` returns once it runs, ``stop(timeout_s)`` drains and returns within
+the bound, and ``alive()`` is true only while its loop is actually turning
+(the systemd watchdog is fed from these). Capture and detection plug in through
+:class:`AgentParts`: their components, health providers for the heartbeat,
+listeners for the cloud's desired state, and the targets of cloud commands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from agent.triggers.types import ClipTrigger
+from protocol import CameraHealth, DesiredState, DetectionHealth, Trigger
+
+__all__ = [
+    "AgentParts",
+    "CameraHealthProvider",
+    "CommandTargets",
+    "Component",
+    "DesiredStateListener",
+    "DetectionHealthProvider",
+    "RangeClipRequest",
+    "RangeClipper",
+    "RecordingControl",
+]
+
+
+class Component(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    def start(self) -> None:
+        """Start the component's threads; return once it is running (raise if it cannot)."""
+        ...
+
+    def stop(self, timeout_s: float) -> None:
+        """Finish in-flight work (flush clips, commit records) and stop within ``timeout_s``."""
+        ...
+
+    def alive(self) -> bool:
+        """True only while the component's loops have ticked recently (a hung loop is not alive)."""
+        ...
+
+
+CameraHealthProvider = Callable[[], Sequence[CameraHealth]]
+DetectionHealthProvider = Callable[[], Sequence[DetectionHealth]]
+DesiredStateListener = Callable[[DesiredState], None]
+"""Called with the current desired state at start-up and on every newer revision. Must
+return quickly (it runs on the sync control thread)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RangeClipRequest:
+    """Clip ``[start, end]`` out of the continuous recording still on disk."""
+
+    trigger: Trigger  # source "cloud", the command id, who asked, note
+    start: datetime
+    end: datetime
+    camera_id: str | None = None  # None: every camera
+    session_id: UUID | None = None
+
+
+class RangeClipper(Protocol):
+    def clip_range(self, request: RangeClipRequest) -> list[UUID]:
+        """Return the new clip ids at once; raise TriggerRejected when it cannot be done."""
+        ...
+
+
+class RecordingControl(Protocol):
+    def start_recording(self, camera_id: str | None) -> None: ...
+
+    def stop_recording(self, camera_id: str | None) -> None: ...
+
+
+@dataclass
+class CommandTargets:
+    """Who carries out each cloud command. A missing target makes the command fail with a
+    clear reason ("no capture running on this device") instead of being dropped."""
+
+    clip_trigger: ClipTrigger | None = None
+    range_clipper: RangeClipper | None = None
+    recording: RecordingControl | None = None
+    reload_config: Callable[[], str] | None = None  # returns what it did; raises ConfigError
+
+
+@dataclass
+class AgentParts:
+    """Everything capture, detection and triggers give the daemon."""
+
+    components: list[Component] = field(default_factory=list)
+    camera_health: list[CameraHealthProvider] = field(default_factory=list)
+    detection_health: list[DetectionHealthProvider] = field(default_factory=list)
+    desired_listeners: list[DesiredStateListener] = field(default_factory=list)
+    targets: CommandTargets = field(default_factory=CommandTargets)
+
+    def extend(self, other: AgentParts) -> None:
+        self.components.extend(other.components)
+        self.camera_health.extend(other.camera_health)
+        self.detection_health.extend(other.detection_health)
+        self.desired_listeners.extend(other.desired_listeners)
+        for name in ("clip_trigger", "range_clipper", "recording", "reload_config"):
+            value = getattr(other.targets, name)
+            if value is not None:
+                setattr(self.targets, name, value)

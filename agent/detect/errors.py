@@ -1,0 +1,15 @@
+"""Errors of the detection package."""
+
+from __future__ import annotations
+
+from sideline.settings import ConfigError
+
+__all__ = ["ModelError"]
+
+
+class ModelError(ConfigError):
+    """A model that cannot be used: the message names the file, what was expected and found.
+
+    A :class:`ConfigError`, so ``sideline agent check`` and start-up report it the
+    same way as a bad configuration key (exit 2, no traceback).
+    """

@@ -1,0 +1,123 @@
+"""The small JSON file that says how to feed a model and read its outputs.
+
+A model is an ``.onnx`` file plus this manifest (by default beside it, same name
+with ``.json``). The manifest is what lets one detector run the formats people
+actually export without guessing: the output layout, the input size, colour
+order and normalisation, the class names, the thresholds, and the file's sha256.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from agent.detect.errors import ModelError
+
+__all__ = [
+    "BoxEncoding",
+    "InputSpec",
+    "ModelFormat",
+    "ModelManifest",
+    "load_manifest",
+    "parse_manifest",
+]
+
+
+class ModelFormat(StrEnum):
+    YOLOV5 = "yolov5"  # one output [1, N, 5 + C]: cx, cy, w, h, objectness, class scores
+    YOLOV8 = "yolov8"  # one output [1, 4 + C, N]: cx, cy, w, h, class scores (v8, v11)
+    YOLOX = "yolox"  # one output [1, N, 5 + C] of raw grid offsets, decoded with strides
+    NANODET = "nanodet"  # one output [1, N, C + 4 * (reg_max + 1)]: scores, distance bins
+    SSD = "ssd"  # two outputs: boxes [1, N, 4] and scores [1, N, C (+1 background)]
+    NMS = "nms"  # NMS inside the graph: [1, K, 6] or num/boxes/scores/classes
+    CENTERFACE = "centerface"  # heat map, log-sizes and offsets at one stride (faces)
+
+
+class InputSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    width: int = Field(ge=16, le=4096)
+    height: int = Field(ge=16, le=4096)
+    layout: Literal["NCHW", "NHWC"] = "NCHW"
+    colour: Literal["RGB", "BGR"] = "RGB"
+    dtype: Literal["float32", "uint8"] = "float32"
+    mean: tuple[float, float, float] = Field(
+        default=(0.0, 0.0, 0.0), description="Subtracted from 0..255 pixels, in `colour` order."
+    )
+    std: tuple[float, float, float] = Field(
+        default=(255.0, 255.0, 255.0), description="Divides after the mean: 255 gives 0..1."
+    )
+    letterbox: bool = Field(
+        default=True, description="Keep the aspect ratio and pad; false stretches the frame."
+    )
+    pad_value: int = Field(default=114, ge=0, le=255)
+
+
+class BoxEncoding(BaseModel):
+    """How an SSD-style model writes its boxes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    order: Literal["xyxy", "yxyx", "cxcywh"] = "xyxy"
+    normalized: bool = Field(default=False, description="0..1 of the input, else input pixels.")
+
+
+class ModelManifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format: ModelFormat
+    input: InputSpec
+    classes: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
+        min_length=1
+    )
+    score_threshold: float = Field(default=0.25, ge=0, le=1)
+    nms_threshold: float = Field(default=0.45, ge=0, le=1)
+    max_detections: int = Field(default=100, ge=1, le=10_000)
+    max_candidates: int = Field(
+        default=1000, ge=1, le=100_000, description="Best boxes kept before NMS."
+    )
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
+    strides: list[int] = Field(
+        default_factory=lambda: [8, 16, 32],
+        description="Grid strides (yolox, nanodet; centerface: its one stride).",
+    )
+    reg_max: int = Field(default=7, ge=1, le=64, description="Distance bins - 1 (nanodet).")
+    boxes: BoxEncoding = Field(default_factory=BoxEncoding)
+    background_class: bool = Field(
+        default=False, description="SSD scores carry a background column first."
+    )
+
+    def grid_size(self) -> int:
+        """Anchor points over all strides, for grid-decoded formats."""
+        return sum(
+            -(-self.input.height // stride) * -(-self.input.width // stride)
+            for stride in self.strides
+        )
+
+
+def parse_manifest(data: Any, where: str) -> ModelManifest:
+    try:
+        return ModelManifest.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in item['loc']) or '(root)'}: {item['msg']}"
+            for item in error.errors(include_url=False)
+        )
+        raise ModelError(f"model manifest {where} is not valid: {problems}") from None
+
+
+def load_manifest(path: Path) -> ModelManifest:
+    if not path.is_file():
+        raise ModelError(
+            f"model manifest {path} does not exist; write one beside the model "
+            "(see docs/detect.md) or set detect.manifest"
+        )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"model manifest {path} is not readable JSON: {exc}") from None
+    return parse_manifest(data, str(path))

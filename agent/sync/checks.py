@@ -1,0 +1,119 @@
+"""Connectivity checks for ``sideline agent check``: can this box reach what it syncs to?
+
+Each check returns a :class:`CheckResult` whose text says what was tried and,
+on failure, what to fix. None of them disturbs a running agent: the broker is
+logged into with a separate client id and a clean session, and the bucket
+probe writes and deletes one small object under the device's own prefix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from agent.sync.config import MqttConfig, S3Config
+from agent.sync.objectstore import ObjectStoreError, S3ObjectStore
+
+__all__ = ["CheckResult", "check_broker", "check_bucket", "check_data_dir"]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+
+
+def check_data_dir(data_dir: Path) -> CheckResult:
+    name = f"data dir {data_dir}"
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=data_dir, prefix=".sideline-check-"):
+            pass
+    except OSError as exc:
+        return CheckResult(name, False, f"not writable: {exc}; check device.data_dir and its owner")
+    free = shutil.disk_usage(data_dir).free
+    return CheckResult(name, True, f"writable, {free / 1024**3:.1f} GiB free")
+
+
+def check_broker(config: MqttConfig, device_id: str, timeout_s: float = 10.0) -> CheckResult:
+    name = f"mqtt broker {config.host}:{config.port}"
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=f"{config.client_id or device_id}-check",
+        protocol=mqtt.MQTTv5,
+    )
+    if config.username is not None:
+        password = config.password.get_secret_value() if config.password else None
+        client.username_pw_set(config.username, password)
+    if config.tls:
+        client.tls_set(
+            ca_certs=str(config.ca_file) if config.ca_file else None,
+            certfile=str(config.cert_file) if config.cert_file else None,
+            keyfile=str(config.key_file) if config.key_file else None,
+        )
+    answered = threading.Event()
+    verdict: list[str] = []
+
+    def on_connect(
+        client: mqtt.Client, userdata: object, flags: object, reason: object, props: object
+    ) -> None:
+        verdict.append(str(reason))
+        answered.set()
+
+    client.on_connect = on_connect
+    try:
+        client.connect(config.host, config.port, keepalive=10, clean_start=True)
+    except OSError as exc:
+        return CheckResult(
+            name, False, f"cannot connect: {exc}; check mqtt.host, mqtt.port and the network"
+        )
+    client.loop_start()
+    try:
+        if not answered.wait(timeout_s):
+            return CheckResult(
+                name, False, f"no answer to CONNECT within {timeout_s:.0f} s (TLS mismatch?)"
+            )
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    if verdict[0] != "Success":
+        hint = (
+            "; check mqtt.username and mqtt.password"
+            if "password" in verdict[0] or "authorized" in verdict[0]
+            else ""
+        )
+        return CheckResult(name, False, f"refused: {verdict[0]}{hint}")
+    who = f" as {config.username}" if config.username else " anonymously"
+    return CheckResult(name, True, f"logged in{who} (MQTT v5{', TLS' if config.tls else ''})")
+
+
+def check_bucket(config: S3Config, org: str, device_id: str) -> CheckResult:
+    name = f"s3 bucket {config.bucket} at {config.endpoint_url or 'AWS'}"
+    key = f"{org}/{device_id}/.sideline-check"
+    body = b"sideline agent check\n"
+    digest = hashlib.sha256(body).hexdigest()
+    store = S3ObjectStore(config)
+    with tempfile.NamedTemporaryFile() as probe:
+        probe.write(body)
+        probe.flush()
+        try:
+            store.put_file(key, Path(probe.name), sha256=digest, content_type="text/plain")
+            found = store.head(key)
+            store.delete(key)
+        except ObjectStoreError as exc:
+            return CheckResult(
+                name,
+                False,
+                f"{exc} (a missing bucket also shows as AccessDenied to a device key)",
+            )
+    if found is None or found.sha256 != digest:
+        return CheckResult(name, False, f"wrote {key} but could not read it back")
+    return CheckResult(name, True, f"can write, read and delete under {org}/{device_id}/")

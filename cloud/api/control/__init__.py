@@ -1,1 +1,0 @@
-"""Telling devices what to do: the protocol the API uses and its MQTT implementation."""

@@ -1,0 +1,156 @@
+"""Device health from the status channel (retained, last will) and heartbeats.
+
+Status: every worker subscribes to it without ``$share`` (retained messages are
+not delivered to shared subscriptions), so each may see the same message; a
+message whose id is already recorded changes nothing. That also makes the
+retained re-delivery at a worker's start-up harmless. The last will has no
+``since``: the time it is first received stands for it.
+
+Heartbeats: the latest figures go on ``device_status``; each heartbeat is also a
+sample (id = its message id) in a history pruned by age and count per device.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from peewee import fn
+
+from cloud.models import Camera, DeviceStatus, HeartbeatSample
+from protocol import Heartbeat, Status
+
+__all__ = ["apply_heartbeat", "apply_status", "prune_heartbeats"]
+
+
+def _ensure_status_row(device_id: str) -> None:
+    DeviceStatus.insert(device=device_id).on_conflict_ignore().execute()
+
+
+def apply_status(device_id: str, status: Status, received_at: datetime) -> bool:
+    """Record a status message; False when it was already recorded."""
+    _ensure_status_row(device_id)
+    changed = (
+        DeviceStatus.update(
+            state=status.state,
+            since=status.since or received_at,
+            reason=status.reason,
+            agent_version=status.agent_version or DeviceStatus.agent_version,
+            status_message_id=status.message_id,
+            status_received_at=received_at,
+        )
+        .where(
+            (DeviceStatus.device == device_id)
+            & (
+                DeviceStatus.status_message_id.is_null()
+                | (DeviceStatus.status_message_id != status.message_id)
+            )
+        )
+        .execute()
+    )
+    for camera in status.cameras:
+        Camera.insert(
+            device=device_id,
+            camera_id=camera.camera_id,
+            kind=camera.kind,
+            width=camera.width,
+            height=camera.height,
+            fps=camera.fps,
+            first_seen_at=received_at,
+            last_seen_at=received_at,
+        ).on_conflict(
+            conflict_target=[Camera.device, Camera.camera_id],
+            update={
+                Camera.kind: camera.kind,
+                Camera.width: camera.width,
+                Camera.height: camera.height,
+                Camera.fps: camera.fps,
+                Camera.last_seen_at: received_at,
+            },
+        ).execute()
+    return bool(changed)
+
+
+def _backlog_records(heartbeat: Heartbeat) -> int:
+    backlog = heartbeat.backlog
+    return backlog.logs + backlog.clips + backlog.events
+
+
+def apply_heartbeat(device_id: str, heartbeat: Heartbeat, received_at: datetime) -> bool:
+    """Store a heartbeat sample and, if it is the newest, the latest figures."""
+    inserted = (
+        HeartbeatSample.insert(
+            id=heartbeat.message_id,
+            device=device_id,
+            sent_at=heartbeat.sent_at,
+            received_at=received_at,
+            uptime_s=heartbeat.uptime_s,
+            cpu_percent=heartbeat.cpu_percent,
+            load_1m=heartbeat.load_1m,
+            memory_rss_bytes=heartbeat.memory_rss_bytes,
+            soc_temp_c=heartbeat.soc_temp_c,
+            disk_free_bytes=heartbeat.disk_free_bytes,
+            backlog_records=_backlog_records(heartbeat),
+            backlog_clip_bytes=heartbeat.backlog.clip_bytes,
+            camera_fps={camera.camera_id: camera.fps for camera in heartbeat.cameras},
+            detection_fps={item.camera_id: item.fps for item in heartbeat.detection},
+        )
+        .on_conflict_ignore()
+        .as_rowcount()
+        .execute()
+    )
+    _ensure_status_row(device_id)
+    DeviceStatus.update(
+        heartbeat_at=heartbeat.sent_at,
+        heartbeat_received_at=received_at,
+        uptime_s=heartbeat.uptime_s,
+        cpu_percent=heartbeat.cpu_percent,
+        load_1m=heartbeat.load_1m,
+        memory_rss_bytes=heartbeat.memory_rss_bytes,
+        soc_temp_c=heartbeat.soc_temp_c,
+        throttled=heartbeat.throttled,
+        disk_free_bytes=heartbeat.disk_free_bytes,
+        disk_total_bytes=heartbeat.disk_total_bytes,
+        backlog_records=_backlog_records(heartbeat),
+        backlog_clip_bytes=heartbeat.backlog.clip_bytes,
+        oldest_unsynced_age_s=heartbeat.backlog.oldest_unsynced_age_s,
+        evicted_unsynced_clips=heartbeat.evicted_unsynced_clips,
+        clock_offset_ms=heartbeat.clock.offset_ms,
+        agent_version=heartbeat.agent_version or DeviceStatus.agent_version,
+        heartbeat=heartbeat.model_dump(mode="json", exclude={"protocol", "org", "device_id"}),
+    ).where(
+        (DeviceStatus.device == device_id)
+        & (DeviceStatus.heartbeat_at.is_null() | (DeviceStatus.heartbeat_at <= heartbeat.sent_at))
+    ).execute()
+    return bool(inserted)
+
+
+def prune_heartbeats(device_id: str, *, keep_s: float, keep_max: int, now: datetime) -> int:
+    """Drop samples older than ``keep_s`` and beyond the newest ``keep_max``."""
+    removed = int(
+        HeartbeatSample.delete()
+        .where(
+            (HeartbeatSample.device == device_id)
+            & (HeartbeatSample.sent_at < now - timedelta(seconds=keep_s))
+        )
+        .execute()
+    )
+    count = (
+        HeartbeatSample.select(fn.COUNT(HeartbeatSample.id))
+        .where(HeartbeatSample.device == device_id)
+        .scalar()
+    )
+    if count > keep_max:
+        cutoff = (
+            HeartbeatSample.select(HeartbeatSample.sent_at)
+            .where(HeartbeatSample.device == device_id)
+            .order_by(HeartbeatSample.sent_at.desc())
+            .offset(keep_max - 1)
+            .limit(1)
+            .scalar()
+        )
+        removed += int(
+            HeartbeatSample.delete()
+            .where((HeartbeatSample.device == device_id) & (HeartbeatSample.sent_at < cutoff))
+            .execute()
+        )
+    return removed

@@ -1,0 +1,235 @@
+"""``sideline cloud ingest``: one worker process, wired and owned here.
+
+Threads: paho's network thread (receives and decodes), the writer
+(:class:`IngestWorker`, the caller's thread), the clip verifier and the
+housekeeper (expired commands, unpublished desired states, counters in the log).
+Start several processes with the same ``mqtt.shared_group`` to split the load.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import secrets
+import socket
+import threading
+import zlib
+from collections.abc import Callable
+
+import paho.mqtt.client as mqtt
+from peewee import DatabaseError
+
+from cloud.commands import expire_commands
+from cloud.config import CloudConfig
+from cloud.control import DeviceControl
+from cloud.db import database_proxy
+from cloud.ingest.acks import OrderedAcks
+from cloud.ingest.decoding import Decoded, Inbound, Problem, decode_inbound
+from cloud.ingest.encoding import RowEncoder
+from cloud.ingest.stats import IngestStats
+from cloud.ingest.store import IngestStore
+from cloud.ingest.verify import ClipVerifier
+from cloud.ingest.worker import IngestWorker
+from cloud.migrations import open_current_database
+from cloud.models import utc_now
+from cloud.mqtt import CloudMqttClient, Subscription
+from cloud.object_store import ObjectStore, S3ObjectStore
+from protocol import Channel, shared_subscription, topic_filter
+
+__all__ = ["IngestService", "ingest_subscriptions"]
+
+log = logging.getLogger(__name__)
+
+_SHARED_CHANNELS = (Channel.LOGS, Channel.CLIPS, Channel.EVENTS, Channel.HEARTBEAT, Channel.ACKS)
+
+
+def ingest_subscriptions(prefix: str, group: str) -> list[Subscription]:
+    """Up channels through ``$share`` (split among workers); status directly, because
+    a shared subscription never receives retained messages."""
+    shared = [
+        Subscription(shared_subscription(group, topic_filter(prefix, channel)))
+        for channel in _SHARED_CHANNELS
+    ]
+    return [*shared, Subscription(topic_filter(prefix, Channel.STATUS))]
+
+
+class _Link:
+    """Acks (in arrival order, through :class:`OrderedAcks`) and publishes through the
+    worker's MQTT connection."""
+
+    def __init__(self, client: CloudMqttClient, on_skip: Callable[[], None]) -> None:
+        self.client = client
+        self.ordered = OrderedAcks(self._send_ack, on_skip)
+
+    def _send_ack(self, inbound: Inbound) -> bool:
+        if inbound.qos == 0:
+            return True
+        if inbound.generation != self.client.generation:
+            return False  # a packet id of a dropped connection means nothing on this one
+        self.client.ack(inbound.mid, inbound.qos)
+        return True
+
+    def ack(self, inbound: Inbound) -> bool:
+        return self.ordered.ack(inbound)
+
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1) -> None:
+        self.client.publish(topic, payload, qos=qos)
+
+
+class IngestService:
+    def __init__(
+        self,
+        config: CloudConfig,
+        *,
+        object_store: ObjectStore | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        self.config = config
+        self.stats = IngestStats()
+        self.ready = threading.Event()
+        self._object_store = object_store
+        persistent = worker_id or config.ingest.worker_id
+        self.client_id = f"{config.mqtt.client_id_prefix}-ingest-" + (
+            persistent or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
+        )
+        self._persistent = persistent is not None
+        self._inboxes: list[queue.Queue[Decoded]] = [
+            queue.Queue() for _ in range(config.ingest.writers)
+        ]
+        self._received = 0  # arrival order; only paho's network thread counts
+        self._failure: BaseException | None = None
+        self._encoder: RowEncoder | None = None
+
+    def run(self, stop: threading.Event) -> None:
+        database = open_current_database(self.config.database_url)
+        prefix = self.config.mqtt.prefix
+        client = CloudMqttClient(
+            self.config.mqtt,
+            client_id=self.client_id,
+            clean_start=not self._persistent,
+            session_expiry_s=self.config.ingest.session_expiry_s if self._persistent else 0,
+            receive_maximum=self.config.ingest.receive_maximum,
+            manual_ack=True,
+            subscriptions=ingest_subscriptions(prefix, self.config.mqtt.shared_group),
+            on_message=self._receive,
+        )
+        self._encoder = RowEncoder.for_database(database)
+        link = _Link(client, lambda: self.stats.add(acks_skipped=1))
+        workers = [
+            IngestWorker(
+                IngestStore(database, self.config.ingest, worker=self.client_id),
+                inbox,
+                link,
+                self.config.ingest,
+                prefix=prefix,
+                stats=self.stats,
+            )
+            for inbox in self._inboxes
+        ]
+        verifier = ClipVerifier(
+            database,
+            self._object_store or S3ObjectStore(self.config.s3),
+            self.config.ingest.verify,
+            workers[0].send_receipt,
+        )
+        for worker in workers:
+            worker.clips_stored = verifier.wake
+        control = DeviceControl(client, prefix=prefix)
+        threads = [
+            threading.Thread(
+                target=self._guarded, args=(worker.run, stop), name=f"writer-{i}", daemon=True
+            )
+            for i, worker in enumerate(workers)
+        ]
+        threads += [
+            threading.Thread(target=verifier.run, args=(stop,), name="clip-verifier", daemon=True),
+            threading.Thread(
+                target=self._housekeep, args=(stop, control), name="housekeeping", daemon=True
+            ),
+        ]
+        client.connect()
+        try:
+            if not client.wait_subscribed(10.0):
+                log.warning("no SUBACK yet for %s; messages may arrive late", self.client_id)
+            for thread in threads:
+                thread.start()
+            self.ready.set()
+            log.info("ingest worker %s running with %d writers", self.client_id, len(workers))
+            stop.wait()
+        finally:
+            stop.set()
+            verifier.wake.set()
+            for thread in threads:
+                if thread.is_alive():
+                    thread.join(timeout=5)
+            client.close()
+            database.close()
+            log.info(
+                "ingest worker %s stopped: %s", self.client_id, self.stats.snapshot().describe()
+            )
+        if self._failure is not None:
+            raise RuntimeError(f"ingest writer failed: {self._failure!r}") from self._failure
+
+    def _guarded(self, run: Callable[[threading.Event], None], stop: threading.Event) -> None:
+        """A writer that dies takes the whole worker down (un-acknowledged messages are
+        re-delivered to the others or after a restart) instead of stalling it silently."""
+        try:
+            run(stop)
+        except BaseException as exc:
+            log.exception("ingest writer failed; stopping this worker")
+            self._failure = exc
+            stop.set()
+
+    def _receive(self, message: mqtt.MQTTMessage, generation: int) -> None:
+        inbound = Inbound(
+            topic=message.topic,
+            payload=bytes(message.payload),
+            mid=message.mid,
+            qos=message.qos,
+            retain=bool(message.retain),
+            generation=generation,
+            received_at=utc_now(),
+            sequence=self._received,
+        )
+        self._received += 1
+        try:
+            decoded = decode_inbound(inbound, self.config.mqtt.prefix, self._encoder)
+        except Exception as exc:  # a bug here must not kill paho's thread (and all intake)
+            log.exception("could not decode a message on %s", inbound.topic)
+            decoded = Decoded(
+                inbound, problem=Problem("internal_error", f"decoding failed: {exc!r}")
+            )
+        self._inboxes[self._writer_for(decoded)].put(decoded)
+
+    def _writer_for(self, decoded: Decoded) -> int:
+        """Records go round the writers; a device's status messages always to the same
+        one, because applying them out of order would leave the wrong state."""
+        count = len(self._inboxes)
+        if count == 1:
+            return 0
+        if decoded.topic is not None and decoded.topic.channel is Channel.STATUS:
+            return zlib.crc32(decoded.topic.device.encode()) % count
+        return decoded.inbound.sequence % count
+
+    def _housekeep(self, stop: threading.Event, control: DeviceControl) -> None:
+        interval = self.config.ingest.stats_interval_s
+        tasks: list[tuple[str, Callable[[], object]]] = [
+            ("expire commands", lambda: expire_commands(utc_now())),
+            ("republish desired states", control.republish_pending),
+        ]
+        waited = 0.0
+        while not stop.wait(5.0):
+            for name, task in tasks:
+                try:
+                    task()
+                except Exception as exc:  # noqa: BLE001 - keep housekeeping alive
+                    log.warning("housekeeping: %s failed: %s", name, exc)
+            waited += 5.0
+            if waited >= interval:
+                waited = 0.0
+                log.info("ingest %s: %s", self.client_id, self.stats.snapshot().describe())
+        try:
+            database_proxy.close()  # this thread's connection
+        except DatabaseError:
+            pass

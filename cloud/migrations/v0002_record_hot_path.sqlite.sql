@@ -1,0 +1,18 @@
+ALTER TABLE "log" RENAME TO "_log_v1";
+DROP INDEX "log_session_id_occurred_at_id";
+DROP INDEX "log_org_id_occurred_at_id";
+DROP INDEX "log_device_id_occurred_at";
+ALTER TABLE "detection_event" RENAME TO "_detection_event_v1";
+DROP INDEX "detection_event_session_id_occurred_at_id";
+DROP INDEX "detection_event_org_id_occurred_at_id";
+DROP INDEX "detection_event_device_id_occurred_at";
+CREATE TABLE "log" ("id" TEXT NOT NULL PRIMARY KEY, "org_id" TEXT NOT NULL, "session_id" TEXT, "device_id" VARCHAR(64), "camera_id" VARCHAR(64), "origin" VARCHAR(32) NOT NULL CHECK ("origin" IN ('device', 'api')), "source" VARCHAR(32) NOT NULL, "type" VARCHAR(64) NOT NULL, "occurred_at" TIMESTAMPTZ NOT NULL, "received_at" TIMESTAMPTZ NOT NULL, "author_id" TEXT, "form_version_id" TEXT, "data" TEXT NOT NULL, "message_id" TEXT, "updated_at" TIMESTAMPTZ, "deleted_at" TIMESTAMPTZ, FOREIGN KEY ("session_id") REFERENCES "session" ("id") ON DELETE SET NULL, FOREIGN KEY ("author_id") REFERENCES "user" ("id") ON DELETE SET NULL, FOREIGN KEY ("form_version_id") REFERENCES "form_version" ("id") ON DELETE SET NULL);
+CREATE INDEX "log_session_id_occurred_at_id" ON "log" ("session_id", "occurred_at", "id");
+CREATE INDEX "log_device_id_occurred_at" ON "log" ("device_id", "occurred_at");
+CREATE TABLE "detection_event" ("id" TEXT NOT NULL PRIMARY KEY, "org_id" TEXT NOT NULL, "device_id" VARCHAR(64) NOT NULL, "session_id" TEXT, "camera_id" VARCHAR(64) NOT NULL, "occurred_at" TIMESTAMPTZ NOT NULL, "kind" VARCHAR(32) NOT NULL CHECK ("kind" IN ('enter', 'leave', 'count', 'rule')), "label" VARCHAR(64) NOT NULL, "track_id" INTEGER, "zone" VARCHAR(64), "count" INTEGER, "score" REAL, "box" TEXT, "rule" VARCHAR(64), "clip_id" TEXT, "data" TEXT NOT NULL, "message_id" TEXT, "received_at" TIMESTAMPTZ NOT NULL, FOREIGN KEY ("session_id") REFERENCES "session" ("id") ON DELETE SET NULL);
+CREATE INDEX "detection_event_session_id_occurred_at_id" ON "detection_event" ("session_id", "occurred_at", "id");
+CREATE INDEX "detection_event_device_id_occurred_at" ON "detection_event" ("device_id", "occurred_at");
+INSERT INTO "log" SELECT * FROM "_log_v1";
+DROP TABLE "_log_v1";
+INSERT INTO "detection_event" SELECT * FROM "_detection_event_v1";
+DROP TABLE "_detection_event_v1";

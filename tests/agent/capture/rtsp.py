@@ -1,0 +1,129 @@
+"""A real RTSP server for tests (Debian's ``rtsp-server-perl``) and a camera that pushes to it.
+
+The server relays what a source publishes with ANNOUNCE/RECORD (port ``source_port``)
+to players that DESCRIBE/SETUP/PLAY (port ``client_port``), over RTP/UDP. The
+:class:`RtspPublisher` plays a generated test video into it in real time, looped,
+through FFmpeg's RTSP muxer, and can pause (a stalled camera) or stop (a camera
+that disappears).
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import av
+
+from sideline.services.process import ManagedProcess, free_port, port_is_open
+
+__all__ = ["RtspPublisher", "RtspServer"]
+
+
+class RtspServer:
+    def __init__(self, log_path: Path) -> None:
+        executable = shutil.which("rtsp-server-perl")
+        if executable is None:
+            raise RuntimeError(
+                "rtsp-server-perl is not installed: apt-get install rtsp-server-perl (scripts/setup.sh does)"
+            )
+        self.client_port = free_port()
+        self.source_port = free_port()
+        self.process = ManagedProcess(
+            "rtsp-server-perl",
+            [
+                executable,
+                "--clientport",
+                str(self.client_port),
+                "--serverport",
+                str(self.source_port),
+                "--loglevel",
+                "2",
+            ],
+            log_path=log_path,
+        )
+
+    def start(self) -> None:
+        self.process.start()
+        self.process.wait_until(
+            lambda: (
+                port_is_open("127.0.0.1", self.client_port)
+                and port_is_open("127.0.0.1", self.source_port)
+            ),
+            timeout_s=15,
+            what="rtsp-server-perl listening",
+        )
+
+    def stop(self) -> None:
+        self.process.stop()
+
+    def url(self, mount: str) -> str:
+        return f"rtsp://127.0.0.1:{self.client_port}/{mount}"
+
+    def publish_url(self, mount: str) -> str:
+        return f"rtsp://127.0.0.1:{self.source_port}/{mount}"
+
+
+class RtspPublisher:
+    """Pushes ``video`` (H.264 MP4) to ``url`` in real time, looping, until stopped."""
+
+    def __init__(self, video: Path, url: str) -> None:
+        self.video = video
+        self.url = url
+        self.paused = threading.Event()
+        self._stop = threading.Event()
+        self.sent = 0
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="rtsp-publisher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        try:
+            with av.open(str(self.video)) as source:
+                template = source.streams.video[0]
+                with av.open(
+                    self.url, "w", format="rtsp", options={"rtsp_transport": "udp"}
+                ) as sink:
+                    stream = sink.add_stream_from_template(template)
+                    self._loop(source, template, sink, stream)
+        except BaseException as exc:  # reported to the test through .error
+            self.error = exc
+
+    def _loop(
+        self,
+        source: av.container.InputContainer,
+        template: av.video.stream.VideoStream,
+        sink: av.container.OutputContainer,
+        stream: av.video.stream.VideoStream,
+    ) -> None:
+        time_base = template.time_base
+        assert time_base is not None
+        started = time.monotonic()
+        offset = 0
+        while not self._stop.is_set():
+            source.seek(0)
+            last = 0
+            for packet in source.demux(template):
+                if packet.size == 0 or packet.pts is None or self._stop.is_set():
+                    continue
+                while self.paused.is_set() and not self._stop.is_set():
+                    time.sleep(0.02)
+                    started += 0.02
+                due = started + float((packet.pts + offset) * time_base)
+                delay = due - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                last = packet.pts + (packet.duration or 0)
+                packet.pts += offset
+                packet.dts = (packet.dts or 0) + offset
+                packet.stream = stream
+                sink.mux(packet)
+                self.sent += 1
+            offset += last

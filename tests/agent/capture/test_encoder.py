@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from agent.capture.clipfile import mux_mp4
+from agent.capture.config import EncoderChoice
+from agent.capture.encoder import EncoderSettings, H264Encoder, encoder_works
+from agent.capture.packets import has_parameter_sets
+from agent.capture.raw import EncodingSource, TestPatternProducer
+from agent.capture.timeline import lay_out
+from tests.media import decode_clip
+
+
+def settings(choice: EncoderChoice = EncoderChoice.AUTO) -> EncoderSettings:
+    return EncoderSettings(
+        width=320, height=240, fps=30, keyframe_interval_s=0.5, bitrate_kbps=600, choice=choice
+    )
+
+
+def test_hardware_encoder_is_used_only_when_it_really_encodes() -> None:
+    # No V4L2 mem-to-mem device on this machine: the probe must say so, and AUTO falls back.
+    assert encoder_works("libx264", 320, 240)
+    assert not encoder_works("h264_v4l2m2m", 320, 240)
+    assert H264Encoder("cam", "test", settings()).name == "libx264"
+
+
+def test_forced_hardware_encoder_falls_back_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        encoder = H264Encoder("cam7", "v4l2", settings(EncoderChoice.V4L2M2M))
+    assert encoder.name == "libx264"
+    assert "camera cam7: h264_v4l2m2m is configured but does not work" in caplog.text
+
+
+def test_encoded_test_pattern_has_fixed_keyframes_and_every_frame(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    producer = TestPatternProducer(320, 240, 30, realtime=False, start_at=1_767_261_600.0)
+    source = EncodingSource("cam", "test", producer, settings())
+    source.open()
+    packets = []
+    for packet in source.packets():
+        packets.append(packet)
+        if len(packets) == 90:
+            break
+    source.close()
+    keys = [i for i, p in enumerate(packets) if p.is_keyframe]
+    assert keys == list(range(0, 90, 15))  # keyframe_interval_s=0.5 at 30 fps
+    assert all(has_parameter_sets(packets[i].data) for i in keys)
+    assert all(p.pts == p.dts for p in packets)  # no B-frames: nothing held back
+    assert abs(packets[1].captured_at - packets[0].captured_at - 1 / 30) < 1e-4
+    path = tmp_path / "pattern.mp4"
+    mux_mp4(path, lay_out(packets))
+    assert decode_clip(path).indices == list(range(90))
+
+
+def test_v4l2_path_decodes_and_reencodes_through_pyav_input(video, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # No /dev/video* here: the same PyAV input -> decode -> encode path, fed from a file.
+    from agent.capture.raw import PyavFrameProducer
+
+    producer = PyavFrameProducer("usb", video.path)
+    scaled = EncoderSettings(width=320, height=180, fps=30, keyframe_interval_s=1, bitrate_kbps=600)
+    source = EncodingSource("usb", "v4l2", producer, scaled)
+    source.open()
+    packets = []
+    for packet in source.packets():
+        packets.append(packet)
+        if len(packets) == 60:
+            break
+    source.close()
+    path = tmp_path / "usb.mp4"
+    mux_mp4(path, lay_out(packets))
+    decoded = decode_clip(path)
+    assert (decoded.width, decoded.height) == (320, 180)
+    assert decoded.indices == list(range(60))  # scaled and re-encoded, every frame
+
+
+def test_missing_v4l2_device_is_a_clear_error() -> None:
+    from pathlib import Path
+
+    from agent.capture.config import V4l2CameraConfig
+    from agent.capture.source import SourceError
+    from agent.capture.sources import make_source
+
+    source = make_source(V4l2CameraConfig(id="usb", device=Path("/dev/video97")))
+    with pytest.raises(SourceError, match="camera usb: cannot open /dev/video97"):
+        source.open()

@@ -1,0 +1,238 @@
+"""Replacing the model at run time: fetched over HTTP or from S3, verified, swapped, rolled back."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.capture.frames import Frame
+from agent.detect.config import DetectConfig
+from agent.detect.fetch import ModelFetcher, S3ObjectStore
+from agent.detect.install import ModelInstaller
+from agent.detect.model import file_sha256
+from agent.detect.session import SessionSettings
+from agent.detect.worker import DetectionWorker
+from protocol import ModelRef
+from sideline.services.seaweed import SeaweedS3
+from tests.agent.detect.conftest import CLASSES, open_detector, read_manifest
+from tests.agent.detect.fakes import RecordingSink
+from tests.agent.detect.scenes import BALL, PERSON, Figure, render
+from tests.agent.detect.synthetic_models import build_colour_detector, manifest_for, write_model
+
+SCENE = [Figure(BALL, 100, 50, 30, 30), Figure(PERSON, 300, 150, 40, 70)]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A local HTTP server over a folder: (base URL, folder)."""
+    root = tmp_path_factory.mktemp("served")
+    handler = functools.partial(QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", root
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def nanodet_model(served: tuple[str, Path]) -> Path:
+    """A different model (another format, same classes) on the server."""
+    _, root = served
+    return write_model(
+        root, "nanodet", build_colour_detector("nanodet", CLASSES), manifest_for("nanodet", CLASSES)
+    )
+
+
+def make_installer(
+    tmp_path: Path, model_path: Path, store: S3ObjectStore | None = None
+) -> tuple[ModelInstaller, DetectionWorker, RecordingSink]:
+    sink = RecordingSink()
+    config = DetectConfig(enabled=True, model=model_path, fps=30)
+    worker = DetectionWorker(config, ["cam1"], open_detector(model_path), sink)
+    worker.on_frame(Frame("cam1", render(SCENE), 1_800_000_000.0, 0))
+    worker.process_pending()
+    installer = ModelInstaller(
+        config,
+        SessionSettings(threads=1),
+        tmp_path / "models",
+        worker,
+        ModelFetcher(store, timeout_s=10),
+        sink,
+    )
+    return installer, worker, sink
+
+
+def test_a_new_model_is_fetched_verified_and_swapped_in(
+    tmp_path: Path, model_path: Path, served: tuple[str, Path], nanodet_model: Path
+) -> None:
+    base, _ = served
+    installer, worker, sink = make_installer(tmp_path, model_path)
+    sha = file_sha256(nanodet_model)
+    manifest = read_manifest(nanodet_model)
+    result = installer.apply(ModelRef(url=f"{base}/nanodet.onnx", sha256=sha, manifest=manifest))  # type: ignore[arg-type]
+    assert result.ok and result.changed and result.reason is None
+    assert (
+        worker.detector.model.sha256 == sha and worker.detector.manifest.format.value == "nanodet"
+    )
+    assert (tmp_path / "models" / f"{sha}.onnx").is_file()
+    assert not list((tmp_path / "models").glob(".*.part"))
+    assert [log.type for log in sink.logs] == ["model_updated"]
+    assert sink.logs[0].data["previous"] == file_sha256(model_path)
+    # The new model runs on the next frame.
+    worker.on_frame(Frame("cam1", render(SCENE), 1_800_000_001.0, 1))
+    worker.process_pending()
+    assert {t.label for t in worker.pipelines["cam1"].tracker.tracks} == {"ball", "person"}
+
+    again = installer.apply(ModelRef(url=f"{base}/nanodet.onnx", sha256=sha))
+    assert again.ok and not again.changed
+
+
+def test_a_checksum_mismatch_keeps_the_running_model(
+    tmp_path: Path, model_path: Path, served: tuple[str, Path], nanodet_model: Path
+) -> None:
+    base, _ = served
+    installer, worker, sink = make_installer(tmp_path, model_path)
+    result = installer.apply(
+        ModelRef(url=f"{base}/nanodet.onnx", sha256="b" * 64, manifest=read_manifest(nanodet_model))
+    )  # type: ignore[arg-type]
+    assert not result.ok and not result.changed
+    assert (
+        result.reason is not None
+        and "b" * 64 in result.reason
+        and file_sha256(nanodet_model) in result.reason
+    )
+    assert worker.detector.model.path == model_path
+    assert list((tmp_path / "models").iterdir()) == []  # nothing half-written is left
+    assert sink.logs[0].type == "model_update_failed" and sink.logs[0].data[
+        "running"
+    ] == file_sha256(model_path)
+
+
+def test_a_missing_file_keeps_the_running_model(
+    tmp_path: Path, model_path: Path, served: tuple[str, Path]
+) -> None:
+    base, _ = served
+    installer, worker, _ = make_installer(tmp_path, model_path)
+    result = installer.apply(ModelRef(url=f"{base}/nothing.onnx", sha256="c" * 64))
+    assert not result.ok and result.reason is not None and "404" in result.reason
+    assert worker.detector.model.path == model_path
+
+
+def test_a_manifest_that_does_not_fit_keeps_the_running_model(
+    tmp_path: Path, model_path: Path, served: tuple[str, Path], nanodet_model: Path
+) -> None:
+    base, _ = served
+    installer, worker, _ = make_installer(tmp_path, model_path)
+    wrong = {**read_manifest(nanodet_model), "format": "yolov8"}
+    result = installer.apply(
+        ModelRef(url=f"{base}/nanodet.onnx", sha256=file_sha256(nanodet_model), manifest=wrong)
+    )  # type: ignore[arg-type]
+    assert not result.ok and result.reason is not None
+    assert "format 'yolov8'" in result.reason and "[1, 2100, 35]" in result.reason
+    assert worker.detector.model.path == model_path
+
+
+def test_without_a_manifest_the_running_one_is_reused(
+    tmp_path: Path, model_path: Path, served: tuple[str, Path]
+) -> None:
+    base, root = served
+    retrained = write_model(
+        root,
+        "retrained",
+        build_colour_detector("yolov8", CLASSES, tau=70.0),
+        manifest_for("yolov8", CLASSES),
+    )
+    installer, worker, _ = make_installer(tmp_path, model_path)
+    result = installer.apply(ModelRef(url=f"{base}/retrained.onnx", sha256=file_sha256(retrained)))
+    assert result.ok and worker.detector.manifest.format.value == "yolov8"
+    assert worker.detector.manifest.sha256 == file_sha256(retrained)
+
+
+def test_a_model_from_the_object_store(
+    tmp_path: Path, model_path: Path, seaweed: SeaweedS3, nanodet_model: Path
+) -> None:
+    client = seaweed.client()
+    key = "org1/dev1/models/nanodet.onnx"
+    client.put_object(Bucket="sideline-clips", Key=key, Body=nanodet_model.read_bytes())
+    installer, worker, _ = make_installer(
+        tmp_path, model_path, S3ObjectStore(client, "sideline-clips")
+    )
+    sha = file_sha256(nanodet_model)
+    result = installer.apply(
+        ModelRef(s3_key=key, sha256=sha, manifest=read_manifest(nanodet_model))
+    )  # type: ignore[arg-type]
+    assert result.ok and worker.detector.model.sha256 == sha
+    missing = installer.apply(ModelRef(s3_key="org1/dev1/models/none.onnx", sha256="d" * 64))
+    assert not missing.ok and missing.reason is not None and "none.onnx" in missing.reason
+
+
+def test_an_oversized_download_is_refused(
+    tmp_path: Path, model_path: Path, served: tuple[str, Path], nanodet_model: Path
+) -> None:
+    base, _ = served
+    installer, worker, _ = make_installer(tmp_path, model_path)
+    installer.config = installer.config.model_copy(update={"max_model_bytes": 1024})
+    result = installer.apply(
+        ModelRef(url=f"{base}/nanodet.onnx", sha256=file_sha256(nanodet_model))
+    )
+    assert (
+        not result.ok and result.reason is not None and "above the limit of 1024" in result.reason
+    )
+
+
+def test_capture_keeps_delivering_and_detection_keeps_running_during_a_swap(
+    tmp_path: Path, model_path: Path, served: tuple[str, Path], nanodet_model: Path
+) -> None:
+    base, _ = served
+    installer, worker, _ = make_installer(tmp_path, model_path)
+    stop = threading.Event()
+    delivered = [0]
+
+    def capture() -> None:
+        index = 1
+        while not stop.is_set():
+            moving = [Figure(BALL, 50 + (index * 7) % 500, 50, 30, 30)]  # keeps the gate open
+            worker.on_frame(Frame("cam1", render(moving), 1_800_000_000.0 + index / 30, index))
+            delivered[0] += 1
+            index += 1
+            stop.wait(1 / 30)
+
+    feeder = threading.Thread(target=capture)
+    worker.start()
+    feeder.start()
+    try:
+        before = delivered[0]
+        result = installer.apply(
+            ModelRef(
+                url=f"{base}/nanodet.onnx",
+                sha256=file_sha256(nanodet_model),
+                manifest=read_manifest(nanodet_model),
+            )
+        )  # type: ignore[arg-type]
+        during = delivered[0] - before
+        inferences_at_swap = worker.health()[0].inferences
+        for _ in range(100):
+            if worker.health()[0].inferences > inferences_at_swap + 2:
+                break
+            stop.wait(0.05)
+    finally:
+        stop.set()
+        feeder.join()
+        worker.stop()
+    assert result.ok
+    assert during > 0  # frames kept arriving while the new model was fetched and warmed up
+    assert worker.health()[0].inferences > inferences_at_swap + 2
+    assert worker.stats["cam1"].errors == 0
