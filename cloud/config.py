@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from cloud.api.config import ControlConfig, EmbeddingsSinkConfig, NoSinkConfig
 from cloud.ingest.config import IngestConfig
 from protocol.ids import Segment
 from sideline.settings import FileSettings, Section, load_settings
@@ -47,6 +48,11 @@ class ApiConfig(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     secret_key: SecretStr = SecretStr("dev-secret-change-me")
+    control: ControlConfig = Field(default_factory=ControlConfig)
+    embeddings: EmbeddingsSinkConfig = Field(
+        default_factory=NoSinkConfig,
+        description="Where 'embed the timeline' sends documents: none, directory or webhook.",
+    )
 
 
 class CloudConfig(FileSettings):

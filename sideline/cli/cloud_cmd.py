@@ -104,3 +104,13 @@ def ingest(
         DatabaseUrlError, SchemaBehind, SchemaTooNew, OperationalError, MqttUnavailable
     ):
         service.run(stop)
+
+
+def _register_account_admin() -> None:
+    """``sideline cloud org|team|user|member|token`` (in their own module)."""
+    from sideline.cli.cloud_admin_cmd import register_admin_commands
+
+    register_admin_commands(app)
+
+
+_register_account_admin()

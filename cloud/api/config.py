@@ -1,0 +1,61 @@
+"""The API's own config sections: device commands and the timeline's embeddings sink.
+
+Command acknowledgements are recorded by the ingest (``cloud.commands.record_ack``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr
+
+from sideline.settings import Section
+
+__all__ = [
+    "ControlConfig",
+    "DirectorySinkConfig",
+    "EmbeddingsSinkConfig",
+    "NoSinkConfig",
+    "WebhookSinkConfig",
+]
+
+
+class ControlConfig(Section):
+    command_ttl_s: float = Field(
+        default=60.0,
+        ge=5,
+        le=3600,
+        description="A phone-triggered clip command expires this long after it was issued; "
+        "a device that gets it later refuses it.",
+    )
+    publish_wait_s: float = Field(
+        default=5.0, gt=0, le=60, description="How long to wait for the broker's PUBACK."
+    )
+
+
+class NoSinkConfig(Section):
+    kind: Literal["none"] = "none"
+
+
+class DirectorySinkConfig(Section):
+    """Write each timeline item as ``{dir}/{org}/{session}/{item}.json`` (plus a JSONL file)."""
+
+    kind: Literal["directory"] = "directory"
+    path: Path = Field(description="Folder the documents are written under.")
+
+
+class WebhookSinkConfig(Section):
+    """POST batches of documents as JSON Lines to an embeddings service."""
+
+    kind: Literal["webhook"] = "webhook"
+    url: str = Field(pattern=r"^https?://", description="Where to POST application/x-ndjson.")
+    token: SecretStr | None = Field(default=None, description="Sent as a bearer token.")
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+    timeout_s: float = Field(default=30.0, gt=0, le=600)
+    retries: int = Field(default=3, ge=0, le=10, description="On connection errors and 5xx.")
+
+
+EmbeddingsSinkConfig = Annotated[
+    NoSinkConfig | DirectorySinkConfig | WebhookSinkConfig, Field(discriminator="kind")
+]

@@ -1,0 +1,176 @@
+"""Typed dependencies: the database, the caller, their organisation and role,
+and the org-scoped resources routes act on.
+
+Dependencies that only look at what an earlier one found are ``async`` (no
+thread hop); those that query the database are plain functions, which FastAPI
+runs in its thread pool.
+
+Scoping cannot be forgotten: every organisation route lives under
+``/orgs/{org}`` on a router whose own dependency resolves the caller's scope
+(404 for any organisation but the token's), services take that scope as a
+required keyword argument, and resources named in the path (``SessionInOrg``,
+``FormInOrg``, ...) are looked up through it. The role a route needs is the
+scope alias it declares (``MemberScope``, ``CoachScope``, ...); the OpenAPI
+document states it for every operation (``x-min-role``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import Depends, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from peewee import Database
+
+from cloud.api.errors import Forbidden, NotFound, Unauthorized
+from cloud.api.export.sinks import EmbeddingsSink
+from cloud.api.runtime import ApiRuntime
+from cloud.api.scope import OrgScope, Principal
+from cloud.api.services import forms as form_service
+from cloud.api.services import sessions as session_service
+from cloud.api.services.auth import authenticate
+from cloud.api.services.references import team_in_org
+from cloud.api.storage import ClipUrlSigner
+from cloud.control import DeviceControl
+from cloud.db import database_proxy
+from cloud.models import ROLE_RANK, FormTemplate, Role, Session, Team
+
+__all__ = [
+    "AdminScope",
+    "CoachScope",
+    "ControlDep",
+    "CurrentPrincipal",
+    "DatabaseDep",
+    "FormInOrg",
+    "GuestScope",
+    "MemberScope",
+    "OwnerScope",
+    "RoleRequirement",
+    "RuntimeDep",
+    "SessionInOrg",
+    "SignerDep",
+    "SinkDep",
+    "TeamInOrg",
+    "org_scope",
+]
+
+
+async def get_runtime(request: Request) -> ApiRuntime:
+    runtime: ApiRuntime | None = getattr(request.app.state, "runtime", None)
+    if runtime is None:  # pragma: no cover - only if the lifespan did not run
+        raise RuntimeError("the API runtime is not started")
+    return runtime
+
+
+RuntimeDep = Annotated[ApiRuntime, Depends(get_runtime)]
+
+
+async def get_database(runtime: RuntimeDep) -> Database:
+    """The database the models are bound to (``cloud.db.database_proxy``).
+
+    Normally the runtime's own; should something in the process rebind the
+    models (a test running an ingest worker beside the API), transactions must
+    still be opened on the database the models' queries go to, or a thread
+    would wait on its own second connection.
+    """
+    bound = database_proxy.obj
+    return bound if bound is not None else runtime.database
+
+
+async def get_control(runtime: RuntimeDep) -> DeviceControl:
+    return runtime.control
+
+
+async def get_signer(runtime: RuntimeDep) -> ClipUrlSigner:
+    return runtime.signer
+
+
+async def get_sink(runtime: RuntimeDep) -> EmbeddingsSink | None:
+    return runtime.sink
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
+ControlDep = Annotated[DeviceControl, Depends(get_control)]
+SignerDep = Annotated[ClipUrlSigner, Depends(get_signer)]
+SinkDep = Annotated[EmbeddingsSink | None, Depends(get_sink)]
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An API token: `Authorization: Bearer sl_…` (create one with "
+    "`sideline cloud token create` or POST /orgs/{org}/tokens).",
+)
+
+
+def current_principal(
+    db: DatabaseDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("send an API token: 'Authorization: Bearer sl_…'")
+    return authenticate(db, credentials.credentials)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+async def org_scope(
+    principal: CurrentPrincipal,
+    org: Annotated[str, Path(description="The organisation's slug.", max_length=64)],
+) -> OrgScope:
+    """The caller's scope within ``{org}``: 404 unless it is the token's organisation."""
+    if principal.org.slug != org:
+        raise NotFound("organisation", org)
+    return OrgScope(
+        org=principal.org,
+        user=principal.user,
+        role=Role(principal.membership.role),
+        token_id=principal.token.id,
+    )
+
+
+class RoleRequirement:
+    """A dependency that lets through callers with at least ``role`` in the org."""
+
+    def __init__(self, role: Role) -> None:
+        self.role = role
+
+    async def __call__(self, scope: Annotated[OrgScope, Depends(org_scope)]) -> OrgScope:
+        if ROLE_RANK[scope.role] < ROLE_RANK[self.role]:
+            raise Forbidden(
+                f"this needs the {self.role.value} role or higher; you are {scope.role.value}"
+            )
+        return scope
+
+    def __repr__(self) -> str:
+        return f"RoleRequirement({self.role.value})"
+
+
+GuestScope = Annotated[OrgScope, Depends(RoleRequirement(Role.GUEST))]
+MemberScope = Annotated[OrgScope, Depends(RoleRequirement(Role.MEMBER))]
+CoachScope = Annotated[OrgScope, Depends(RoleRequirement(Role.COACH))]
+AdminScope = Annotated[OrgScope, Depends(RoleRequirement(Role.ADMIN))]
+OwnerScope = Annotated[OrgScope, Depends(RoleRequirement(Role.OWNER))]
+
+
+def session_in_org(
+    scope: Annotated[OrgScope, Depends(org_scope)], session_id: Annotated[UUID, Path()]
+) -> Session:
+    return session_service.get_session(scope=scope, session_id=session_id)
+
+
+def form_in_org(
+    scope: Annotated[OrgScope, Depends(org_scope)], form_id: Annotated[UUID, Path()]
+) -> FormTemplate:
+    return form_service.get_form(scope=scope, form_id=form_id)
+
+
+def team_path_in_org(
+    scope: Annotated[OrgScope, Depends(org_scope)], team_id: Annotated[UUID, Path()]
+) -> Team:
+    return team_in_org(scope=scope, team_id=team_id, path="path.team_id")
+
+
+SessionInOrg = Annotated[Session, Depends(session_in_org)]
+FormInOrg = Annotated[FormTemplate, Depends(form_in_org)]
+TeamInOrg = Annotated[Team, Depends(team_path_in_org)]

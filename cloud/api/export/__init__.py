@@ -1,0 +1,1 @@
+"""Timeline export for AI: documents, downloadable archives, embeddings sinks."""

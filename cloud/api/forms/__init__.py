@@ -1,0 +1,1 @@
+"""Form templates: field definitions and the validation of log values against them."""

@@ -1,0 +1,40 @@
+"""The API's routers, collected in one place.
+
+Everything of an organisation hangs under ``/orgs/{org}`` on ``org_router``,
+whose dependency resolves (and checks) the caller's scope before any handler.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from cloud.api.deps import org_scope
+from cloud.api.routes import (
+    account,
+    clips,
+    commands,
+    forms,
+    logs,
+    members,
+    orgs,
+    participants,
+    sessions,
+    teams,
+    timeline,
+    tokens,
+)
+
+__all__ = ["api_router"]
+
+_ORG_PREFIX = "/orgs/{org}"
+org_router = APIRouter(prefix=_ORG_PREFIX, dependencies=[Depends(org_scope)])
+# Requests are matched against routes in order: the busiest (timeline, sessions) first.
+ORDER = (timeline, sessions, logs, clips, participants, commands, forms, teams, members, tokens)
+for module in ORDER:
+    org_router.include_router(module.router)
+
+api_router = APIRouter(prefix="/api/v1")
+api_router.include_router(account.router)
+# The organisation's own routes have an empty path, so they take the prefix here.
+api_router.include_router(orgs.router, prefix=_ORG_PREFIX, dependencies=[Depends(org_scope)])
+api_router.include_router(org_router)

@@ -1,0 +1,111 @@
+"""What a running API holds: the database and the edges it talks to.
+
+Built from the config by :func:`build_runtime` (``sideline cloud api``), or
+handed to :func:`cloud.api.app.create_app` directly by tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from peewee import Database
+
+from cloud.api.export.sinks import EmbeddingsSink
+from cloud.api.storage import ClipUrlSigner
+from cloud.config import ApiConfig, CloudConfig
+from cloud.control import DeviceControl
+from cloud.mqtt import CloudMqttClient, MqttUnavailable
+
+__all__ = ["ApiRuntime", "BrokerConnector", "build_runtime"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ApiRuntime:
+    database: Database
+    control: DeviceControl
+    signer: ClipUrlSigner
+    sink: EmbeddingsSink | None
+    settings: ApiConfig = field(default_factory=ApiConfig)
+    _closers: list[Any] = field(default_factory=list)
+
+    def close(self) -> None:
+        for closer in reversed(self._closers):
+            try:
+                closer()
+            except Exception:  # closing one part must not keep the others open
+                log.exception("closing %r failed", closer)
+        self._closers.clear()
+        self.database.close()
+
+
+class BrokerConnector:
+    """Connects the API's MQTT client, and keeps trying in the background if the
+    broker is not there yet: reads work without it; commands and desired state
+    fail (and say so) until it answers."""
+
+    def __init__(self, client: CloudMqttClient, *, retry_s: float = 5.0) -> None:
+        self.client = client
+        self.retry_s = retry_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, first_timeout_s: float = 5.0) -> None:
+        try:
+            self.client.connect(first_timeout_s)
+        except MqttUnavailable as exc:
+            log.error("%s; the API starts anyway and keeps trying", exc)
+            self._thread = threading.Thread(target=self.run, name="api-mqtt-connect", daemon=True)
+            self._thread.start()
+
+    def run(self) -> None:
+        while not self._stop.wait(self.retry_s):
+            try:
+                self.client.connect(10.0)
+            except MqttUnavailable as exc:
+                log.warning("still no MQTT broker: %s", exc)
+                continue
+            log.info("connected to the MQTT broker")
+            return
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(15)
+        self.client.close()
+
+
+def build_runtime(config: CloudConfig) -> ApiRuntime:
+    """Open the database (migrating SQLite), connect to the broker, build the signer and sink."""
+    from cloud.api.export.sinks import build_sink
+    from cloud.api.storage import signer_from_config
+    from cloud.migrations import open_current_database
+
+    database = open_current_database(config.database_url)
+    client = CloudMqttClient(
+        config.mqtt, client_id=f"{config.mqtt.client_id_prefix}-api-{secrets.token_hex(4)}"
+    )
+    connector = BrokerConnector(client)
+    connector.start()
+    sink = build_sink(config.api.embeddings)
+    runtime = ApiRuntime(
+        database=database,
+        control=DeviceControl(
+            client,
+            prefix=config.mqtt.prefix,
+            publish_timeout_s=config.api.control.publish_wait_s,
+            command_ttl_s=config.api.control.command_ttl_s,
+        ),
+        signer=signer_from_config(config.s3),
+        sink=sink,
+        settings=config.api,
+    )
+    runtime._closers.append(connector.stop)
+    if sink is not None and hasattr(sink, "close"):
+        runtime._closers.append(sink.close)
+    return runtime

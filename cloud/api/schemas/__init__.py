@@ -1,0 +1,1 @@
+"""Request and response models, one module per entity (XCreate, XUpdate, XPublic, XsPublic)."""

@@ -1,0 +1,140 @@
+"""Clips of a session: listed with presigned URLs; coaches title, tag and delete them.
+
+Only *visible* clips exist here: ``status = 'ready'`` (the ingest found the
+object with the recorded size and SHA-256) and not deleted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from peewee import Database
+
+from cloud.api.cursor import Cursor, Order, after, decode_cursor, encode_cursor, order_by
+from cloud.api.errors import NotFound
+from cloud.api.schemas.records import ClipPublic, ClipUpdate
+from cloud.api.scope import OrgScope
+from cloud.api.storage import ClipUrlSigner
+from cloud.db import write_transaction
+from cloud.models import Clip, ClipStatus, Session, utc_now
+
+__all__ = [
+    "ClipRow",
+    "clip_public",
+    "clips_query",
+    "delete_clip",
+    "get_clip",
+    "list_clips",
+    "update_clip",
+    "visible_clips",
+]
+
+
+def visible_clips(scope: OrgScope) -> Any:
+    return (
+        (Clip.org == scope.org_id) & (Clip.status == ClipStatus.READY) & Clip.deleted_at.is_null()
+    )
+
+
+ClipRow = dict[str, Any]
+"""A clip as :func:`clips_query` reads it: :class:`ClipPublic`'s fields and the object keys."""
+
+
+def clips_query() -> Any:
+    return Clip.select(
+        Clip.id,
+        Clip.session.alias("session_id"),
+        Clip.device.alias("device_id"),
+        Clip.camera_id,
+        Clip.started_at,
+        Clip.ended_at,
+        Clip.duration_ms,
+        Clip.width,
+        Clip.height,
+        Clip.codec,
+        Clip.content_type,
+        Clip.size_bytes,
+        Clip.status,
+        Clip.trigger_source,
+        Clip.triggered_at,
+        Clip.triggers,
+        Clip.command.alias("command_id"),
+        Clip.title,
+        Clip.tags,
+        Clip.object_key,
+        Clip.thumbnail_key,
+    ).dicts()
+
+
+def clip_public(row: ClipRow, signer: ClipUrlSigner | None) -> ClipPublic:
+    playback = signer.sign(row["object_key"], content_type=row["content_type"]) if signer else None
+    thumbnail_key = row["thumbnail_key"]
+    thumbnail = (
+        signer.sign(thumbnail_key, content_type="image/jpeg")
+        if signer is not None and thumbnail_key
+        else None
+    )
+    return ClipPublic.model_validate(
+        {
+            **row,
+            "triggers": row["triggers"] or [],
+            "tags": row["tags"] or [],
+            "playback_url": playback.url if playback else None,
+            "thumbnail_url": thumbnail.url if thumbnail else None,
+            "urls_expire_at": playback.expires_at if playback else None,
+        }
+    )
+
+
+def list_clips(
+    *, scope: OrgScope, session: Session, cursor: str | None, limit: int
+) -> tuple[list[ClipRow], str | None]:
+    listing = "clips:asc"
+    condition = visible_clips(scope) & (Clip.session == session.id)
+    if cursor is not None:
+        condition &= after(
+            Clip.started_at, Clip.id, decode_cursor(cursor, listing=listing), Order.ASC
+        )
+    rows: list[ClipRow] = list(
+        clips_query()
+        .where(condition)
+        .order_by(*order_by(Clip.started_at, Clip.id, Order.ASC))
+        .limit(limit + 1)
+    )
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor(
+            Cursor(rows[-1]["started_at"], UUID(str(rows[-1]["id"])), listing)
+        )
+    return rows, next_cursor
+
+
+def get_clip(*, scope: OrgScope, session: Session, clip_id: UUID) -> ClipRow:
+    condition = visible_clips(scope) & (Clip.session == session.id) & (Clip.id == clip_id)
+    row: ClipRow | None = clips_query().where(condition).first()
+    if row is None:
+        raise NotFound("clip", clip_id)
+    return row
+
+
+def update_clip(
+    db: Database, *, scope: OrgScope, session: Session, clip: ClipRow, data: ClipUpdate
+) -> ClipRow:
+    changes = data.model_dump(exclude_unset=True)
+    if "tags" in changes:
+        tags = changes["tags"] or []
+        changes["tags"] = list(dict.fromkeys(tags))  # unique, in the order given
+    if changes:
+        with write_transaction(db):
+            Clip.update(changes).where(Clip.id == clip["id"]).execute()
+    return get_clip(scope=scope, session=session, clip_id=clip["id"])
+
+
+def delete_clip(db: Database, *, scope: OrgScope, clip: ClipRow) -> None:
+    """Soft delete: hidden everywhere, the object stays in the store (and can be restored)."""
+    with write_transaction(db):
+        Clip.update(deleted_at=utc_now(), deleted_by=scope.user_id).where(
+            (Clip.id == clip["id"]) & Clip.deleted_at.is_null()
+        ).execute()

@@ -1,0 +1,225 @@
+"""The timeline: one chronological stream, filters, stable cursors, export for AI."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import zipfile
+from datetime import timedelta
+from typing import Any
+
+from fastapi.testclient import TestClient
+from peewee import Database
+
+from cloud.api.schemas.timeline import TimelineDocument
+from cloud.models import DetectionEventRecord, LogOrigin, Role, SessionTransition, utc_now
+from protocol.ids import new_id
+from tests.cloud.api.world import World, auth, build_world, make_clip, make_log
+
+
+def _timeline(world: World) -> str:
+    return f"/api/v1/orgs/{world.slug}/sessions/{world.session.id}/timeline"
+
+
+def _read_all(client: TestClient, world: World, **params: Any) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        query = {**params, **({"cursor": cursor} if cursor else {})}
+        page = client.get(_timeline(world), headers=auth(world.tokens[Role.MEMBER]), params=query)
+        assert page.status_code == 200, page.text
+        items += page.json()["data"]
+        if (cursor := page.json()["next_cursor"]) is None:
+            return items
+
+
+def _mixed(world: World) -> dict[str, str]:
+    """One item of each kind at known times, some at the same instant."""
+    base = world.session.started_at + timedelta(minutes=1)
+    same = base + timedelta(seconds=30)
+    marker = make_log(
+        world.org, world.session, occurred_at=same, device=world.device_id, camera_id="cam1"
+    )
+    system = make_log(
+        world.org,
+        world.session,
+        occurred_at=base,
+        source="system",
+        type="camera_lost",
+        device=world.device_id,
+    )
+    coach = make_log(
+        world.org,
+        world.session,
+        occurred_at=same,
+        origin=LogOrigin.API,
+        source="coach",
+        type="entry",
+    )
+    clip = make_clip(
+        world.org, world.session, world.device_id, started_at=same, trigger_source="cloud"
+    )
+    event = DetectionEventRecord.create(
+        id=new_id(),
+        org=world.org,
+        device=world.device_id,
+        session=world.session,
+        camera_id="cam2",
+        occurred_at=base + timedelta(seconds=10),
+        kind="count",
+        label="person",
+        count=11,
+        zone="box",
+    )
+    return {
+        "marker": str(marker.id),
+        "system": str(system.id),
+        "coach": str(coach.id),
+        "clip": str(clip.id),
+        "event": str(event.id),
+    }
+
+
+def test_every_kind_in_one_chronological_stream(db: Database, client: TestClient) -> None:
+    world = build_world(db, "alpha")
+    ids = _mixed(world)
+    items = _read_all(client, world)
+    keys = [(item["timestamp"], item["id"]) for item in items]
+    assert keys == sorted(keys)  # time, then id: the same order on both databases
+    by_id = {item["id"]: item for item in items}
+    assert by_id[ids["marker"]]["type"] == "marker" and by_id[ids["system"]]["type"] == "log"
+    assert by_id[ids["clip"]]["type"] == "clip" and by_id[ids["clip"]]["data"]["playback_url"]
+    assert by_id[ids["event"]]["type"] == "detection" and by_id[ids["event"]]["data"]["count"] == 11
+    assert {item["type"] for item in items} == {"lifecycle", "log", "marker", "clip", "detection"}
+    newest_first = _read_all(client, world, order="desc", limit=2)
+    assert [item["id"] for item in newest_first] == [item["id"] for item in reversed(items)]
+
+
+FILTERS: list[tuple[dict[str, Any], set[str]]] = [
+    ({"type": "marker"}, {"marker"}),
+    ({"type": ["clip", "detection"]}, {"clip", "event", "world_clip", "world_event"}),
+    ({"source": "system"}, {"system"}),
+    ({"source": ["cloud", "coach"]}, {"clip", "coach", "world_log"}),
+    ({"device_id": "alpha-field", "type": ["log", "marker"]}, {"marker", "system"}),
+]
+
+
+def test_filters(db: Database, client: TestClient) -> None:
+    world = build_world(db, "alpha")
+    ids = _mixed(world)
+    ids |= {
+        "world_clip": str(world.clip.id),
+        "world_event": str(world.event.id),
+        "world_log": str(world.log.id),
+    }
+    for params, expected in FILTERS:
+        found = {item["id"] for item in _read_all(client, world, **params)}
+        assert found == {ids[name] for name in expected}, params
+
+
+def test_time_range(db: Database, client: TestClient) -> None:
+    world = build_world(db, "alpha")
+    ids = _mixed(world)
+    base = world.session.started_at + timedelta(minutes=1)
+    window = {"since": base.isoformat(), "until": (base + timedelta(seconds=30)).isoformat()}
+    assert {item["id"] for item in _read_all(client, world, **window)} == {
+        ids["system"],
+        ids["event"],
+    }
+
+
+def test_pages_neither_skip_nor_repeat_while_items_arrive(db: Database, client: TestClient) -> None:
+    world = build_world(db, "alpha")
+    start = world.session.started_at
+    existing = {
+        str(make_log(world.org, world.session, occurred_at=start + timedelta(seconds=n // 3)).id)
+        for n in range(120)
+    }
+    existing |= {str(world.log.id), str(world.clip.id), str(world.event.id)}
+    existing |= {
+        str(t.id)
+        for t in SessionTransition.select().where(SessionTransition.session == world.session.id)
+    }
+    stop = threading.Event()
+    added: list[str] = []
+
+    def keep_inserting() -> None:
+        # New items land before, between and after the pages being read, some at
+        # the very instants already on the timeline.
+        n = 0
+        while not stop.is_set():
+            at = start + timedelta(seconds=(n * 7) % 60)
+            added.append(str(make_log(world.org, world.session, occurred_at=at).id))
+            n += 1
+            stop.wait(0.002)
+
+    writer = threading.Thread(target=keep_inserting)
+    writer.start()
+    try:
+        seen = [item["id"] for item in _read_all(client, world, limit=9)]
+    finally:
+        stop.set()
+        writer.join()
+    assert len(seen) == len(set(seen)), "an item was repeated"
+    assert existing <= set(seen), "an item that existed before the first page was skipped"
+    assert added, "the writer wrote nothing meanwhile"
+    assert set(seen) - existing <= set(added)
+
+
+def test_a_bad_cursor_or_a_cursor_of_another_order_is_refused(
+    db: Database, client: TestClient
+) -> None:
+    world = build_world(db, "alpha")
+    member = auth(world.tokens[Role.MEMBER])
+    page = client.get(_timeline(world), headers=member, params={"limit": 1}).json()
+    flipped = client.get(
+        _timeline(world), headers=member, params={"cursor": page["next_cursor"], "order": "desc"}
+    )
+    assert flipped.status_code == 422 and "order" in flipped.json()["error"]["message"]
+    other = client.get(
+        f"/api/v1/orgs/{world.slug}/sessions/{world.session.id}/logs",
+        headers=member,
+        params={"cursor": page["next_cursor"]},
+    )
+    assert other.status_code == 422
+
+
+def test_export_gives_every_item_as_a_document(db: Database, client: TestClient) -> None:
+    world = build_world(db, "alpha")
+    _mixed(world)
+    member = auth(world.tokens[Role.MEMBER])
+    export = f"{_timeline(world)}/export"
+    lines = client.get(export, headers=member)
+    assert lines.headers["content-type"].startswith("application/x-ndjson")
+    documents = [TimelineDocument.model_validate_json(line) for line in lines.text.splitlines()]
+    assert [d.id for d in documents] == [d.item.id for d in documents]
+    assert len(documents) == len(_read_all(client, world))
+    coach_log = next(
+        d
+        for d in documents
+        if d.item.type == "log" and d.item.source == "coach" and d.item.data.data
+    )
+    assert "Alex Keeper" in coach_log.text  # roster ids become names for the index
+    assert all(d.session.org == "alpha" for d in documents)
+    zipped = client.get(export, headers=member, params={"format": "zip"})
+    archive = zipfile.ZipFile(io.BytesIO(zipped.content))
+    assert sorted(archive.namelist()) == sorted(f"{d.id}.json" for d in documents)
+    one = json.loads(archive.read(f"{documents[0].id}.json"))
+    assert one["item"]["id"] == str(documents[0].id)
+    clip = next(d for d in documents if d.item.type == "clip")
+    assert clip.item.data.playback_url is None  # presigned URLs expire: not for an index
+
+
+def test_late_device_records_join_the_timeline_in_their_place(
+    db: Database, client: TestClient
+) -> None:
+    world = build_world(db, "alpha")
+    early = world.session.started_at + timedelta(seconds=5)
+    first = _read_all(client, world)
+    late = make_clip(
+        world.org, world.session, world.device_id, started_at=early, received_at=utc_now()
+    )
+    after = [item["id"] for item in _read_all(client, world)]
+    assert after.index(str(late.id)) == 1  # just after the session went live
+    assert len(after) == len(first) + 1

@@ -1,0 +1,264 @@
+"""An organisation with one of everything, built through the real services, for API tests."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from peewee import Database
+
+from cloud.api.services.accounts import (
+    add_membership,
+    create_organisation,
+    find_or_create_user,
+    issue_token,
+)
+from cloud.models import (
+    Clip,
+    ClipStatus,
+    Command,
+    CommandState,
+    DetectionEventRecord,
+    FormTemplate,
+    FormVersion,
+    Log,
+    LogOrigin,
+    Organisation,
+    Role,
+    Session,
+    SessionDevice,
+    SessionParticipant,
+    SessionStatus,
+    SessionTransition,
+    Team,
+    TeamMember,
+    utc_now,
+)
+from cloud.mqtt import PublishError
+from protocol.ids import new_id
+from tests.cloud.factories import make_device
+
+__all__ = [
+    "FORM_FIELDS",
+    "RecordingPublisher",
+    "World",
+    "auth",
+    "build_world",
+    "make_clip",
+    "make_log",
+]
+
+FORM_FIELDS: list[dict[str, Any]] = [
+    {"key": "player", "label": "Player", "type": "player", "required": True},
+    {
+        "key": "action",
+        "label": "Action",
+        "type": "select",
+        "required": True,
+        "options": [{"value": "shot"}, {"value": "pass"}, {"value": "tackle"}],
+    },
+    {"key": "minute", "label": "Minute", "type": "integer", "min": 0, "max": 130},
+    {"key": "notes", "label": "Notes", "type": "long_text", "max_length": 500},
+]
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@dataclass
+class RecordingPublisher:
+    """Stands in for the broker connection in tests that do not need the broker itself."""
+
+    published: list[tuple[str, bytes, bool]] = field(default_factory=list)
+    fail: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        qos: int = 1,
+        retain: bool = False,
+        wait_s: float | None = None,
+    ) -> None:
+        if self.fail:
+            raise PublishError("broker down (test)")
+        with self.lock:
+            self.published.append((topic, payload, retain))
+
+
+@dataclass
+class World:
+    org: Organisation
+    tokens: dict[Role, str]
+    user_ids: dict[Role, UUID]
+    membership_ids: dict[Role, UUID]
+    token_ids: dict[Role, UUID]
+    team: Team
+    player: TeamMember
+    form: FormTemplate
+    session: Session
+    draft: Session
+    device_id: str
+    log: Log
+    clip: Clip
+    event: DetectionEventRecord
+    command: Command
+    participant: SessionParticipant
+
+    @property
+    def slug(self) -> str:
+        return str(self.org.slug)
+
+    def ids(self) -> set[str]:
+        """Every id of this world, as the API would print them."""
+        values: list[object] = [
+            self.org.id,
+            self.team.id,
+            self.player.id,
+            self.form.id,
+            self.session.id,
+            self.draft.id,
+            self.log.id,
+            self.clip.id,
+            self.event.id,
+            self.command.id,
+            self.participant.id,
+            *self.user_ids.values(),
+            *self.membership_ids.values(),
+            *self.token_ids.values(),
+        ]
+        return {str(value) for value in values} | {self.device_id}
+
+
+def make_log(org: Organisation, session: Session, **fields: Any) -> Log:
+    return Log.create(
+        id=fields.pop("id", new_id()),
+        org=org,
+        session=session,
+        origin=fields.pop("origin", LogOrigin.DEVICE),
+        source=fields.pop("source", "marker"),
+        type=fields.pop("type", "marker"),
+        occurred_at=fields.pop("occurred_at", utc_now()),
+        **fields,
+    )
+
+
+def make_clip(org: Organisation, session: Session, device_id: str, **fields: Any) -> Clip:
+    started = fields.pop("started_at", utc_now())
+    clip_id = fields.pop("id", new_id())
+    return Clip.create(
+        id=clip_id,
+        org=org,
+        device=device_id,
+        session=session,
+        camera_id=fields.pop("camera_id", "cam1"),
+        started_at=started,
+        ended_at=started + timedelta(seconds=30),
+        duration_ms=30_000,
+        width=1280,
+        height=720,
+        codec="h264",
+        content_type="video/mp4",
+        object_key=f"{org.slug}/{device_id}/{clip_id}.mp4",
+        thumbnail_key=f"{org.slug}/{device_id}/{clip_id}.jpg",
+        size_bytes=1000,
+        sha256="0" * 64,
+        triggers=[{"source": "button", "at": started.isoformat()}],
+        trigger_source=fields.pop("trigger_source", "button"),
+        triggered_at=started,
+        status=fields.pop("status", ClipStatus.READY),
+        **fields,
+    )
+
+
+def build_world(db: Database, slug: str) -> World:
+    org = create_organisation(db, slug=slug, name=slug.title())
+    tokens: dict[Role, str] = {}
+    user_ids: dict[Role, UUID] = {}
+    membership_ids: dict[Role, UUID] = {}
+    token_ids: dict[Role, UUID] = {}
+    for role in Role:
+        user = find_or_create_user(
+            db, email=f"{role.value}@{slug}.example", name=f"{role.value} {slug}"
+        )
+        membership_ids[role] = add_membership(db, org=org, user=user, role=role).id
+        row, minted = issue_token(db, org=org, user=user, name=role.value)
+        tokens[role], user_ids[role], token_ids[role] = minted.secret, user.id, row.id
+    team = Team.create(org=org, name=f"{slug} first team")
+    player = TeamMember.create(team=team, display_name="Alex Keeper", number="1")
+    form = FormTemplate.create(
+        org=org, team=team, name="Match log", created_by=user_ids[Role.COACH]
+    )
+    version = FormVersion.create(template=form, version=1, fields=FORM_FIELDS)
+    device = make_device(org, f"{slug}-field")
+    started = utc_now() - timedelta(minutes=10)
+    session = Session.create(
+        org=org,
+        team=team,
+        title=f"{slug} practice",
+        status=SessionStatus.LIVE,
+        started_at=started,
+        form_template=form,
+        form_version=version,
+        max_participants=20,
+        host=user_ids[Role.HOST],
+    )
+    SessionTransition.create(session=session, to_status=SessionStatus.LIVE, occurred_at=started)
+    SessionDevice.create(session=session, device=device)
+    draft = Session.create(org=org, team=team, title=f"{slug} draft", status=SessionStatus.DRAFT)
+    log = make_log(
+        org,
+        session,
+        origin=LogOrigin.API,
+        source="coach",
+        type="entry",
+        form_version=version,
+        author=user_ids[Role.COACH],
+        data={"player": str(player.id), "action": "shot"},
+    )
+    clip = make_clip(org, session, device.id)
+    event = DetectionEventRecord.create(
+        id=new_id(),
+        org=org,
+        device=device,
+        session=session,
+        camera_id="cam1",
+        occurred_at=utc_now() - timedelta(minutes=5),
+        kind="enter",
+        label="person",
+    )
+    command = Command.create(
+        org=org,
+        device=device,
+        session=session,
+        type="trigger_clip",
+        body={"type": "trigger_clip"},
+        state=CommandState.SENT,
+        expires_at=utc_now() + timedelta(minutes=1),
+    )
+    participant = SessionParticipant.create(session=session, user=user_ids[Role.GUEST])
+    Session.update(participant_count=1).where(Session.id == session.id).execute()
+    return World(
+        org=org,
+        tokens=tokens,
+        user_ids=user_ids,
+        membership_ids=membership_ids,
+        token_ids=token_ids,
+        team=team,
+        player=player,
+        form=form,
+        session=Session.get_by_id(session.id),
+        draft=draft,
+        device_id=device.id,
+        log=log,
+        clip=clip,
+        event=event,
+        command=command,
+        participant=participant,
+    )
