@@ -107,7 +107,7 @@ def test_malformed_payload_error_names_the_bad_field(mutate, path) -> None:  # t
 def test_uuid_v4_record_id_is_refused_because_ids_must_be_time_ordered() -> None:
     payload = _valid_log_payload()
     payload["records"][0]["id"] = "6f1c8a2e-0a7e-4c55-9a51-0b6f3f2d9a10"
-    with pytest.raises(p.SchemaMismatch, match="UUIDv7"):
+    with pytest.raises(p.SchemaMismatch, match="UUID version 7 expected"):
         p.decode(p.Channel.LOGS, json.dumps(payload).encode())
 
 
