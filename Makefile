@@ -12,8 +12,8 @@ help:  ## list the targets
 setup:  ## system packages (apt-get, as root), virtualenv, package with extras
 	@VENV=$(VENV) scripts/setup.sh
 
-run: setup  ## run Sideline on its embedded default (one machine, SQLite)
-	$(BIN)/sideline cloud api
+run: setup  ## run Sideline on its embedded default: broker, S3, cloud and a box on one machine
+	$(BIN)/sideline demo
 
 lint: setup  ## ruff (lint + format) and mypy
 	$(BIN)/ruff check .

@@ -8,7 +8,7 @@ from __future__ import annotations
 import typer
 
 from sideline import __version__
-from sideline.cli import agent_cmd, cloud_cmd, protocol_cmd
+from sideline.cli import agent_cmd, cloud_cmd, demo_cmd, protocol_cmd
 
 __all__ = ["app", "main"]
 
@@ -21,6 +21,7 @@ app = typer.Typer(
 app.add_typer(agent_cmd.app, name="agent")
 app.add_typer(cloud_cmd.app, name="cloud")
 app.add_typer(protocol_cmd.app, name="protocol")
+app.command(name="demo")(demo_cmd.demo)
 
 
 @app.command()
