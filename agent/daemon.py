@@ -207,6 +207,16 @@ class Daemon:
             clock=self.clock,
             agent_version=__version__,
         )
+        for name, target in (
+            ("store-maintenance", self.maintenance.run),
+            ("mqtt", self.link.run),
+            ("publisher", self.publisher.run),
+            ("uploader", self.uploader.run),
+            ("control", self.control.run),
+            ("heartbeat", self.heartbeat.run),
+        ):
+            self._start_loop(name, target)
+        self._start_components()
         upload_window = max(liveness, config.s3.timeout_s * 3)
         checks: dict[str, Callable[[], bool]] = {
             "store": lambda: self.store.writer_alive(liveness) and self.maintenance.alive(liveness),
@@ -220,18 +230,6 @@ class Daemon:
         self.watchdog = WatchdogFeeder(
             self.notifier, checks, status=self._status_line, interval_s=(interval or 20.0) / 2
         )
-        for name, target in (
-            ("store-maintenance", self.maintenance.run),
-            ("mqtt", self.link.run),
-            ("publisher", self.publisher.run),
-            ("uploader", self.uploader.run),
-            ("control", self.control.run),
-            ("heartbeat", self.heartbeat.run),
-        ):
-            self._start_loop(name, target)
-        for component in self.parts.components:
-            log.info("starting %s", component.name)
-            component.start()
         self.notifier.ready(self._status_line())
         self._start_loop("watchdog", self.watchdog.run)
         log.info(
@@ -269,6 +267,28 @@ class Daemon:
         log.info("agent stopped (%s)", self._reason.value)
 
     # --- helpers -------------------------------------------------------------
+
+    def _start_components(self) -> None:
+        """Start capture, detection and the triggers in order. One that cannot start (a
+        busy GPIO pin or port, an unwritable clip folder) is left out, said in the log and
+        in the cloud's log; the others and sync run on, so nothing already stored is lost."""
+        started = []
+        for component in self.parts.components:
+            log.info("starting %s", component.name)
+            try:
+                component.start()
+            except Exception as exc:
+                log.critical("%s could not start and is left out: %s", component.name, exc)
+                self.store.add_system_log(
+                    "component_failed", {"component": component.name, "reason": str(exc)[:500]}
+                )
+                try:
+                    component.stop(1.0)
+                except Exception:
+                    log.debug("stopping the failed %s", component.name, exc_info=True)
+                continue
+            started.append(component)
+        self.parts.components[:] = started
 
     def _start_loop(self, name: str, target: Callable[[], None]) -> None:
         loop = _Loop(name, target, self._loop_ended, self.store.release_thread)

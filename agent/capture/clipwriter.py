@@ -100,12 +100,36 @@ class ClipWriter:
         self._ranges: list[RangeJob] = []  # cut after the fact, waiting for the thread
         self._wakeup = threading.Event()
         self._stop = threading.Event()
+        self._default_pre = config.pre_seconds
+        self._default_post = config.post_seconds
+
+    def set_defaults(self, pre_s: float | None, post_s: float | None) -> None:
+        """The cloud's clip defaults (None: the configured one), kept within the allowed maxima."""
+        c = self.config
+        pre = c.pre_seconds if pre_s is None else min(pre_s, c.max_pre_seconds)
+        post = c.post_seconds if post_s is None else min(post_s, c.max_post_seconds)
+        if (pre_s is not None and pre != pre_s) or (post_s is not None and post != post_s):
+            log.warning(
+                "clip defaults %s/%s s from the cloud exceed this box's maxima "
+                "(clips.max_pre_seconds %g, clips.max_post_seconds %g): using %g/%g s",
+                pre_s,
+                post_s,
+                c.max_pre_seconds,
+                c.max_post_seconds,
+                pre,
+                post,
+            )
+        self._default_pre, self._default_post = pre, post
+
+    @property
+    def defaults(self) -> tuple[float, float]:
+        return self._default_pre, self._default_post
 
     # -- ClipTrigger ---------------------------------------------------------------------
 
     def request_clip(self, request: ClipRequest) -> list[UUID]:
-        pre = self.config.pre_seconds if request.pre_s is None else request.pre_s
-        post = self.config.post_seconds if request.post_s is None else request.post_s
+        pre = self._default_pre if request.pre_s is None else request.pre_s
+        post = self._default_post if request.post_s is None else request.post_s
         moment = request.trigger.at.timestamp()
         if request.camera_id is not None:
             cameras = [request.camera_id]

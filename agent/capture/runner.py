@@ -72,6 +72,7 @@ class CameraRunner:
         self.failures = 0
         self.gap_seconds = 0.0
         self._last_packet_wall: float | None = None
+        self._last_packet_mono = time.monotonic()
         self._outage_since: float | None = None
         self._previous: EncodedPacket | None = None
         self._rate_mark = (time.monotonic(), 0)
@@ -102,6 +103,7 @@ class CameraRunner:
                     self.stream.height,
                     self.stream.fps,
                 )
+                self._last_packet_mono = time.monotonic()
                 self._state = CameraState.STREAMING
                 for packet in source.packets():
                     if not delivered:
@@ -164,6 +166,7 @@ class CameraRunner:
         self._count_drops(packet)
         self.frames_captured += 1
         self._last_packet_wall = time.time()
+        self._last_packet_mono = time.monotonic()
         self.ring.append(packet)
         for listener in self._listeners:
             listener.on_packet(packet)
@@ -184,6 +187,13 @@ class CameraRunner:
     @property
     def state(self) -> CameraState:
         return self._state
+
+    def ticking(self, within_s: float) -> bool:
+        """False only for a camera that says it streams but has sent nothing for ``within_s``
+        (a hung driver: a source that stalls normally raises and reconnects well before)."""
+        if self._state is not CameraState.STREAMING:
+            return True
+        return time.monotonic() - self._last_packet_mono < within_s
 
     def health(self) -> CameraHealth:
         now = time.monotonic()

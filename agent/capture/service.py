@@ -45,6 +45,8 @@ __all__ = ["CaptureService"]
 
 log = logging.getLogger(__name__)
 
+_RANGE_END_SLACK_S = 2.0
+
 
 class CaptureService:
     def __init__(
@@ -160,7 +162,9 @@ class CaptureService:
                 f"camera {camera_id}: range of {finish - begin:.0f} s is longer than the {longest:.0f} s allowed"
             )
         covered = self._covered_from(camera_id)
-        if covered is None or begin < covered or finish > (self.rings[camera_id].newest_time or 0):
+        # "Up to now" arrives a moment ahead of the newest frame (encoder and network latency).
+        newest = (self.rings[camera_id].newest_time or 0) + _RANGE_END_SLACK_S
+        if covered is None or begin < covered or finish > newest:
             raise TriggerRejected(
                 f"camera {camera_id}: {start.isoformat()}..{end.isoformat()} is not on this box "
                 "(recorded segments and memory cover "
@@ -202,6 +206,12 @@ class CaptureService:
         return from_disk + ring
 
     # -- health ---------------------------------------------------------------------------
+
+    def alive(self, within_s: float) -> bool:
+        """Every capture thread runs and no streaming camera has been silent for ``within_s``."""
+        if not self._threads or not all(thread.is_alive() for thread in self._threads):
+            return False
+        return all(runner.ticking(within_s) for runner in self.runners.values())
 
     def health(self) -> list[CameraHealth]:
         return [runner.health() for runner in self.runners.values()]

@@ -88,6 +88,7 @@ class DetectionWorker:
             for camera_id in camera_ids
         }
         self._next_summary = now + config.events.summary_interval_s
+        self._last_tick = time.monotonic()
 
     # --- capture's thread ---------------------------------------------------
 
@@ -138,14 +139,26 @@ class DetectionWorker:
             if self._thread.is_alive():
                 log.warning("detection worker did not stop within %.1f s", timeout)
 
+    def alive(self, within_s: float) -> bool:
+        """The worker thread runs and its loop turned within ``within_s`` (one inference is
+        far shorter; a hung execution provider is not)."""
+        thread = self._thread
+        return (
+            thread is not None
+            and thread.is_alive()
+            and time.monotonic() - self._last_tick < within_s
+        )
+
     def run(self) -> None:
         """Process due frames until :meth:`stop`."""
         order = list(self._slots)
         turn = 0
         while not self._stop.is_set():
+            self._last_tick = time.monotonic()
             self._wake.wait(timeout=1.0)
             self._wake.clear()
             while not self._stop.is_set():
+                self._last_tick = time.monotonic()
                 frames = self._take_due(order[turn:] + order[:turn])
                 turn = (turn + 1) % max(1, len(order))
                 if not frames:

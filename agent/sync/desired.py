@@ -56,6 +56,11 @@ class DesiredStateKeeper:
 
     def handle(self, payload: bytes) -> None:
         identity = self._store.identity
+        if not payload:
+            # An empty retained message is how a broker's retained state is deleted; the box
+            # keeps what it has rather than forgetting its session.
+            log.info("the broker's retained desired state was cleared; keeping ours")
+            return
         try:
             state = decode_as(DesiredState, payload, what="desired state")
         except ProtocolError as exc:

@@ -131,6 +131,11 @@ class S3ObjectStore:
             ),
         )
 
+    @property
+    def client(self) -> S3Client:
+        """The boto3 client, for other readers of the device's prefix (model downloads)."""
+        return self._client
+
     def head(self, key: str) -> ObjectInfo | None:
         try:
             response = self._client.head_object(Bucket=self.bucket, Key=key)

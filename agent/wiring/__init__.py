@@ -1,0 +1,80 @@
+"""Building capture, detection and the triggers for the daemon: :func:`build_parts`.
+
+The store and sync are wired by the daemon itself; everything that produces
+clips, events and logs is built here and handed back as
+:class:`agent.components.AgentParts`, in the order the daemon starts them
+(and stops them in reverse): capture, detection, the status board, then the
+triggers. So on SIGTERM the button and the LAN endpoint stop taking presses
+first, and capture stops last, flushing the clips those presses asked for.
+
+Data flows one way: cameras → capture (ring, clips, recording) and frames →
+detection (events, rule clips through capture's clip writer) → the store.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from uuid import UUID
+
+from agent.buffer.store import LocalStore
+from agent.clock import Clock
+from agent.components import AgentParts
+from agent.config import AgentConfig
+from agent.wiring.capture import CapturePart
+from agent.wiring.detection import build_detection
+from agent.wiring.status import StatusBoard
+from agent.wiring.triggers import ButtonPart, LanPart
+
+__all__ = ["PartsContext", "PartsFactory", "build_parts"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PartsContext:
+    config: AgentConfig
+    store: LocalStore  # a RecordSink and ClipSink: add_log / add_event / add_clip
+    clock: Clock
+    active_session: Callable[[], UUID | None]  # from the cloud's desired state, may be None
+
+
+PartsFactory = Callable[[PartsContext], AgentParts]
+
+
+def build_parts(context: PartsContext) -> AgentParts:
+    """Capture, detection, the status board and the configured triggers, ready to start."""
+    config = context.config
+    parts = AgentParts()
+    capture = CapturePart(config, context.store, context.active_session)
+    parts.components.append(capture)
+    parts.camera_health.append(capture.service.health)
+    parts.desired_listeners.append(capture.apply_desired)
+    parts.targets.clip_trigger = capture.service.clip_writer
+    parts.targets.range_clipper = capture
+    parts.targets.recording = capture
+
+    detection = build_detection(config, context.store, capture, context.clock)
+    if detection is not None:
+        parts.components.append(detection)
+        parts.detection_health.append(detection.health)
+        parts.desired_listeners.append(detection.apply_desired)
+
+    board = StatusBoard(config, context.store, capture, detection, clock=context.clock)
+    parts.components.append(board)
+
+    button = config.triggers.button
+    if button is not None:
+        parts.components.append(
+            ButtonPart(
+                button, capture.service.clip_writer, context.store, board, context.active_session
+            )
+        )
+    if config.triggers.lan.enabled:
+        parts.components.append(LanPart(config.triggers.lan, capture.service.clip_writer, board))
+    log.info(
+        "built %s",
+        ", ".join(component.name for component in parts.components),
+    )
+    return parts

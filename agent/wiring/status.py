@@ -1,0 +1,157 @@
+"""What the box can tell a coach at the field: the LAN ``/v1/status`` page and the status LED.
+
+One thread samples every couple of seconds (cameras, pending clips, the
+store's backlog, free disk) and keeps the result as one immutable snapshot;
+readers (HTTP request threads, the LED loop) only take that reference. So a
+phone polling the status page never queries the store, and counting a large
+backlog happens once per refresh however many ask.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from agent.buffer.store import LocalStore
+from agent.clock import Clock
+from agent.config import AgentConfig
+from agent.triggers.led import LedState, led_state
+from agent.wiring.capture import CapturePart
+from agent.wiring.detection import DetectionPart
+from protocol import Backlog, CameraState
+from protocol.times import format_utc
+
+__all__ = ["StatusBoard", "StatusSnapshot"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusSnapshot:
+    at: float
+    cameras: list[dict[str, Any]] = field(default_factory=list)
+    clips_in_progress: int = 0
+    backlog: Backlog | None = None
+    free_bytes: int | None = None
+    problems: list[str] = field(default_factory=list)
+    detection: list[dict[str, Any]] = field(default_factory=list)
+
+
+class StatusBoard:
+    name = "status"
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        store: LocalStore,
+        capture: CapturePart,
+        detection: DetectionPart | None,
+        *,
+        clock: Clock,
+        interval_s: float = 2.0,
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._capture = capture
+        self._detection = detection
+        self._clock = clock
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_tick = time.monotonic()
+        self._started = time.monotonic()
+        self.snapshot = StatusSnapshot(at=clock.time())
+
+    # -- Component -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="sideline-status", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    def alive(self) -> bool:
+        within = self._config.daemon.liveness_timeout_s
+        return (
+            self._thread is not None
+            and self._thread.is_alive()
+            and time.monotonic() - self._last_tick < within
+        )
+
+    def run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self._last_tick = time.monotonic()
+                try:
+                    self.snapshot = self.sample()
+                except Exception:  # a busy store: keep the last snapshot, try again
+                    log.exception("could not sample the box's status")
+                self._stop.wait(self._interval_s)
+        finally:
+            self._store.release_thread()
+
+    # -- sampling ----------------------------------------------------------------------------
+
+    def sample(self) -> StatusSnapshot:
+        now = self._clock.time()
+        problems: list[str] = []
+        cameras = []
+        settling = time.monotonic() - self._started < 10.0  # cameras take a moment to open
+        for health in self._capture.service.health():
+            cameras.append(health.model_dump(mode="json", exclude_none=True))
+            if health.state is not CameraState.STREAMING and not settling:
+                problems.append(f"camera {health.camera_id} is {health.state.value}")
+        backlog = self._store.outbox.backlog(now)
+        free = self._store.retention.free_bytes()
+        if free < self._config.buffer.min_free_bytes:
+            problems.append(f"disk nearly full: {free // 1024**2} MiB free")
+        detection = (
+            [h.model_dump(mode="json", exclude_none=True) for h in self._detection.worker.health()]
+            if self._detection is not None
+            else []
+        )
+        return StatusSnapshot(
+            at=now,
+            cameras=cameras,
+            clips_in_progress=self._capture.service.clip_writer.pending_count,
+            backlog=backlog,
+            free_bytes=free,
+            problems=problems,
+            detection=detection,
+        )
+
+    # -- readers -----------------------------------------------------------------------------
+
+    def led_state(self) -> LedState:
+        snapshot = self.snapshot
+        # Clips in progress are read live: the LED lights the moment a press is taken.
+        recording = self._capture.service.clip_writer.pending_count > 0
+        uploading = snapshot.backlog is not None and snapshot.backlog.clips > 0
+        return led_state(recording=recording, uploading=uploading, error=bool(snapshot.problems))
+
+    def as_json(self) -> dict[str, Any]:
+        snapshot = self.snapshot
+        device = self._config.device
+        return {
+            "device": {"org": device.org, "id": device.id, "name": device.name},
+            "at": format_utc(datetime.fromtimestamp(snapshot.at, UTC)),
+            "ok": not snapshot.problems,
+            "problems": snapshot.problems,
+            "cameras": snapshot.cameras,
+            "clips_in_progress": self._capture.service.clip_writer.pending_count,
+            "clip_defaults_s": dict(
+                zip(("pre", "post"), self._capture.service.clip_writer.defaults, strict=True)
+            ),
+            "backlog": (
+                snapshot.backlog.model_dump(mode="json") if snapshot.backlog is not None else None
+            ),
+            "free_bytes": snapshot.free_bytes,
+            "detection": snapshot.detection,
+        }

@@ -1,0 +1,373 @@
+"""The daemon with its real parts: a test-pattern camera, detection, the button, its LED, the LAN
+endpoint, desired state and commands over a real broker; clips checked by decoding them."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import socket
+import sqlite3
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import av
+import pytest
+from gpiozero import Device as GpioDevice
+from gpiozero.pins.mock import MockFactory
+
+from agent.capture.config import TestPatternCameraConfig
+from agent.config import AgentConfig
+from agent.daemon import Daemon
+from agent.detect.model import file_sha256
+from agent.triggers.led import LedState
+from agent.wiring.detection import DetectionPart
+from agent.wiring.triggers import ButtonPart
+from protocol import (
+    AckStatus,
+    Channel,
+    ClipDefaults,
+    ClipRange,
+    DesiredState,
+    DetectionToggles,
+    ModelRef,
+    StartRecording,
+    encode,
+    utc_now,
+)
+from sideline.services.mosquitto import MosquittoBroker
+from sideline.services.process import free_port
+from tests.agent.detect.scenes import BALL, BIB, PERSON
+from tests.agent.detect.synthetic_models import build_colour_detector, manifest_for, write_model
+from tests.agent.sync.conftest import Device, agent_config, new_device, wait_until
+from tests.agent.sync.test_control import ack_for, command, topic
+from tests.fixtures.services import MQTT_ADMIN
+from tests.mqtt_helpers import TestClient, connect
+
+TOKEN = "a-test-token-of-enough-length"
+BUTTON_PIN, LED_PIN = 17, 27
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Two detectors with the same classes and different weights (so different sha256)."""
+    directory = tmp_path_factory.mktemp("wiring-models")
+    classes = [BALL, PERSON, BIB]
+    first = write_model(
+        directory,
+        "first",
+        build_colour_detector("yolov8", classes),
+        manifest_for("yolov8", classes),
+    )
+    second = write_model(
+        directory,
+        "second",
+        build_colour_detector("yolov8", classes[::-1]),
+        manifest_for("yolov8", classes[::-1]),
+    )
+    return first, second
+
+
+@pytest.fixture
+def mock_pins() -> Iterator[MockFactory]:
+    factory = MockFactory()
+    previous = GpioDevice.pin_factory
+    GpioDevice.pin_factory = factory
+    yield factory
+    factory.reset()
+    GpioDevice.pin_factory = previous
+
+
+@pytest.fixture
+def device(mosquitto: MosquittoBroker) -> Device:
+    return new_device(mosquitto)
+
+
+@pytest.fixture
+def admin(mosquitto: MosquittoBroker) -> Iterator[TestClient]:
+    client = connect(mosquitto, *MQTT_ADMIN)
+    yield client
+    client.close()
+
+
+def box_config(
+    tmp_path: Path, device: Device, broker: MosquittoBroker, model: Path | None, lan_port: int
+) -> AgentConfig:
+    config = agent_config(
+        tmp_path,
+        device,
+        broker,
+        clips={
+            "pre_seconds": 1.0,
+            "post_seconds": 2.0,
+            "ring_seconds": 8.0,
+            "max_pre_seconds": 5.0,
+        },
+        recording={"enabled": False, "segment_seconds": 2.0},
+        detect={
+            "enabled": model is not None,
+            "model": str(model) if model else None,
+            "fps": 5,
+            "threads": 1,
+            "warmup_runs": 0,
+        },
+        triggers={
+            "button": {"pin": BUTTON_PIN, "led_pin": LED_PIN, "bounce_s": 0.01, "hold_s": 0.5},
+            "lan": {"enabled": True, "host": "127.0.0.1", "port": lan_port, "token": TOKEN},
+        },
+    )
+    camera = TestPatternCameraConfig(id="cam1", width=320, height=240, fps=15)
+    return config.model_copy(update={"cameras": [camera]})
+
+
+def lan(
+    port: int, path: str, body: dict[str, Any] | None = None, token: str | None = TOKEN
+) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=None if body is None else json.dumps(body).encode(),
+        method="GET" if body is None else "POST",
+        headers={"Authorization": f"Bearer {token}"} if token else {},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def stored(daemon: Daemon, table: str) -> list[dict[str, Any]]:
+    with sqlite3.connect(f"file:{daemon.store.path}?mode=ro", uri=True) as db:
+        return [json.loads(body) for (body,) in db.execute(f"SELECT body FROM {table}")]
+
+
+def clip_rows(daemon: Daemon) -> dict[str, tuple[str, dict[str, Any]]]:
+    with sqlite3.connect(f"file:{daemon.store.path}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT path, body FROM clips").fetchall()
+    return {json.loads(body)["id"]: (path, json.loads(body)) for path, body in rows}
+
+
+def decoded_seconds(path: str) -> float:
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        times = [float(frame.time) for frame in container.decode(stream) if frame.time is not None]
+    return max(times) - min(times)
+
+
+def streaming(daemon: Daemon) -> bool:
+    return any(
+        h.state.value == "streaming" for provider in daemon.parts.camera_health for h in provider()
+    )
+
+
+def part(daemon: Daemon, kind: type[Any]) -> Any:
+    return next(c for c in daemon.parts.components if isinstance(c, kind))
+
+
+def test_the_box_makes_clips_from_every_trigger_and_follows_the_cloud(
+    tmp_path: Path,
+    mosquitto: MosquittoBroker,
+    device: Device,
+    admin: TestClient,
+    models: tuple[Path, Path],
+    mock_pins: MockFactory,
+) -> None:
+    admin.subscribe(topic(device, Channel.ACKS))
+    port = free_port()
+    config = box_config(tmp_path, device, mosquitto, models[0], port)
+    daemon = Daemon(config)
+    daemon.start()
+    try:
+        assert [c.name for c in daemon.parts.components] == [
+            "capture",
+            "detection",
+            "status",
+            "button",
+            "lan",
+        ]
+        wait_until(lambda: streaming(daemon) and daemon.link.subscribed, what="camera and broker")
+        wait_until(lambda: not daemon.watchdog.stuck(), what="every part alive")
+        time.sleep(1.2)  # a second of pre-roll in memory
+
+        # The phone on the LAN.
+        assert lan(port, "/v1/health", token=None) == (200, {"status": "ok"})
+        assert lan(port, "/v1/status", token="wrong-token-wrong-token")[0] == 401
+        status, body = lan(port, "/v1/status")
+        assert status == 200 and body["device"]["id"] == device.id
+        assert [c["camera_id"] for c in body["cameras"]] == ["cam1"]
+        status, body = lan(port, "/v1/clips", {"note": "great save", "by": "phone-1"})
+        assert status == 202, body
+        (lan_clip,) = body["clip_ids"]
+        status, refused = lan(port, "/v1/clips", {"camera_id": "nope"})
+        assert status == 422 and "nope" in refused["message"]
+
+        # The button: a short press is a clip, and the LED lights while it is being made.
+        button: ButtonPart = part(daemon, ButtonPart)
+        pin = mock_pins.pin(BUTTON_PIN)
+        pin.drive_low()  # pulled up: pressed is low
+        time.sleep(0.1)
+        pin.drive_high()
+        wait_until(
+            lambda: button.button is not None and button.button.clip_ids, what="the button's clip"
+        )
+        assert button.led is not None
+        wait_until(lambda: button.led.led.state is LedState.RECORDING, what="the LED to light")  # type: ignore[union-attr]
+        # A long press writes a marker instead.
+        pin.drive_low()
+        time.sleep(0.8)
+        pin.drive_high()
+        wait_until(
+            lambda: any(r["type"] == "marker" for r in stored(daemon, "logs")), what="the marker"
+        )
+
+        ids = {lan_clip, str(button.button.clip_ids[0])}  # type: ignore[union-attr]
+        wait_until(lambda: ids <= set(clip_rows(daemon)), what="both clips in the store")
+        rows = clip_rows(daemon)
+        assert rows[lan_clip][1]["triggers"][0]["source"] == "lan"
+        assert rows[lan_clip][1]["triggers"][0]["note"] == "great save"
+        for clip_id in ids:
+            seconds = decoded_seconds(rows[clip_id][0])
+            assert 2.0 <= seconds <= 4.5, (clip_id, seconds)  # 1 s pre + 2 s post, keyframe-aligned
+
+        # Detection ran on the camera's frames.
+        detection: DetectionPart = part(daemon, DetectionPart)
+        wait_until(
+            lambda: sum(h.inferences + h.skipped_still for h in detection.health()) > 0,
+            what="detection to look at frames",
+        )
+
+        # The cloud: clip defaults, detection off, recording on, then a command on each.
+        desired = DesiredState(
+            org=device.org,
+            device_id=device.id,
+            revision=1,
+            clip_defaults=ClipDefaults(pre_s=0.5, post_s=1.0),
+            detection=DetectionToggles(enabled=False),
+            recording=True,
+        )
+        admin.publish(topic(device, Channel.DESIRED), encode(desired), retain=True)
+        capture = daemon.parts.targets.range_clipper
+        writer = daemon.parts.targets.clip_trigger
+        wait_until(lambda: writer.defaults == (0.5, 1.0), what="the clip defaults")  # type: ignore[union-attr]
+        wait_until(
+            lambda: not detection.worker.toggles.camera_enabled("cam1"), what="detection off"
+        )
+        assert capture.service.recorder.is_enabled("cam1")  # type: ignore[union-attr]
+        time.sleep(3.0)  # some recorded segments
+        start = utc_now()
+        time.sleep(1.0)
+        ranged = command(device, ClipRange(start=start, end=utc_now(), note="that run"))
+        admin.publish(topic(device, Channel.COMMANDS), encode(ranged))
+        ack = ack_for(admin, ranged.command_id)
+        assert ack.status is AckStatus.DONE, ack.reason
+        (range_clip,) = ack.result["clip_ids"]  # type: ignore[misc]
+        unknown = command(device, StartRecording(camera_id="cam9"))
+        admin.publish(topic(device, Channel.COMMANDS), encode(unknown))
+        refused_ack = ack_for(admin, unknown.command_id)
+        assert refused_ack.status is AckStatus.REFUSED and "cam9" in (refused_ack.reason or "")
+        wait_until(lambda: str(range_clip) in clip_rows(daemon), what="the range clip")
+        assert clip_rows(daemon)[str(range_clip)][1]["triggers"][0]["source"] == "cloud"
+        admin.publish(topic(device, Channel.DESIRED), b"", retain=True)
+    finally:
+        daemon.shutdown()
+    assert not any(c.alive() for c in daemon.parts.components)
+
+
+def test_a_model_named_by_the_cloud_replaces_the_running_one(
+    tmp_path: Path,
+    mosquitto: MosquittoBroker,
+    device: Device,
+    admin: TestClient,
+    models: tuple[Path, Path],
+    mock_pins: MockFactory,
+) -> None:
+    first, second = models
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(second.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    config = box_config(tmp_path, device, mosquitto, first, free_port())
+    daemon = Daemon(config)
+    daemon.start()
+    try:
+        detection: DetectionPart = part(daemon, DetectionPart)
+        assert detection.worker.detector.model.sha256 == file_sha256(first)
+        wait_until(lambda: streaming(daemon) and daemon.link.subscribed, what="camera and broker")
+        sha = file_sha256(second)
+        manifest = json.loads(second.with_suffix(".json").read_text())
+        bad = DesiredState(
+            org=device.org,
+            device_id=device.id,
+            revision=1,
+            model=ModelRef(url=f"http://127.0.0.1:{server.server_port}/{first.name}", sha256=sha),
+        )
+        admin.publish(topic(device, Channel.DESIRED), encode(bad), retain=True)
+        wait_until(lambda: detection.updater.failures >= 1, what="the wrong file to be refused")
+        assert detection.worker.detector.model.sha256 == file_sha256(first)  # still running
+        good = bad.model_copy(
+            update={
+                "revision": 2,
+                "model": ModelRef(
+                    url=f"http://127.0.0.1:{server.server_port}/{second.name}",
+                    sha256=sha,
+                    manifest=manifest,
+                ),
+            }
+        )
+        admin.publish(topic(device, Channel.DESIRED), encode(good), retain=True)
+        wait_until(lambda: detection.worker.detector.model.sha256 == sha, what="the new model")
+        assert not daemon.watchdog.stuck()
+        wait_until(
+            lambda: (
+                {"model_update_failed", "model_updated"}
+                <= {r["type"] for r in stored(daemon, "logs")}
+            ),
+            what="both outcomes in the log the cloud receives",
+        )
+        admin.publish(topic(device, Channel.DESIRED), b"", retain=True)
+    finally:
+        daemon.shutdown()
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_missing_model_or_a_busy_port_leaves_the_rest_of_the_box_running(
+    tmp_path: Path, mosquitto: MosquittoBroker, device: Device, mock_pins: MockFactory
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = box_config(tmp_path, device, mosquitto, tmp_path / "no-such-model.onnx", port)
+        daemon = Daemon(config)
+        daemon.start()
+        try:
+            names = [c.name for c in daemon.parts.components]
+            assert names == ["capture", "status", "button"]  # no detection, no LAN endpoint
+            wait_until(lambda: streaming(daemon), what="the camera")
+            wait_until(lambda: not daemon.watchdog.stuck(), what="the watchdog fed")
+            logs = stored(daemon, "logs")
+            unavailable = [r for r in logs if r["type"] == "detection_unavailable"]
+            assert "no-such-model" in unavailable[0]["data"]["reason"]
+            failed = [r for r in logs if r["type"] == "component_failed"]
+            assert failed[0]["data"]["component"] == "lan"
+            reason = failed[0]["data"]["reason"]
+            assert f"127.0.0.1:{port}" in reason and "triggers.lan.port" in reason
+            # Clips still come from the button.
+            pin = mock_pins.pin(BUTTON_PIN)
+            time.sleep(1.2)
+            pin.drive_low()
+            time.sleep(0.1)
+            pin.drive_high()
+            button: ButtonPart = part(daemon, ButtonPart)
+            wait_until(lambda: button.button and button.button.clip_ids, what="a clip")
+            clip_id = str(button.button.clip_ids[0])  # type: ignore[union-attr]
+            wait_until(lambda: clip_id in clip_rows(daemon), what="the clip in the store")
+        finally:
+            daemon.shutdown()
+    assert isinstance(UUID(clip_id), UUID)
