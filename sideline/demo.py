@@ -122,11 +122,7 @@ class Demo:
         )
         self._ensure_live_session()
         agent = self._spawn("agent", "agent", "run", "--config", str(self._write_agent_config()))
-        agent.wait_until(
-            lambda: self._answers(self.lan_url + "/v1/health"),
-            timeout_s=60,
-            what="the box's LAN endpoint answering",
-        )
+        agent.wait_until(self._camera_streaming, timeout_s=90, what="the box's camera streaming")
 
     def stop(self) -> None:
         """The agent first (it drains), then the cloud, then the services under it."""
@@ -324,6 +320,16 @@ heartbeat_interval_s = 10
 
     def _database_url(self) -> str:
         return f"sqlite:///{self.root / 'cloud.db'}"
+
+    def _camera_streaming(self) -> bool:
+        """The box answers on its LAN and its camera delivers video: a press now makes a clip."""
+        headers = {"Authorization": f"Bearer {self._state().lan_token}"}
+        try:
+            status = _request("GET", self.lan_url + "/v1/status", headers=headers)
+        except (OSError, ServiceError):
+            return False
+        cameras = status.get("cameras") or []
+        return bool(cameras) and all(camera.get("state") == "streaming" for camera in cameras)
 
     @staticmethod
     def _answers(url: str) -> bool:

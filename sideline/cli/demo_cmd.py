@@ -33,11 +33,16 @@ def demo(
     stopping = False
 
     def request_stop(*_: object) -> None:
+        # Only the first signal interrupts: a second Ctrl-C or SIGTERM (a supervisor and a
+        # terminal both sending one) must not cut the orderly stop of the children short.
         nonlocal stopping
+        if stopping:
+            return
         stopping = True
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
     try:
         typer.echo("starting Mosquitto, SeaweedFS, the cloud (ingest + API) and a box ...")
         runner.start()
