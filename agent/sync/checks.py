@@ -20,6 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.sync.config import MqttConfig, S3Config
 from agent.sync.objectstore import ObjectStoreError, S3ObjectStore
+from agent.sync.paho_client import apply_credentials
 
 __all__ = ["CheckResult", "check_broker", "check_bucket", "check_data_dir"]
 
@@ -50,15 +51,7 @@ def check_broker(config: MqttConfig, device_id: str, timeout_s: float = 10.0) ->
         client_id=f"{config.client_id or device_id}-check",
         protocol=mqtt.MQTTv5,
     )
-    if config.username is not None:
-        password = config.password.get_secret_value() if config.password else None
-        client.username_pw_set(config.username, password)
-    if config.tls:
-        client.tls_set(
-            ca_certs=str(config.ca_file) if config.ca_file else None,
-            certfile=str(config.cert_file) if config.cert_file else None,
-            keyfile=str(config.key_file) if config.key_file else None,
-        )
+    apply_credentials(client, config)
     answered = threading.Event()
     verdict: list[str] = []
 

@@ -9,7 +9,7 @@ from paho.mqtt.properties import Properties
 
 from agent.sync.config import MqttConfig
 
-__all__ = ["build_client", "connect_properties"]
+__all__ = ["apply_credentials", "build_client", "connect_properties"]
 
 
 def build_client(
@@ -26,6 +26,13 @@ def build_client(
     client.max_queued_messages_set(max_in_flight + 64)
     client.max_inflight_messages_set(max_in_flight + 64)
     client.connect_timeout = config.connect_timeout_s
+    apply_credentials(client, config)
+    client.will_set(will_topic, will_payload, qos=1, retain=True)
+    return client
+
+
+def apply_credentials(client: mqtt.Client, config: MqttConfig) -> None:
+    """Username/password and TLS (CA, client certificate) from the config, when set."""
     if config.username is not None:
         password = config.password.get_secret_value() if config.password else None
         client.username_pw_set(config.username, password)
@@ -35,8 +42,6 @@ def build_client(
             certfile=str(config.cert_file) if config.cert_file else None,
             keyfile=str(config.key_file) if config.key_file else None,
         )
-    client.will_set(will_topic, will_payload, qos=1, retain=True)
-    return client
 
 
 def connect_properties(config: MqttConfig) -> Properties:
