@@ -1,4 +1,5 @@
 """`sideline demo`, the embedded default, as a newcomer runs it: a phone press on the box's LAN
+(or through the cloud API, as a command to the real agent)
 becomes a clip the cloud API lists with a link that plays."""
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def _wait_for(condition: Any, *, timeout_s: float, what: str) -> Any:
     raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
-def test_a_phone_press_becomes_a_playable_clip_in_the_cloud(tmp_path: Path) -> None:
+def test_a_press_on_the_lan_or_through_the_cloud_becomes_a_playable_clip(tmp_path: Path) -> None:
     data_dir = tmp_path / "demo"
     api_port, lan_port = free_port(), free_port()
     process = subprocess.Popen(
@@ -92,9 +93,12 @@ def test_a_phone_press_becomes_a_playable_clip_in_the_cloud(tmp_path: Path) -> N
         (clip_id,) = pressed["clip_ids"]
         session = f"http://127.0.0.1:{api_port}/api/v1/orgs/demo/sessions/{state['session_id']}"
 
-        def ready_clip() -> dict[str, Any] | None:
+        def ready_clip_with(wanted: str) -> dict[str, Any] | None:
             clips = _call(f"{session}/clips", state["api_token"])["data"]
-            return next((c for c in clips if c["id"] == clip_id and c["status"] == "ready"), None)
+            return next((c for c in clips if c["id"] == wanted and c["status"] == "ready"), None)
+
+        def ready_clip() -> dict[str, Any] | None:
+            return ready_clip_with(clip_id)
 
         clip = _wait_for(ready_clip, timeout_s=90, what="the clip ready in the cloud")
         assert clip["trigger_source"] == "lan" and clip["triggers"][0]["note"] == "what a goal"
@@ -112,6 +116,21 @@ def test_a_phone_press_becomes_a_playable_clip_in_the_cloud(tmp_path: Path) -> N
 
         timeline = _call(f"{session}/timeline", state["api_token"])["data"]
         assert [item["type"] for item in timeline if item["id"] == clip_id] == ["clip"]
+
+        # The same from a phone that is not on the field: through the cloud, as a command.
+        accepted = _call(f"{session}/clips", state["api_token"], {"note": "from the stands"})
+        (command_id,) = accepted["command_ids"]
+        command_url = f"http://127.0.0.1:{api_port}/api/v1/orgs/demo/commands/{command_id}"
+
+        def uploaded() -> dict[str, Any] | None:
+            command = _call(command_url, state["api_token"])
+            assert command["progress"] not in {"refused", "failed", "expired"}, command
+            return command if command["progress"] == "clip_uploaded" else None
+
+        command = _wait_for(uploaded, timeout_s=90, what="the command's clip in the cloud")
+        (commanded_clip,) = command["clip_ids"]
+        assert commanded_clip != clip_id
+        assert ready_clip_with(commanded_clip)["trigger_source"] == "cloud"
     finally:
         process.send_signal(signal.SIGTERM)
         time.sleep(0.5)
