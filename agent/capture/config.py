@@ -87,7 +87,9 @@ class RtspCameraConfig(_CameraBase):
     kind: Literal["rtsp"] = "rtsp"
     url: str = Field(min_length=1, description="rtsp://user:pass@host/stream")
     substream_url: str | None = Field(
-        default=None, description="Low-res stream for detection, so the main one is never decoded."
+        default=None,
+        description="Low-res stream for detection. Not used yet: the agent warns and decodes "
+        "the main stream's frames that detection asks for.",
     )
     transport: Literal["tcp", "udp"] = "tcp"
     open_timeout_s: float = Field(
