@@ -65,6 +65,12 @@ class IngestConfig(Section):
     dead_letter_payload_bytes: int = Field(
         default=64 * 1024, ge=0, le=1024 * 1024, description="Raw payload kept per dead letter."
     )
+    dead_letter_retention_s: float = Field(
+        default=30 * 24 * 3600, gt=0, description="Dead letters older than this are deleted."
+    )
+    dead_letter_max_rows: int = Field(
+        default=100_000, ge=1, description="At most this many dead letters are kept (newest)."
+    )
     heartbeat_history_s: float = Field(
         default=24 * 3600, gt=0, description="Heartbeat samples kept per device (age)."
     )

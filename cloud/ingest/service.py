@@ -27,6 +27,7 @@ from cloud.db import database_proxy
 from cloud.ingest.acks import OrderedAcks
 from cloud.ingest.decoding import Decoded, Inbound, Problem, decode_inbound
 from cloud.ingest.encoding import RowEncoder
+from cloud.ingest.retention import prune_dead_letters
 from cloud.ingest.stats import IngestStats
 from cloud.ingest.store import IngestStore
 from cloud.ingest.verify import ClipVerifier
@@ -214,13 +215,29 @@ class IngestService:
 
     def _housekeep(self, stop: threading.Event, control: DeviceControl) -> None:
         interval = self.config.ingest.stats_interval_s
+        ingest = self.config.ingest
         tasks: list[tuple[str, Callable[[], object]]] = [
             ("expire commands", lambda: expire_commands(utc_now())),
             ("republish desired states", control.republish_pending),
         ]
+        hourly: list[tuple[str, Callable[[], object]]] = [
+            (
+                "prune dead letters",
+                lambda: prune_dead_letters(
+                    utc_now(),
+                    max_age_s=ingest.dead_letter_retention_s,
+                    max_rows=ingest.dead_letter_max_rows,
+                ),
+            ),
+        ]
         waited = 0.0
+        since_hourly = float("inf")  # once at start, then every hour
         while not stop.wait(5.0):
-            for name, task in tasks:
+            since_hourly += 5.0
+            due = tasks + (hourly if since_hourly >= 3600 else [])
+            if since_hourly >= 3600:
+                since_hourly = 0.0
+            for name, task in due:
                 try:
                     task()
                 except Exception as exc:  # noqa: BLE001 - keep housekeeping alive

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from peewee import Database
 import protocol as p
 from cloud.ingest.config import IngestConfig
 from cloud.ingest.decoding import Decoded, Inbound
+from cloud.ingest.retention import prune_dead_letters
 from cloud.ingest.store import IngestStore
 from cloud.ingest.worker import IngestWorker
 from cloud.models import DeadLetter, DetectionEventRecord, Device, Log
@@ -196,3 +198,21 @@ def test_valid_records_are_stored_or_refused_by_name_never_lost(
         e.id for e in DetectionEventRecord.select().where(DetectionEventRecord.id.in_(list(ids)))
     }
     assert in_db == stored
+
+
+def test_dead_letters_are_pruned_by_age_and_count_newest_kept(db: Database) -> None:
+    now = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+    for age_days in (40, 31, 10, 3, 2, 1):
+        DeadLetter.create(
+            received_at=now - timedelta(days=age_days),
+            topic="sideline/v1/org/dev/logs",
+            code="not_json",
+            reason=f"{age_days} days old",
+            payload=b"x",
+            payload_size=1,
+        )
+    assert prune_dead_letters(now, max_age_s=30 * 86400, max_rows=100) == 2
+    assert prune_dead_letters(now, max_age_s=30 * 86400, max_rows=2) == 2
+    kept = [d.reason for d in DeadLetter.select().order_by(DeadLetter.received_at)]
+    assert kept == ["2 days old", "1 days old"]
+    assert prune_dead_letters(now, max_age_s=30 * 86400, max_rows=2) == 0
