@@ -1,19 +1,20 @@
 """Drain 100,000 buffered log records from the agent's store through real Mosquitto to the receipt.
 
-    python bench/drain.py [--records 100000] [--record-bytes 350]
+    python bench/drain.py [--records 100000] [--record-bytes 350] [--ingest-workers 1]
 
 The clock runs from the moment sync starts until the last receipt has been
 applied to the store (the ingest committed, the agent marked every row ACKED).
-The ingest is the test stand-in (tests/standin_ingest.py), by default two
-worker processes in one shared-subscription group as the cloud runs its ingest:
-each decodes every batch with the protocol models, commits to SQLite
-(synchronous=FULL, one transaction per message) and then sends the receipt.
+The ingest is the cloud's own: ``sideline cloud ingest`` processes (one by
+default; more split the load through one ``$share`` group) writing to a fresh
+PostgreSQL database (the machine's server at 127.0.0.1:5432, or a throwaway
+cluster), where the box is registered as ``sideline cloud device add`` does.
 
 Printed beside it, measured in the same run on the same machine:
   * bare paho QoS 1: the same batch payloads published by a plain paho client
     (loop_start, on_publish counting PUBACKs) to a topic nobody reads;
-  * bare insert: the same rows inserted with executemany into a twin table of
-    the same database (same pragmas), 5,000 rows per transaction.
+  * bare insert: the same rows inserted into the same PostgreSQL database the
+    ingest's way (``cloud.ingest.bulk.insert_ignore``, pre-encoded, one batch per
+    transaction; ``bench/ingest.py``'s), before and after the drain.
 """
 
 from __future__ import annotations
@@ -21,13 +22,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -38,19 +38,41 @@ from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
 from agent.buffer.config import BufferConfig  # noqa: E402
 from agent.buffer.outbox import ClaimedBatch  # noqa: E402
-from agent.buffer.schema import _record_table  # noqa: E402
 from agent.buffer.store import LocalStore, StoreIdentity  # noqa: E402
 from agent.clock import SystemClock  # noqa: E402
 from agent.sync.batches import ENVELOPE_BUDGET, assemble  # noqa: E402
 from agent.sync.config import MqttConfig, SyncConfig  # noqa: E402
 from agent.sync.link import MqttLink  # noqa: E402
 from agent.sync.publisher import RecordPublisher  # noqa: E402
-from protocol import DeviceState, LogRecord, LogSource, Status, encode, new_id, utc_now  # noqa: E402
+from bench.ingest import bare_insert, settle  # noqa: E402
+from cloud.db import open_database  # noqa: E402
+from cloud.models import Organisation  # noqa: E402
+from protocol import (  # noqa: E402
+    DeviceState,
+    LogBatch,
+    LogRecord,
+    LogSource,
+    Status,
+    decode_as,
+    encode,
+    new_id,
+    utc_now,
+)
 from sideline.services.mosquitto import MosquittoBroker  # noqa: E402
+from sideline.services.postgres import (  # noqa: E402
+    DEFAULT_ADMIN_URL,
+    PostgresCluster,
+    TemporaryDatabase,
+    server_answers,
+)
+from tests.agent.sync.cloud_ingest import (  # noqa: E402
+    IngestProcess,
+    prepare_cloud_database,
+    register_box,
+)
 from tests.fixtures.services import DEFAULT_ACL, MQTT_ADMIN  # noqa: E402
-from tests.procs import child_env  # noqa: E402
 
-ORG, DEVICE, PASSWORD = "org1", "bench-dev", "bench-secret"
+ORG, DEVICE = "org1", "bench-dev"
 TARGET = 20_000
 
 
@@ -71,40 +93,21 @@ def make_records(count: int, size: int) -> list[LogRecord]:
     ]
 
 
-def bare_insert(path: Path, records: list[LogRecord]) -> float:
-    connection = sqlite3.connect(path, isolation_level=None)
-    connection.execute("PRAGMA journal_mode=wal")
-    connection.execute("PRAGMA synchronous=full")
-    for statement in _record_table("logs_bare"):
-        connection.execute(statement)
-    rows = [(r.id.bytes, time.time(), r.model_dump_json(exclude_none=True)) for r in records]
-    started = time.perf_counter()
-    for start in range(0, len(rows), 5000):
-        connection.execute("BEGIN")
-        connection.executemany(
-            "INSERT INTO logs_bare (id, created_at, body) VALUES (?, ?, ?)",
-            rows[start : start + 5000],
-        )
-        connection.execute("COMMIT")
-    elapsed = time.perf_counter() - started
-    connection.close()
-    return len(rows) / elapsed
-
-
-def batch_payloads(records: list[LogRecord], sync: SyncConfig) -> list[bytes]:
+def batch_payloads(records: list[LogRecord], sync: SyncConfig, device: str) -> list[bytes]:
+    """The batches the agent sends for these records (same limits, same splicing)."""
     budget = sync.batch_max_bytes - ENVELOPE_BUDGET
     payloads, bodies, size = [], [], 0
     for record in records:
         body = record.model_dump_json(exclude_none=True).encode()
         if bodies and (len(bodies) == sync.batch_max_records or size + len(body) + 1 > budget):
             batch = ClaimedBatch("logs", new_id(), [b"\0" * 16] * len(bodies), bodies)
-            payloads.append(assemble(batch, org=ORG, device_id="bare", sent_at=utc_now()))
+            payloads.append(assemble(batch, org=ORG, device_id=device, sent_at=utc_now()))
             bodies, size = [], 0
         bodies.append(body)
         size += len(body) + 1
     if bodies:
         batch = ClaimedBatch("logs", new_id(), [b"\0" * 16] * len(bodies), bodies)
-        payloads.append(assemble(batch, org=ORG, device_id="bare", sent_at=utc_now()))
+        payloads.append(assemble(batch, org=ORG, device_id=device, sent_at=utc_now()))
     return payloads
 
 
@@ -122,7 +125,7 @@ def bare_publish(
     client.connect(broker.host, broker.port)
     client.loop_start()
     connected.wait(10)
-    topic = f"sideline/v1/{ORG}/bare/logs"  # no subscriber: the broker only takes them
+    topic = "bench/bare/logs"  # outside the ingest's subscriptions: the broker only takes them
     started = time.perf_counter()
     for payload in payloads:
         client.publish(topic, payload, qos=1)
@@ -134,12 +137,14 @@ def bare_publish(
     return records / elapsed
 
 
-def drain(broker: MosquittoBroker, store: LocalStore, sync: SyncConfig, total: int) -> float:
+def drain(
+    broker: MosquittoBroker, store: LocalStore, sync: SyncConfig, total: int, password: str
+) -> float:
     def status(state: DeviceState) -> bytes:
         return encode(Status(org=ORG, device_id=DEVICE, state=state))
 
     link = MqttLink(
-        MqttConfig(port=broker.port, username=DEVICE, password=PASSWORD),  # type: ignore[arg-type]
+        MqttConfig(port=broker.port, username=DEVICE, password=password),  # type: ignore[arg-type]
         org=ORG,
         device_id=DEVICE,
         online_status=lambda: status(DeviceState.ONLINE),
@@ -165,6 +170,43 @@ def drain(broker: MosquittoBroker, store: LocalStore, sync: SyncConfig, total: i
     return total / elapsed
 
 
+class PostgresServer:
+    """The machine's PostgreSQL, or a throwaway cluster when none answers."""
+
+    def __init__(self) -> None:
+        self.cluster: PostgresCluster | None = None
+        self.admin_url = DEFAULT_ADMIN_URL
+        if not server_answers(self.admin_url):
+            self.cluster = PostgresCluster(Path(tempfile.mkdtemp(prefix="sideline-bench-pg-")))
+            self.cluster.start()
+            self.admin_url = self.cluster.admin_url
+
+    def stop(self) -> None:
+        if self.cluster is not None:
+            self.cluster.stop()
+
+
+def backend_cpu(database: Any) -> dict[int, tuple[float, float]]:
+    """(user, system) CPU seconds of each PostgreSQL backend serving this database, but ours."""
+    rows = database.execute_sql(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid()"
+    ).fetchall()
+    found = {}
+    for (pid,) in rows:
+        try:
+            times = psutil.Process(int(pid)).cpu_times()
+            found[int(pid)] = (times.user, times.system)
+        except psutil.Error:
+            continue
+    return found
+
+
+def the_same_rows(payloads: list[bytes]) -> list[LogBatch]:
+    """The batches exactly as the ingest decodes them (ids, times, message ids)."""
+    return [decode_as(LogBatch, payload, what="log batch") for payload in payloads]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=100_000)
@@ -172,47 +214,40 @@ def main() -> None:
     parser.add_argument(
         "--ingest-workers",
         type=int,
-        default=2,
-        help="Stand-in ingest processes splitting the load through the $share group, as the "
-        "cloud runs them (1: the single-consumer figure).",
+        default=1,
+        help="`sideline cloud ingest` processes splitting the load through one $share group.",
     )
+    parser.add_argument("--writers", type=int, default=2, help="writer threads per ingest worker")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="sideline-drain-"))
-    broker = MosquittoBroker(
-        work / "mosquitto", users={MQTT_ADMIN[0]: MQTT_ADMIN[1], DEVICE: PASSWORD}, acl=DEFAULT_ACL
-    )
-    broker.start()
-    ingests = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.standin_ingest",
-                "--port",
-                str(broker.port),
-                "--user",
-                MQTT_ADMIN[0],
-                "--password",
-                MQTT_ADMIN[1],
-                "--db",
-                str(work / "cloud.db"),
-                "--client-id",
-                f"standin-ingest-{worker}",
-            ],
-            cwd=ROOT,
-            env=child_env(),
-            stdout=subprocess.DEVNULL,
-        )
-        for worker in range(args.ingest_workers)
-    ]
+    server = PostgresServer()
+    temp_db = TemporaryDatabase(server.admin_url, prefix="sideline_bench_drain")
+    url = temp_db.create()
+    broker: MosquittoBroker | None = None
+    ingests: list[IngestProcess] = []
+    database = open_database(url)
     try:
+        # The box registered as `sideline cloud device add` does: the ingest refuses strangers.
+        prepare_cloud_database(url, org=ORG)
+        box = register_box(url, device_id=DEVICE)
+        broker = MosquittoBroker(
+            work / "mosquitto",
+            users={MQTT_ADMIN[0]: MQTT_ADMIN[1], DEVICE: box.password},
+            acl=DEFAULT_ACL,
+        )
+        broker.start()
+        ingests = [
+            IngestProcess(work, broker, url, group="ingest", ingest={"writers": args.writers})
+            for _ in range(args.ingest_workers)
+        ]
         load = os.getloadavg()
         sync = SyncConfig()
         records = make_records(args.records, args.record_bytes)
         body = len(records[0].model_dump_json(exclude_none=True))
         print(
             f"{args.records} log records of {body} bytes; batches of <= {sync.batch_max_records} "
-            f"records and <= {sync.batch_max_bytes} bytes; window {sync.window_messages} messages"
+            f"records and <= {sync.batch_max_bytes} bytes; window {sync.window_messages} messages; "
+            f"{args.ingest_workers} ingest worker(s) x {args.writers} writers; PostgreSQL"
         )
 
         store = LocalStore(
@@ -221,54 +256,102 @@ def main() -> None:
             identity=StoreIdentity(ORG, DEVICE),
         )
         store.open()
-        insert_rate = bare_insert(work / "buffer.db", records)
         started = time.perf_counter()
         for start in range(0, len(records), 5000):
             store.add_logs(records[start : start + 5000])
         store_rate = len(records) / (time.perf_counter() - started)
 
-        payloads = batch_payloads(records, sync)
+        payloads = batch_payloads(records, sync, DEVICE)
         publish_rate = bare_publish(broker, payloads, len(records), 3 * sync.window_messages)
-        time.sleep(1.0)  # the ingest is subscribed (shared subscription) by now
+
+        org_id = Organisation.get(Organisation.slug == ORG).id
+        batches = the_same_rows(payloads)
+        settle(database)
+        insert_before = bare_insert(database, org_id, batches, device=DEVICE)
+        database.execute_sql("TRUNCATE log")
+        settle(database)
+
+        for ingest in ingests:
+            ingest.start()
         consumers = [psutil.Process(ingest.pid) for ingest in ingests]
         mosquitto_proc = psutil.Process(broker.pid)
 
-        def cpu_now() -> tuple[float, float, float]:
-            return (
-                time.process_time(),
-                sum(sum(c.cpu_times()[:2]) for c in consumers),
-                sum(mosquitto_proc.cpu_times()[:2]),
-            )
+        def cpu_now() -> list[tuple[float, float]]:
+            """(user, system) CPU seconds: agent (this process), ingest, Mosquitto, PostgreSQL."""
+            mine = psutil.Process().cpu_times()
+            backends = backend_cpu(database)
+            return [
+                (mine.user, mine.system),
+                (
+                    sum(c.cpu_times().user for c in consumers),
+                    sum(c.cpu_times().system for c in consumers),
+                ),
+                tuple(mosquitto_proc.cpu_times()[:2]),  # type: ignore[list-item]
+                (sum(u for u, _ in backends.values()), sum(s for _, s in backends.values())),
+            ]
 
+        # Backends that start during the drain count from zero.
         before = cpu_now()
+        psutil.cpu_times_percent(interval=None)
         wall = time.perf_counter()
-        drain_rate = drain(broker, store, sync, len(records))
+        drain_rate = drain(broker, store, sync, len(records), box.password)
         wall = time.perf_counter() - wall
         after = cpu_now()
-        cpu = [b - a for a, b in zip(before, after, strict=True)]
+        machine = psutil.cpu_times_percent(interval=None)  # since the call before the drain
+        split = [(a[0] - b[0], a[1] - b[1]) for a, b in zip(after, before, strict=True)]
+        cpu = [user + system for user, system in split]
 
-        stored = (
-            sqlite3.connect(work / "cloud.db").execute("SELECT count(*) FROM records").fetchone()[0]
-        )
+        (stored,) = database.execute_sql(
+            "SELECT count(*) FROM log WHERE device_id = %s", (DEVICE,)
+        ).fetchone()
         acked = store.database.execute_sql("SELECT count(*) FROM logs WHERE state = 4").fetchone()[
             0
         ]
         store.close()
-        print(f"  bare batched insert (same rows, same db)  {insert_rate:>10,.0f} records/s")
+        totals = [ingest.stop() for ingest in ingests]
+
+        # The machine's speed drifts: the bare insert again, after, into an emptied table.
+        database.execute_sql("TRUNCATE log")
+        settle(database)
+        insert_after = bare_insert(database, org_id, batches, device=DEVICE)
+        insert_rate = (insert_before + insert_after) / 2
+
+        print(
+            f"  bare batched insert (same rows, same PostgreSQL db, the ingest's COPY path)"
+            f"\n                                            {insert_rate:>10,.0f} records/s  "
+            f"(before {insert_before:,.0f}, after {insert_after:,.0f})"
+        )
         print(f"  store.add_logs (rows built from models)   {store_rate:>10,.0f} records/s")
         print(
-            f"  bare paho QoS 1 publish, same batches     {publish_rate:>10,.0f} records/s  ({len(payloads)} messages)"
+            f"  bare paho QoS 1 publish, same batches     {publish_rate:>10,.0f} records/s  "
+            f"({len(payloads)} messages)"
         )
         print("  DRAIN store -> Mosquitto -> ingest commit -> receipt -> store ACKED")
         print(f"                                            {drain_rate:>10,.0f} records/s")
         print(
             f"  ratio to target {TARGET:,}/s: {drain_rate / TARGET:.2f}   "
-            f"to bare publish: {drain_rate / publish_rate:.2f}   to bare insert: {drain_rate / insert_rate:.2f}"
+            f"to bare publish: {drain_rate / publish_rate:.2f}   "
+            f"to bare insert: {drain_rate / insert_rate:.2f}"
         )
         print(
             f"  CPU during the drain ({wall:.1f} s): agent {cpu[0]:.1f} s, "
             f"ingest ({args.ingest_workers} worker(s)) {cpu[1]:.1f} s, "
-            f"mosquitto {cpu[2]:.1f} s; load average before: {load[0]:.2f}"
+            f"mosquitto {cpu[2]:.1f} s, postgres backends {cpu[3]:.1f} s; "
+            f"load average before: {load[0]:.2f}"
+        )
+        print(
+            "  CPU per record (user + system): "
+            + ", ".join(
+                f"{name} {1e6 * user / len(records):.0f} + {1e6 * system / len(records):.0f} us"
+                for name, (user, system) in zip(
+                    ("agent", "ingest", "mosquitto", "postgres"), split, strict=True
+                )
+            )
+        )
+        print(
+            f"  the whole machine during the drain: {100 - machine.idle:.0f} % busy "
+            f"(steal {getattr(machine, 'steal', 0.0):.0f} %), of which these processes "
+            f"{100 * sum(cpu) / wall / (os.cpu_count() or 1):.0f} %"
         )
         cores = os.cpu_count() or 1
         bound = len(records) / max(cpu[0], cpu[1] / args.ingest_workers, sum(cpu) / cores)
@@ -276,16 +359,21 @@ def main() -> None:
             f"  CPU-bound estimate on an idle {cores}-core machine: {bound:,.0f} records/s "
             f"(ratio to target {bound / TARGET:.2f}); the difference is the machine's other load"
         )
+        duplicates = sum(t.duplicate for t in totals)
         print(
-            f"  check: ingest committed {stored:,} records, store ACKED {acked:,} (of {len(records):,})"
+            f"  check: cloud log table holds {stored:,} records of {DEVICE}, store ACKED "
+            f"{acked:,} (of {len(records):,}); the ingest saw {duplicates:,} duplicates"
         )
         if stored != len(records) or acked != len(records):
             raise SystemExit("records missing: the drain is not complete")
     finally:
         for ingest in ingests:
-            ingest.terminate()
-            ingest.wait(10)
-        broker.stop()
+            ingest.kill()
+        if broker is not None:
+            broker.stop()
+        database.close()
+        temp_db.drop()
+        server.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -80,18 +80,21 @@ def make_batches(count: int, size: int) -> list[p.LogBatch]:
     return batches
 
 
-def bare_insert(database: object, org_id: object, batches: list[p.LogBatch]) -> float:
-    """The same rows, already encoded, inserted the ingest's way: database time only."""
+def bare_insert(
+    database: object, org_id: object, batches: list[p.LogBatch], device: str = DEVICE
+) -> float:
+    """The same rows, already encoded, inserted the ingest's way: database time only.
+    (``bench/drain.py`` uses it too, for its limit.)"""
     spec = KIND_SPECS["logs"]
     encoder = RowEncoder.for_database(database)  # type: ignore[arg-type]
     rowsets = []
     for batch in batches:
-        ctx = RecordContext(org_id, DEVICE, batch.message_id, p.utc_now())  # type: ignore[arg-type]
+        ctx = RecordContext(org_id, device, batch.message_id, p.utc_now())  # type: ignore[arg-type]
         context = encoder.encode(spec.context_fields, spec.context_values(ctx, None, None))
         parts = encoder.encode_records(spec, batch.records)
         rowsets.append(
             [
-                PreparedRow(r.id, DEVICE, context, part)
+                PreparedRow(r.id, device, context, part)
                 for r, part in zip(batch.records, parts, strict=True)
             ]
         )

@@ -86,7 +86,7 @@ def ingest(
 
     from cloud.config import load_cloud_config
     from cloud.db import DatabaseUrlError
-    from cloud.ingest.service import IngestService
+    from cloud.ingest.service import IngestService, relax_garbage_collection
     from cloud.migrations import SchemaBehind, SchemaTooNew
     from cloud.mqtt import MqttUnavailable
     from sideline.logs import configure_logging
@@ -100,6 +100,7 @@ def ingest(
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     service = IngestService(loaded, worker_id=worker_id)
+    relax_garbage_collection()  # this process is the worker's alone
     with user_errors(
         DatabaseUrlError, SchemaBehind, SchemaTooNew, OperationalError, MqttUnavailable
     ):

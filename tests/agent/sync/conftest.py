@@ -1,4 +1,9 @@
-"""Devices on the real broker and object store, agent configs, and the ingest stand-in."""
+"""Devices on the real broker and object store, agent configs, and the cloud's real ingest.
+
+Devices that talk to the ingest are registered in the cloud's database (a
+PostgreSQL database of this session) as ``sideline cloud device add`` does; the
+ingest is ``sideline cloud ingest`` in its own process (tests.agent.sync.cloud_ingest).
+"""
 
 from __future__ import annotations
 
@@ -15,10 +20,17 @@ from pydantic import SecretStr
 
 from agent.config import AgentConfig
 from sideline.services.mosquitto import MosquittoBroker
-from sideline.services.seaweed import S3Identity, SeaweedS3
-from tests.fixtures.services import MQTT_ADMIN, S3_BUCKET
+from sideline.services.postgres import TemporaryDatabase
+from sideline.services.seaweed import SeaweedS3
+from tests.agent.sync.cloud_ingest import (
+    CloudRecords,
+    IngestProcess,
+    IngestTotals,
+    prepare_cloud_database,
+    register_box,
+)
+from tests.fixtures.services import MQTT_ADMIN
 from tests.mqtt_helpers import TestClient, connect
-from tests.standin_ingest import IngestLedger, IngestSettings, StandInIngest
 
 
 @dataclass(frozen=True)
@@ -44,43 +56,61 @@ def register_device(broker: MosquittoBroker, device_id: str, password: str) -> N
     users = dict(broker.users)
     users[device_id] = password
     broker.reload(users=users)
+    wait_until(
+        lambda: _can_log_in(broker, device_id, password),
+        timeout_s=10,
+        what=f"the broker to accept {device_id}",
+    )
 
-    def can_log_in() -> bool:
-        try:
-            connect(broker, device_id, password).close()
-        except (ConnectionRefusedError, AssertionError):
-            return False
-        return True
 
-    wait_until(can_log_in, timeout_s=10, what=f"the broker to accept {device_id}")
+def _can_log_in(broker: MosquittoBroker, username: str, password: str) -> bool:
+    try:
+        connect(broker, username, password).close()
+    except (ConnectionRefusedError, AssertionError):
+        return False
+    return True
 
 
 def new_device(broker: MosquittoBroker) -> Device:
-    """A fresh device (own id, so retained topics never leak between tests) on the broker."""
+    """A fresh device (own id, so retained topics never leak between tests) on the broker
+    only: the cloud does not know it (see :func:`cloud_device`)."""
     found = Device("org1", f"dev-{secrets.token_hex(4)}", secrets.token_hex(8))
     register_device(broker, found.id, found.password)
     return found
 
 
+@pytest.fixture(scope="session")
+def cloud_db_url(postgres_admin_url: str) -> Iterator[str]:
+    """The cloud's database for the agent's tests: migrated, with organisation ``org1``.
+
+    Shared by the session; every test's device has its own id, and the tests read
+    only their device's rows.
+    """
+    database = TemporaryDatabase(postgres_admin_url, prefix="sideline_agent_cloud")
+    url = database.create()
+    prepare_cloud_database(url)
+    yield url
+    database.drop()
+
+
+def cloud_device(
+    cloud_db_url: str, broker: MosquittoBroker, seaweed: SeaweedS3 | None = None
+) -> Device:
+    """A device registered in the cloud (so the ingest takes its records) and on the broker."""
+    box = register_box(cloud_db_url, seaweed=seaweed)
+    register_device(broker, box.id, box.password)
+    return Device(box.org, box.id, box.password, box.s3_key, box.s3_secret)
+
+
 @pytest.fixture
-def device(mosquitto: MosquittoBroker) -> Device:
-    return new_device(mosquitto)
+def device(mosquitto: MosquittoBroker, cloud_db_url: str) -> Device:
+    return cloud_device(cloud_db_url, mosquitto)
 
 
 @pytest.fixture(scope="session")
-def s3_device(mosquitto: MosquittoBroker, seaweed: SeaweedS3) -> Device:
+def s3_device(mosquitto: MosquittoBroker, seaweed: SeaweedS3, cloud_db_url: str) -> Device:
     """One device with a prefix-scoped S3 key, shared by the upload tests (clip ids differ)."""
-    device_id = f"s3dev-{secrets.token_hex(3)}"
-    identity = S3Identity(
-        device_id,
-        f"{device_id}-key",
-        secrets.token_hex(12),
-        actions=[f"Write:{S3_BUCKET}/org1/{device_id}/*", f"Read:{S3_BUCKET}/org1/{device_id}/*"],
-    )
-    seaweed.add_identity(identity)
-    password = secrets.token_hex(8)
-    register_device(mosquitto, device_id, password)
-    return Device("org1", device_id, password, identity.access_key, identity.secret_key)
+    return cloud_device(cloud_db_url, mosquitto, seaweed)
 
 
 def agent_config(
@@ -134,43 +164,43 @@ def config_json(config: AgentConfig) -> str:
 
 @dataclass
 class RunningIngest:
-    ledger: IngestLedger
-    stop: Callable[[], None]
-    ingest: StandInIngest
+    """The cloud's ingest, and what its database holds."""
+
+    process: IngestProcess
+    database_url: str
+
+    def records(self, device: Device) -> CloudRecords:
+        return CloudRecords(self.database_url, device.id)
+
+    def stop(self) -> IngestTotals:
+        return self.process.stop()
 
 
 def start_ingest(
     broker: MosquittoBroker,
-    db_path: Path,
+    database_url: str,
+    work_dir: Path,
     *,
     seaweed: SeaweedS3 | None = None,
-    delay_s: float = 0.0,
+    worker_id: str | None = None,
+    **ingest_settings: Any,
 ) -> RunningIngest:
-    """THE seam to the cloud ingest: swap StandInIngest for cloud.ingest here, and only here."""
-    suffix = secrets.token_hex(3)
-    ingest = StandInIngest(
-        IngestSettings(
-            broker.host,
-            broker.port,
-            MQTT_ADMIN[0],
-            MQTT_ADMIN[1],
-            db_path,
-            client_id=f"standin-{suffix}",
-            group=f"ingest-{suffix}",
-            delay_s=delay_s,
-            s3=seaweed.client() if seaweed else None,
-            bucket=S3_BUCKET,
-        )
+    """``sideline cloud ingest`` on ``broker`` into ``database_url``, subscribed when this returns.
+
+    It has its own ``$share`` group: nothing else on a shared broker takes its messages.
+    """
+    process = IngestProcess(
+        work_dir, broker, database_url, seaweed=seaweed, worker_id=worker_id, ingest=ingest_settings
     )
-    ingest.start()
-    wait_until(ingest.connected.is_set, timeout_s=10, what="the ingest to connect")
-    time.sleep(0.2)  # its SUBACK: shared subscriptions are in place before records flow
-    return RunningIngest(IngestLedger(db_path), ingest.stop, ingest)
+    process.start()
+    return RunningIngest(process, database_url)
 
 
 @pytest.fixture
-def ingest(mosquitto: MosquittoBroker, tmp_path: Path) -> Iterator[RunningIngest]:
-    running = start_ingest(mosquitto, tmp_path / "cloud.db")
+def ingest(
+    mosquitto: MosquittoBroker, cloud_db_url: str, tmp_path: Path
+) -> Iterator[RunningIngest]:
+    running = start_ingest(mosquitto, cloud_db_url, tmp_path / "cloud")
     yield running
     running.stop()
 

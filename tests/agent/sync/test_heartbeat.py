@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from uuid import UUID
 
 from agent.components import AgentParts
 from agent.daemon import Daemon
@@ -14,7 +15,7 @@ from protocol import CameraHealth, CameraState, Channel, Heartbeat, Topic, decod
 from sideline.services.mosquitto import MosquittoBroker
 from tests.agent.factories import make_log
 from tests.agent.harness import TestParts, running_daemon
-from tests.agent.sync.conftest import Device, agent_config, wait_until
+from tests.agent.sync.conftest import Device, RunningIngest, agent_config, wait_until
 from tests.mqtt_helpers import TestClient
 
 
@@ -97,7 +98,7 @@ class JumpingClock:
 
 
 def test_a_clock_jump_is_logged_recorded_and_sync_goes_on(
-    tmp_path: Path, mosquitto: MosquittoBroker, device: Device, ingest: object
+    tmp_path: Path, mosquitto: MosquittoBroker, device: Device, ingest: RunningIngest
 ) -> None:
     clock = JumpingClock()
     config = agent_config(tmp_path, device, mosquitto)
@@ -114,9 +115,17 @@ def test_a_clock_jump_is_logged_recorded_and_sync_goes_on(
         )
         daemon.store.add_logs([make_log() for _ in range(5)])
         wait_until(lambda: daemon.store.outbox.backlog(clock.time()).logs == 0, what="sync")
-        (body,) = daemon.store.database.execute_sql(
-            "SELECT body FROM logs WHERE body LIKE '%clock_jumped%'"
+        (jump_id, body) = daemon.store.database.execute_sql(
+            "SELECT id, body FROM logs WHERE body LIKE '%clock_jumped%'"
         ).fetchone()
         assert json.loads(body)["data"]["seconds"] < -86_000
+        synced = {
+            UUID(bytes=bytes(row[0]))
+            for row in daemon.store.database.execute_sql("SELECT id FROM logs").fetchall()
+        }
     finally:
         daemon.shutdown()
+    # The cloud has every one of them, the jump's own record included.
+    in_cloud = ingest.records(device).ids("logs")
+    assert UUID(bytes=bytes(jump_id)) in in_cloud
+    assert synced <= in_cloud

@@ -1,7 +1,8 @@
-"""Records from the store to the (stand-in) ingest and back as receipts, through real Mosquitto."""
+"""Records from the store to the cloud's ingest and back as receipts, through real Mosquitto."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -34,12 +35,15 @@ def test_records_are_synced_only_on_the_ingests_receipt(
         wait_until(lambda: daemon.store.outbox.backlog(0).events == 0, what="events acked")
         assert state_counts(daemon) == {SyncState.ACKED: 400}
         assert daemon.publisher.stats.messages_sent >= 8  # batches of at most 50
-    assert ingest.ledger.ids("logs") == {log.id for log in logs}
-    assert ingest.ledger.ids("events") == {event.id for event in events}
+    cloud = ingest.records(device)
+    assert cloud.ids("logs") == {log.id for log in logs}
+    assert cloud.count("logs") == 400
+    assert cloud.ids("events") == {event.id for event in events}
+    assert cloud.count("events") == 30
 
 
 def test_unreceipted_messages_are_sent_again_and_stored_once(
-    tmp_path: Path, mosquitto: MosquittoBroker, device: Device
+    tmp_path: Path, mosquitto: MosquittoBroker, device: Device, cloud_db_url: str
 ) -> None:
     config = agent_config(tmp_path, device, mosquitto, sync={"receipt_timeout_s": 0.5})
     logs = [make_log() for _ in range(50)]
@@ -47,15 +51,17 @@ def test_unreceipted_messages_are_sent_again_and_stored_once(
         daemon.store.add_logs(logs)  # no ingest yet: the broker takes them, nobody receipts
         wait_until(lambda: daemon.publisher.stats.resent_messages >= 2, what="re-sends")
         assert state_counts(daemon) != {SyncState.ACKED: 50}
-        late = start_ingest(mosquitto, tmp_path / "cloud.db")
+        late = start_ingest(mosquitto, cloud_db_url, tmp_path / "cloud")
         try:
             wait_until(lambda: daemon.store.outbox.backlog(0).logs == 0, what="logs acked")
-            # Nothing was queued for the late ingest (no session then): what it stored
-            # came from re-sends, and each record is there once.
-            assert late.ledger.ids("logs") == {log.id for log in logs}
-            assert late.ledger.count("logs") == 50
         finally:
-            late.stop()
+            totals = late.stop()
+    # Nothing was queued for the late ingest (no session then): what it stored came
+    # from re-sends, and each record is there once.
+    cloud = late.records(device)
+    assert cloud.ids("logs") == {log.id for log in logs}
+    assert cloud.count("logs") == 50
+    assert totals.inserted == 50
 
 
 def test_a_row_that_is_not_json_any_more_is_rejected_locally_and_the_rest_flows(
@@ -84,23 +90,53 @@ def test_a_row_that_is_not_json_any_more_is_rejected_locally_and_the_rest_flows(
         ).fetchone()[0]
         assert "corrupt row" in reason
         assert daemon.publisher.alive(5)
-    assert ingest.ledger.ids("logs") == {log.id for log in logs} - {logs[3].id}
+    assert ingest.records(device).ids("logs") == {log.id for log in logs} - {logs[3].id}
     assert "marked rejected" in caplog.text
 
 
-def test_a_row_the_ingest_cannot_decode_is_found_on_resend_and_the_rest_flows(
+def test_a_record_the_ingest_refuses_is_rejected_by_name_and_the_rest_flows(
     tmp_path: Path, mosquitto: MosquittoBroker, device: Device, ingest: RunningIngest
 ) -> None:
     config = agent_config(tmp_path, device, mosquitto, sync={"receipt_timeout_s": 0.5})
     logs = [make_log() for _ in range(10)]
     store = open_store(config.device.data_dir / "buffer.db")
     store.add_logs(logs)
-    # Valid JSON, wrong schema: the ingest dead-letters the batch and sends no receipt.
+    # Valid JSON, wrong schema: the ingest keeps the other nine, refuses this one by
+    # id in the receipt (with the reason) and keeps the payload as a dead letter.
     bad = logs[5].model_dump_json().replace('"marker","type"', '"bogus","type"')
     store.database.execute_sql("UPDATE logs SET body = ? WHERE id = ?", (bad, logs[5].id.bytes))
     store.close()
     with running_daemon(config) as daemon:
         wait_until(lambda: daemon.store.outbox.backlog(0).logs == 0, what="the others acked")
         assert state_counts(daemon) == {SyncState.ACKED: 9, SyncState.REJECTED: 1}
+        (reason,) = daemon.store.database.execute_sql(
+            "SELECT last_error FROM logs WHERE state = 5"
+        ).fetchone()
+        assert "source" in reason
+        assert daemon.publisher.stats.records_rejected == 1
+    cloud = ingest.records(device)
+    assert cloud.ids("logs") == {log.id for log in logs} - {logs[5].id}
+    assert [code for code, _ in cloud.dead_letters()] == ["schema"]
+
+
+def test_a_record_the_ingest_cannot_name_is_found_on_resend_and_the_rest_flows(
+    tmp_path: Path, mosquitto: MosquittoBroker, device: Device, ingest: RunningIngest
+) -> None:
+    config = agent_config(tmp_path, device, mosquitto, sync={"receipt_timeout_s": 0.5})
+    logs = [make_log() for _ in range(10)]
+    store = open_store(config.device.data_dir / "buffer.db")
+    store.add_logs(logs)
+    # A body without its id: the ingest stores the others and cannot refuse this one
+    # by name, so its receipt leaves it out; the agent sends it again alone, checks it
+    # fully on that re-send and rejects it locally.
+    body = json.loads(logs[5].model_dump_json())
+    del body["id"]
+    store.database.execute_sql(
+        "UPDATE logs SET body = ? WHERE id = ?", (json.dumps(body), logs[5].id.bytes)
+    )
+    store.close()
+    with running_daemon(config) as daemon:
+        wait_until(lambda: daemon.store.outbox.backlog(0).logs == 0, what="the others acked")
+        assert state_counts(daemon) == {SyncState.ACKED: 9, SyncState.REJECTED: 1}
         assert daemon.publisher.stats.corrupt_rows == 1
-    assert ingest.ledger.ids("logs") == {log.id for log in logs} - {logs[5].id}
+    assert ingest.records(device).ids("logs") == {log.id for log in logs} - {logs[5].id}
