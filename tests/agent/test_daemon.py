@@ -21,10 +21,9 @@ from agent.systemd_notify import SystemdNotifier
 from agent.wiring import PartsContext
 from protocol import Channel, Command, DeviceState, ReloadConfig, Status, Topic, decode_as, encode
 from sideline.services.mosquitto import MosquittoBroker
-from tests.agent.sync.conftest import Device, agent_config, config_json, new_device, wait_until
+from tests.agent.sync.conftest import Device, agent_config, config_json, wait_until
 from tests.agent.sync.test_control import ack_for, command
-from tests.fixtures.services import MQTT_ADMIN
-from tests.mqtt_helpers import TestClient, connect
+from tests.mqtt_helpers import TestClient
 from tests.procs import child_env, sideline_argv
 
 
@@ -60,18 +59,6 @@ class NotifySocket:
         self._stop.set()
         self._thread.join()
         self.socket.close()
-
-
-@pytest.fixture
-def device(mosquitto: MosquittoBroker) -> Device:
-    return new_device(mosquitto)
-
-
-@pytest.fixture
-def admin(mosquitto: MosquittoBroker) -> Iterator[TestClient]:
-    client = connect(mosquitto, *MQTT_ADMIN)
-    yield client
-    client.close()
 
 
 @pytest.fixture

@@ -45,10 +45,9 @@ from sideline.services.mosquitto import MosquittoBroker
 from sideline.services.process import free_port
 from tests.agent.detect.scenes import BALL, BIB, PERSON
 from tests.agent.detect.synthetic_models import build_colour_detector, manifest_for, write_model
-from tests.agent.sync.conftest import Device, agent_config, new_device, wait_until
+from tests.agent.sync.conftest import Device, agent_config, wait_until
 from tests.agent.sync.test_control import ack_for, command, topic
-from tests.fixtures.services import MQTT_ADMIN
-from tests.mqtt_helpers import TestClient, connect
+from tests.mqtt_helpers import TestClient
 
 TOKEN = "a-test-token-of-enough-length"
 BUTTON_PIN, LED_PIN = 17, 27
@@ -82,18 +81,6 @@ def mock_pins() -> Iterator[MockFactory]:
     yield factory
     factory.reset()
     GpioDevice.pin_factory = previous
-
-
-@pytest.fixture
-def device(mosquitto: MosquittoBroker) -> Device:
-    return new_device(mosquitto)
-
-
-@pytest.fixture
-def admin(mosquitto: MosquittoBroker) -> Iterator[TestClient]:
-    client = connect(mosquitto, *MQTT_ADMIN)
-    yield client
-    client.close()
 
 
 def box_config(
