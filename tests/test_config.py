@@ -63,6 +63,10 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
         ("[[cameras]]\nid = 'cam1'\nkind = 'test'", ["camera ids must be unique; repeated: cam1"]),
         ("[[cameras]]\nid = 'x/y'\nkind = 'test'", ["cameras.1.test.id = 'x/y'", "pattern"]),
         ("[[cameras]]\nid = 'c2'\nkind = 'webcam'", ["cameras.1", "'picamera'", "'rtsp'"]),
+        (
+            "[[cameras]]\nid = 'ip'\nkind = 'rtsp'\nurl = 'rtsp://h/1'\nsubstream_url = 'rtsp://h/1'",
+            ["cameras.1.rtsp", "substream_url is the main stream's url"],
+        ),
     ],
 )
 def test_bad_values_name_the_key_the_value_and_what_is_allowed(

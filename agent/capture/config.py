@@ -88,13 +88,23 @@ class RtspCameraConfig(_CameraBase):
     url: str = Field(min_length=1, description="rtsp://user:pass@host/stream")
     substream_url: str | None = Field(
         default=None,
-        description="Low-res stream for detection. Not used yet: the agent warns and decodes "
-        "the main stream's frames that detection asks for.",
+        description="The camera's low-resolution H.264 stream (e.g. 640x360): detection "
+        "and preview decode it and the main stream is recorded without ever being decoded. "
+        "Without it, the main stream's frames that detection asks for are decoded.",
     )
     transport: Literal["tcp", "udp"] = "tcp"
     open_timeout_s: float = Field(
         default=10.0, gt=0, le=120, description="Give up connecting after this long."
     )
+
+    @model_validator(mode="after")
+    def _substream_is_another_stream(self) -> RtspCameraConfig:
+        if self.substream_url is not None and self.substream_url == self.url:
+            raise ValueError(
+                "substream_url is the main stream's url: give the camera's low-resolution "
+                "stream (often channel 102 or 'subtype=1'), or leave it out"
+            )
+        return self
 
 
 class FileCameraConfig(_CameraBase):

@@ -36,6 +36,9 @@ def redact_url(url: str) -> str:
     return re.sub(r"(//[^:/@]+:)[^@/]*@", r"\1***@", url)
 
 
+_LIVE_KINDS = frozenset({"rtsp", "substream"})
+
+
 class DemuxSource(VideoSource):
     def __init__(
         self,
@@ -63,7 +66,7 @@ class DemuxSource(VideoSource):
         # A live camera is followed against the box's clock; a file replayed faster than
         # real time keeps its own timeline.
         self._clock = PresentationClock(
-            max_drift_s=max_drift_s, follow_arrival=realtime or kind == "rtsp"
+            max_drift_s=max_drift_s, follow_arrival=realtime or kind in _LIVE_KINDS
         )
         self._container: av.container.InputContainer | None = None
         self._stream: av.video.stream.VideoStream | None = None
@@ -92,10 +95,15 @@ class DemuxSource(VideoSource):
         codec = stream.codec_context.name
         if codec != "h264":
             self.close()
+            why = (
+                "detection decodes H.264 substreams"
+                if self.kind == "substream"
+                else "clips are stream-copied, never re-encoded"
+            )
             raise UnsupportedStream(
                 self.camera_id,
-                f"{self._shown_url} sends {codec}, not H.264; set the camera's video codec to "
-                "H.264 (clips are stream-copied, never re-encoded)",
+                f"{self._shown_url} sends {codec}, not H.264; set this stream's video codec "
+                f"to H.264 in the camera's settings ({why})",
             )
         raw_extradata = stream.codec_context.extradata or b""
         self._needs_bsf = bool(raw_extradata) and raw_extradata[0] == 1

@@ -12,6 +12,11 @@ as dropped.
 
 Per packet, on the capture thread: the ring, the packet listeners (segment
 recorder), then the frame tap; all of them return at once.
+
+A camera with a substream for detection has two runners: the main one
+(``feeds_tap=False``: its packets are recorded, never decoded) and one for the
+substream (no ring: its packets only go to the frame tap), named ``"<camera> substream"``
+so that its log lines say which stream failed.
 """
 
 from __future__ import annotations
@@ -45,19 +50,23 @@ class CameraRunner:
         self,
         camera_id: str,
         make_source: Callable[[], VideoSource],
-        ring: PacketRing,
+        ring: PacketRing | None,
         tap: FrameTap,
         *,
         listeners: Sequence[PacketListener] = (),
+        feeds_tap: bool = True,
+        name: str | None = None,
         reconnect_min_s: float = 1.0,
         reconnect_max_s: float = 30.0,
         rng: random.Random | None = None,
     ) -> None:
         self.camera_id = camera_id
+        self.name = name or camera_id  # what log lines call it
         self._make_source = make_source
         self.ring = ring
         self.tap = tap
         self._listeners = list(listeners)
+        self._feeds_tap = feeds_tap
         self._min = reconnect_min_s
         self._max = max(reconnect_max_s, reconnect_min_s)
         self._rng = rng or random.Random()
@@ -87,7 +96,7 @@ class CameraRunner:
         attempt = 0
         while not self._stop.is_set():
             source = self._make_source()
-            if source.provides_raw_frames:
+            if source.provides_raw_frames and self._feeds_tap:
                 source.outlet = self.tap
             self._source = source
             delivered = False
@@ -97,7 +106,7 @@ class CameraRunner:
                     break
                 log.info(
                     "camera %s: %s source open: %dx%d at %.3g fps",
-                    self.camera_id,
+                    self.name,
                     source.kind,
                     self.stream.width,
                     self.stream.height,
@@ -115,26 +124,24 @@ class CameraRunner:
                         break
                 else:
                     if not self._stop.is_set():
-                        self._failed(
-                            f"camera {self.camera_id}: {source.kind} source ended", ended=True
-                        )
+                        self._failed(f"camera {self.name}: {source.kind} source ended", ended=True)
             except SourceError as exc:
                 self._failed(str(exc))
             except Exception as exc:  # a bug or a library surprise must not end capture
-                log.exception("camera %s: unexpected error in capture", self.camera_id)
-                self._failed(f"camera {self.camera_id}: unexpected {type(exc).__name__}: {exc}")
+                log.exception("camera %s: unexpected error in capture", self.name)
+                self._failed(f"camera {self.name}: unexpected {type(exc).__name__}: {exc}")
             finally:
                 try:
                     source.close()
                 except Exception:
-                    log.exception("camera %s: error closing the source", self.camera_id)
+                    log.exception("camera %s: error closing the source", self.name)
                 self._source = None
             if self._stop.is_set():
                 break
             self._state = CameraState.RECONNECTING
             delay = min(self._max, self._min * 2**attempt) * self._rng.uniform(0.5, 1.0)
             attempt += 1
-            log.info("camera %s: reopening in %.1f s", self.camera_id, delay)
+            log.info("camera %s: reopening in %.1f s", self.name, delay)
             self._stop.wait(delay)
             self.reconnects += 1
         self._state = CameraState.STOPPED
@@ -157,7 +164,7 @@ class CameraRunner:
         if self._outage_since is not None:
             gap = max(0.0, time.time() - self._outage_since)
             self.gap_seconds += gap
-            log.warning("camera %s: video back after a %.1f s gap", self.camera_id, gap)
+            log.warning("camera %s: video back after a %.1f s gap", self.name, gap)
             self._outage_since = None
 
     # -- per packet (capture thread) ------------------------------------------------------
@@ -167,10 +174,11 @@ class CameraRunner:
         self.frames_captured += 1
         self._last_packet_wall = time.time()
         self._last_packet_mono = time.monotonic()
-        self.ring.append(packet)
+        if self.ring is not None:
+            self.ring.append(packet)
         for listener in self._listeners:
             listener.on_packet(packet)
-        if self._source is not None and not self._source.provides_raw_frames:
+        if self._feeds_tap and self._source is not None and not self._source.provides_raw_frames:
             self.tap.offer_packet(packet, self.frames_captured - 1)
 
     def _count_drops(self, packet: EncodedPacket) -> None:

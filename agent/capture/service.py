@@ -12,7 +12,9 @@
     capture.stop()
 
 Threads it owns: one runner per camera, one frame decoder per camera whose
-source gives only encoded packets, the clip writer, the segment recorder.
+source gives only encoded packets, one more runner per camera with a
+detection substream (``substream_url``: then the main stream is recorded and
+never decoded), the clip writer, the segment recorder.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from agent.buffer.types import ClipSink
 from agent.capture.atomic import RecoveryReport, recover_directory
 from agent.capture.clipfile import ClipFileWriter
 from agent.capture.clipwriter import ClipWriter, RangeJob
-from agent.capture.config import CameraConfig
+from agent.capture.config import CameraConfig, RtspCameraConfig
 from agent.capture.frames import FrameListener
 from agent.capture.frametap import FrameTap
 from agent.capture.packets import EncodedPacket
@@ -36,7 +38,7 @@ from agent.capture.recorder import SegmentRecorder
 from agent.capture.ring import PacketRing
 from agent.capture.runner import CameraRunner
 from agent.capture.source import VideoSource
-from agent.capture.sources import make_source
+from agent.capture.sources import make_source, make_substream_source
 from agent.config import AgentConfig
 from agent.triggers.types import TriggerRejected
 from protocol import CameraHealth, CameraSummary, Trigger, new_id
@@ -56,6 +58,7 @@ class CaptureService:
         *,
         active_session: Callable[[], UUID | None] = lambda: None,
         source_factory: Callable[[CameraConfig], VideoSource] = make_source,
+        substream_factory: Callable[[RtspCameraConfig], VideoSource] = make_substream_source,
     ) -> None:
         self.config = config
         data_dir = config.device.data_dir
@@ -78,6 +81,11 @@ class CaptureService:
             silence_grace_s=grace,
         )
         self.recorder = SegmentRecorder(config.recording, self.segments_directory, self._cameras)
+        substreams = {
+            cid: camera
+            for cid, camera in self._cameras.items()
+            if isinstance(camera, RtspCameraConfig) and camera.substream_url
+        }
         self.runners = {
             cid: CameraRunner(
                 cid,
@@ -85,10 +93,24 @@ class CaptureService:
                 self.rings[cid],
                 self.taps[cid],
                 listeners=[self.recorder],
+                feeds_tap=cid not in substreams,
                 reconnect_min_s=camera.reconnect_min_s,
                 reconnect_max_s=camera.reconnect_max_s,
             )
             for cid, camera in self._cameras.items()
+        }
+        #: Runners of detection substreams, by camera id: their packets only feed the tap.
+        self.substreams = {
+            cid: CameraRunner(
+                cid,
+                functools.partial(substream_factory, camera),
+                None,
+                self.taps[cid],
+                name=f"{cid} substream",
+                reconnect_min_s=camera.reconnect_min_s,
+                reconnect_max_s=camera.reconnect_max_s,
+            )
+            for cid, camera in substreams.items()
         }
         self._threads: list[threading.Thread] = []
         self.recovery: RecoveryReport | None = None
@@ -111,6 +133,8 @@ class CaptureService:
         for cid, runner in self.runners.items():
             self._spawn(f"decode-{cid}", self.taps[cid].run)
             self._spawn(f"camera-{cid}", runner.run)
+        for cid, runner in self.substreams.items():
+            self._spawn(f"substream-{cid}", runner.run)
 
     def _spawn(self, name: str, target: Callable[[], None]) -> None:
         thread = threading.Thread(target=target, name=f"sideline-{name}", daemon=True)
@@ -119,7 +143,7 @@ class CaptureService:
 
     def stop(self, timeout_s: float = 15.0) -> None:
         """Stop cameras first, then finish pending clips with what they have, then the rest."""
-        for runner in self.runners.values():
+        for runner in [*self.runners.values(), *self.substreams.values()]:
             runner.stop()
         for tap in self.taps.values():
             tap.stop()
@@ -211,7 +235,8 @@ class CaptureService:
         """Every capture thread runs and no streaming camera has been silent for ``within_s``."""
         if not self._threads or not all(thread.is_alive() for thread in self._threads):
             return False
-        return all(runner.ticking(within_s) for runner in self.runners.values())
+        runners = [*self.runners.values(), *self.substreams.values()]
+        return all(runner.ticking(within_s) for runner in runners)
 
     def health(self) -> list[CameraHealth]:
         return [runner.health() for runner in self.runners.values()]
@@ -232,5 +257,6 @@ class CaptureService:
         return out
 
     def frames_decoded(self, camera_id: str) -> int:
-        """Frames decoded only for detection (encoded-only sources): DetectionHealth.frames_decoded."""
+        """Frames decoded only for detection (encoded-only sources, or the camera's detection
+        substream): DetectionHealth.frames_decoded."""
         return self.taps[camera_id].frames_decoded

@@ -15,7 +15,7 @@ from agent.capture.encoder import EncoderSettings
 from agent.capture.raw import EncodingSource, PyavFrameProducer, TestPatternProducer
 from agent.capture.source import VideoSource
 
-__all__ = ["encoder_settings", "make_source"]
+__all__ = ["encoder_settings", "make_source", "make_substream_source"]
 
 
 def encoder_settings(
@@ -44,14 +44,11 @@ def make_source(camera: CameraConfig) -> VideoSource:
             read_timeout_s=camera.stall_timeout_s,
         )
     if isinstance(camera, RtspCameraConfig):
-        options: dict[str, str] = {"rtsp_transport": camera.transport}
-        if camera.transport == "udp":
-            options["buffer_size"] = str(4 * 1024 * 1024)  # keyframes arrive as bursts
         return DemuxSource(
             camera.id,
             "rtsp",
             camera.url,
-            options=options,
+            options=_rtsp_options(camera),
             open_timeout_s=camera.open_timeout_s,
             read_timeout_s=camera.stall_timeout_s,
         )
@@ -81,3 +78,24 @@ def make_source(camera: CameraConfig) -> VideoSource:
 
         return PiCameraSource(camera)
     raise TypeError(f"unknown camera kind: {camera!r}")
+
+
+def make_substream_source(camera: RtspCameraConfig) -> VideoSource:
+    """A fresh source for ``camera``'s low-resolution detection stream (``substream_url``)."""
+    if camera.substream_url is None:
+        raise ValueError(f"camera {camera.id} has no substream_url")
+    return DemuxSource(
+        f"{camera.id} substream",
+        "substream",
+        camera.substream_url,
+        options=_rtsp_options(camera),
+        open_timeout_s=camera.open_timeout_s,
+        read_timeout_s=camera.stall_timeout_s,
+    )
+
+
+def _rtsp_options(camera: RtspCameraConfig) -> dict[str, str]:
+    options: dict[str, str] = {"rtsp_transport": camera.transport}
+    if camera.transport == "udp":
+        options["buffer_size"] = str(4 * 1024 * 1024)  # keyframes arrive as bursts
+    return options

@@ -37,13 +37,6 @@ class CapturePart:
         self.service = CaptureService(
             config, clip_sink, active_session=active_session, source_factory=source_factory
         )
-        for camera in config.cameras:
-            if getattr(camera, "substream_url", None):
-                log.warning(
-                    "camera %s: substream_url is not used yet; detection frames are decoded "
-                    "from the main stream (only those detection asks for)",
-                    camera.id,
-                )
         self._active_session = active_session
         self._liveness_s = config.daemon.liveness_timeout_s
         self._configured_recording = config.recording.enabled

@@ -57,7 +57,7 @@ def test_garbage_is_a_clear_error(tmp_path: Path) -> None:
 def test_unsupported_codec_says_what_to_change(mpeg4_video: TestVideo) -> None:
     source = DemuxSource("cam", "file", mpeg4_video.path)
     with pytest.raises(
-        UnsupportedStream, match="sends mpeg4, not H.264; set the camera's video codec to H.264"
+        UnsupportedStream, match="sends mpeg4, not H.264; set this stream's video codec to H.264"
     ):
         source.open()
 

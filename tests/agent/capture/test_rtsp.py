@@ -1,4 +1,5 @@
-"""RTSP end to end against a real RTSP server: a camera's own packets, a stall, a reconnect."""
+"""RTSP end to end against a real RTSP server: a camera's own packets, a stall, a reconnect,
+and a detection substream that spares the main stream any decoding."""
 
 from __future__ import annotations
 
@@ -12,16 +13,19 @@ import pytest
 from agent.capture.clipfile import ClipFileWriter
 from agent.capture.clipwriter import ClipWriter
 from agent.capture.config import ClipConfig, RtspCameraConfig
+from agent.capture.frames import Frame
 from agent.capture.frametap import FrameTap
 from agent.capture.ring import PacketRing
 from agent.capture.runner import CameraRunner
+from agent.capture.service import CaptureService
 from agent.capture.sources import make_source
+from agent.config import AgentConfig
 from agent.triggers.types import ClipRequest
 from protocol import CameraState
 from tests.agent.capture.conftest import ListSink, trigger_at
 from tests.agent.capture.rtsp import RtspPublisher, RtspServer
 from tests.agent.capture.test_runner import wait_for
-from tests.media import TestVideo, decode_clip
+from tests.media import TestVideo, decode_clip, write_test_video
 
 
 @pytest.fixture
@@ -97,3 +101,71 @@ def test_rtsp_camera_clip_stall_and_reconnect(
     assert health.reconnects >= 1 and health.gap_seconds > 0
     assert "camera gate: no video from rtsp://127.0.0.1" in caplog.text
     assert "camera gate: video back after" in caplog.text
+
+
+def test_detection_reads_the_substream_and_recording_never_waits_for_it(
+    tmp_path: Path, rtsp_server: RtspServer, video: TestVideo, caplog: pytest.LogCaptureFixture
+) -> None:
+    small = write_test_video(
+        tmp_path / "sub.mp4", width=320, height=180, fps=10, keyframe_interval=10, seconds=4
+    )
+    main = RtspPublisher(video.path, rtsp_server.publish_url("main"))
+    sub = RtspPublisher(small.path, rtsp_server.publish_url("sub"))
+    for publisher in (main, sub):
+        publisher.start()
+        wait_for(lambda p=publisher: p.sent > 3 or p.error is not None)  # type: ignore[misc]
+        assert publisher.error is None
+    config = AgentConfig(
+        device={"org": "club", "id": "box1", "data_dir": tmp_path},  # type: ignore[arg-type]
+        cameras=[  # type: ignore[list-item]
+            {
+                "id": "gate",
+                "kind": "rtsp",
+                "url": rtsp_server.url("main"),
+                "substream_url": rtsp_server.url("sub"),
+                "transport": "udp",
+                "stall_timeout_s": 1.5,
+                "reconnect_min_s": 0.2,
+                "reconnect_max_s": 0.5,
+            }
+        ],
+        clips={
+            "pre_seconds": 1,
+            "post_seconds": 1,
+            "max_pre_seconds": 2,
+            "ring_seconds": 4,
+        },  # type: ignore[arg-type]
+    )
+    service = CaptureService(config, ListSink())
+    frames: list[Frame] = []
+    service.add_frame_listener("gate", frames.append, fps=5)
+    main_runner, sub_runner = service.runners["gate"], service.substreams["gate"]
+    with caplog.at_level(logging.INFO):
+        service.start()
+        try:
+            wait_for(lambda: len(frames) >= 5 and main_runner.frames_captured > 30)
+            # Frames come from the 320x180 substream: the 640x360 main stream would give
+            # 640-wide frames (detect_width is 640).
+            assert {(f.width, f.height) for f in frames} == {(320, 180)}
+            assert main_runner.stream is not None and main_runner.stream.width == 640
+            assert sub_runner.stream is not None and sub_runner.stream.width == 320
+            assert service.frames_decoded("gate") >= len(frames)
+
+            sub.paused.set()  # the substream stops; the main stream goes on
+            wait_for(lambda: sub_runner.failures >= 1)
+            captured = main_runner.frames_captured
+            wait_for(lambda: main_runner.frames_captured > captured + 30)
+            assert main_runner.failures == 0
+            sub.paused.clear()
+            seen = len(frames)
+            wait_for(lambda: len(frames) > seen + 3)
+        finally:
+            service.stop(10)
+            main.stop()
+            sub.stop()
+    assert {(f.width, f.height) for f in frames} == {(320, 180)}
+    assert sub_runner.health().reconnects >= 1
+    assert (service.rings["gate"].newest_time or 0) > 0
+    assert "camera gate substream: no video from rtsp://127.0.0.1" in caplog.text
+    assert "camera gate substream: video back after" in caplog.text
+    assert "camera gate: no video" not in caplog.text
