@@ -12,24 +12,17 @@ import hashlib
 import shutil
 import tempfile
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from agent.checks import CheckResult
 from agent.sync.config import MqttConfig, S3Config
 from agent.sync.objectstore import ObjectStoreError, S3ObjectStore
 from agent.sync.paho_client import apply_credentials
 
 __all__ = ["CheckResult", "check_broker", "check_bucket", "check_data_dir"]
-
-
-@dataclass(frozen=True, slots=True)
-class CheckResult:
-    name: str
-    ok: bool
-    detail: str
 
 
 def check_data_dir(data_dir: Path) -> CheckResult:

@@ -27,7 +27,7 @@ def check(
         bool, typer.Option("--offline", help="Only validate the file; do not contact anything.")
     ] = False,
 ) -> None:
-    """Validate the configuration, print what the agent would run, and test its links."""
+    """Validate the configuration, print what the agent would run, and test its cameras and links."""
     from agent.config import load_agent_config
 
     with user_errors():
@@ -47,11 +47,13 @@ def check(
             typer.echo(line)
     if offline:
         return
+    from agent.capture.checks import check_camera
     from agent.sync.checks import check_broker, check_bucket, check_data_dir
 
     typer.echo("connectivity:")
     results = [
         check_data_dir(loaded.device.data_dir),
+        *(result for camera in loaded.cameras for result in check_camera(camera)),
         check_broker(loaded.mqtt, loaded.device.id),
         check_bucket(loaded.s3, loaded.device.org, loaded.device.id),
     ]

@@ -64,6 +64,7 @@ def test_a_box_that_reaches_everything_gets_a_clean_report(
     )
     assert f"can write, read and delete under org1/{s3_device.id}/" in result.output
     assert "[ok] data dir" in result.output
+    assert "[ok] camera cam1 (test): 1280x720 at" in result.output
 
 
 def test_a_refused_password_and_a_missing_bucket_are_named_with_the_fix(

@@ -1,0 +1,77 @@
+"""Camera checks for ``sideline agent check``: does each camera (and substream) give video?
+
+Each source is opened the way the agent opens it and read up to its first
+packet, then closed: this proves the URL, credentials, codec and that video
+flows, within the source's own open and stall timeouts. An RTSP camera takes
+a second client; a Pi camera or a V4L2 device that the running agent holds
+reports itself busy, which the message says.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from agent.capture.config import CameraConfig, RtspCameraConfig
+from agent.capture.source import SourceError, VideoSource
+from agent.capture.sources import make_source, make_substream_source
+from agent.checks import CheckResult
+
+__all__ = ["check_camera"]
+
+
+def check_camera(
+    camera: CameraConfig,
+    *,
+    source_factory: Callable[[CameraConfig], VideoSource] = make_source,
+) -> list[CheckResult]:
+    results = [_probe(f"camera {camera.id} ({camera.kind})", lambda: source_factory(camera))]
+    if isinstance(camera, RtspCameraConfig) and camera.substream_url:
+        results.append(
+            _probe(f"camera {camera.id} substream", lambda: make_substream_source(camera))
+        )
+    return results
+
+
+def _probe(name: str, make: Callable[[], VideoSource]) -> CheckResult:
+    started = time.monotonic()
+    source: VideoSource | None = None
+    try:
+        source = make()
+        info = source.open()
+        packets = source.packets()
+        try:
+            first = next(packets, None)
+        finally:
+            close = getattr(packets, "close", None)  # a generator: end it before the source
+            if close is not None:
+                close()
+        if first is None:
+            return CheckResult(name, False, "opened, but it ended before sending any video")
+    except Exception as exc:  # every failure is a report line, never a traceback
+        return CheckResult(name, False, f"{_reason(exc)}{_hint(exc)}")
+    finally:
+        if source is not None:
+            try:
+                source.close()
+            except Exception:
+                pass
+    took = time.monotonic() - started
+    return CheckResult(
+        name,
+        True,
+        f"{info.width}x{info.height} at {info.fps:.3g} fps ({info.codec}), "
+        f"first video after {took:.1f} s",
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, SourceError):
+        return exc.reason
+    return f"unexpected {type(exc).__name__}: {exc}"
+
+
+def _hint(exc: BaseException) -> str:
+    if "busy" in str(exc).lower():
+        return " (the running agent may hold it: stop the agent to check this camera)"
+    return ""
