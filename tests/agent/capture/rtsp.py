@@ -9,6 +9,7 @@ that disappears).
 
 from __future__ import annotations
 
+import random
 import shutil
 import threading
 import time
@@ -21,6 +22,15 @@ from sideline.services.process import ManagedProcess, free_port, port_is_open
 __all__ = ["RtspPublisher", "RtspServer"]
 
 
+_WITH_OWN_RTP_PORTS = """
+use RTSP::Server;
+$RTSP::Server::RTP_START_PORT = shift @ARGV;
+my $script = shift @ARGV;
+do $script;
+die $@ if $@;
+"""
+
+
 class RtspServer:
     def __init__(self, log_path: Path) -> None:
         executable = shutil.which("rtsp-server-perl")
@@ -30,9 +40,18 @@ class RtspServer:
             )
         self.client_port = free_port()
         self.source_port = free_port()
+        # Its RTP ports count up from 20,000, and it goes back to that package-wide
+        # default whenever no source is publishing, whatever --rtp_start_port says:
+        # two servers on one machine (two test runs at once) would both bind them. So
+        # the script runs with the default itself set to a range of this server's own.
+        self.rtp_start_port = random.randrange(20_000, 40_000, 2)
         self.process = ManagedProcess(
             "rtsp-server-perl",
             [
+                "perl",
+                "-e",
+                _WITH_OWN_RTP_PORTS,
+                str(self.rtp_start_port),
                 executable,
                 "--clientport",
                 str(self.client_port),
@@ -40,6 +59,8 @@ class RtspServer:
                 str(self.source_port),
                 "--loglevel",
                 "2",
+                "--rtp_start_port",
+                str(self.rtp_start_port),
             ],
             log_path=log_path,
         )

@@ -169,3 +169,54 @@ def test_detection_reads_the_substream_and_recording_never_waits_for_it(
     assert "camera gate substream: no video from rtsp://127.0.0.1" in caplog.text
     assert "camera gate substream: video back after" in caplog.text
     assert "camera gate: no video" not in caplog.text
+
+
+def test_the_status_page_names_a_dead_substream_while_the_camera_records(
+    tmp_path: Path, rtsp_server: RtspServer, video: TestVideo
+) -> None:
+    from agent.clock import SystemClock
+    from agent.wiring.capture import CapturePart
+    from agent.wiring.status import StatusBoard
+    from tests.agent.buffer.conftest import open_store
+
+    publisher = RtspPublisher(video.path, rtsp_server.publish_url("main"))
+    publisher.start()
+    wait_for(lambda: publisher.sent > 3 or publisher.error is not None)
+    assert publisher.error is None
+    config = AgentConfig(
+        device={"org": "org1", "id": "dev1", "data_dir": tmp_path},  # type: ignore[arg-type]
+        cameras=[  # type: ignore[list-item]
+            {
+                "id": "gate",
+                "kind": "rtsp",
+                "url": rtsp_server.url("main"),
+                "substream_url": rtsp_server.url("nobody-publishes-here"),
+                "transport": "udp",
+                "open_timeout_s": 2,
+                "reconnect_min_s": 0.2,
+                "reconnect_max_s": 0.5,
+            }
+        ],
+    )
+    store = open_store(tmp_path / "buffer.db")
+    capture = CapturePart(config, store, lambda: None)
+    board = StatusBoard(config, store, capture, None, clock=SystemClock())
+    board._started -= 60  # past the start-up grace in which cameras may still be opening
+    capture.start()
+    try:
+        sub = capture.service.substreams["gate"]
+        wait_for(lambda: capture.service.runners["gate"].frames_captured > 30)
+        wait_for(lambda: sub.failures >= 1)
+        snapshot = board.sample()
+    finally:
+        capture.stop(10)
+        publisher.stop()
+        store.close()
+    [camera] = snapshot.cameras
+    assert camera["state"] == "streaming" and camera["frames_captured"] > 30
+    assert camera["substream"]["state"] in {"reconnecting", "stopped"}
+    assert camera["substream"]["frames_captured"] == 0
+    assert snapshot.problems == [
+        f"camera gate substream is {camera['substream']['state']}: detection paused, "
+        "recording goes on"
+    ]
