@@ -12,6 +12,10 @@ Steps, each of which can fail without touching the running model:
 5. hand it to the worker, which swaps at the next frame (and rolls back by
    itself should the new model still fail on its first frame).
 
+A worker that started without a model (the configured one could not be
+opened) gets its first one the same way; the request must then carry the
+manifest, since there is no running model whose manifest could be reused.
+
 The outcome is returned and written to the log the cloud receives. Call
 :meth:`ModelInstaller.apply` from the control thread: it blocks for the
 download and warm-up, while capture and detection go on.
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -43,6 +48,8 @@ from protocol import LogRecord, LogSource, ModelRef, new_id
 __all__ = ["ModelInstaller", "ModelUpdateResult"]
 
 log = logging.getLogger(__name__)
+
+_DOWNLOADED = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +86,10 @@ class ModelInstaller:
     def apply(self, ref: ModelRef) -> ModelUpdateResult:
         with self._lock:
             started = time.perf_counter()
-            if ref.sha256 == self.worker.detector.model.sha256:
+            running = self.worker.detector
+            if running is not None and ref.sha256 == running.model.sha256:
                 return ModelUpdateResult(
-                    ref.sha256, ok=True, changed=False, path=self.worker.detector.model.path
+                    ref.sha256, ok=True, changed=False, path=running.model.path
                 )
             try:
                 detector = self._prepare(ref)
@@ -90,7 +98,7 @@ class ModelInstaller:
                 log.error(
                     "model %s not installed; keeping %s: %s",
                     ref.sha256,
-                    self.worker.detector.model.path,
+                    running.model.path if running is not None else "no model (detection waits)",
                     reason,
                 )
                 result = ModelUpdateResult(
@@ -102,8 +110,8 @@ class ModelInstaller:
                 )
                 self._report("model_update_failed", ref, result)
                 return result
-            previous = self.worker.detector.model
             self.worker.swap_detector(detector)
+            previous = running.model.sha256 if running is not None else None
             result = ModelUpdateResult(
                 ref.sha256,
                 ok=True,
@@ -111,8 +119,8 @@ class ModelInstaller:
                 path=detector.model.path,
                 seconds=time.perf_counter() - started,
             )
-            self._report("model_updated", ref, result, previous=previous.sha256)
-            self._prune(keep={ref.sha256, previous.sha256})
+            self._report("model_updated", ref, result, previous=previous)
+            self._prune(keep={ref.sha256, previous or ref.sha256})
             return result
 
     def _prepare(self, ref: ModelRef) -> Detector:
@@ -153,8 +161,13 @@ class ModelInstaller:
 
     def _manifest(self, ref: ModelRef) -> ModelManifest:
         if ref.manifest is None:
-            current = self.worker.detector.manifest
-            return current.model_copy(update={"sha256": ref.sha256})
+            running = self.worker.detector
+            if running is None:
+                raise ValueError(
+                    f"the desired state names model {ref.sha256} without a manifest, and no "
+                    "model runs whose manifest it could reuse: add the manifest to the request"
+                )
+            return running.manifest.model_copy(update={"sha256": ref.sha256})
         manifest = parse_manifest(ref.manifest, f"for model {ref.sha256} in the desired state")
         if manifest.sha256 is not None and manifest.sha256 != ref.sha256:
             raise ValueError(
@@ -163,9 +176,11 @@ class ModelInstaller:
         return manifest.model_copy(update={"sha256": ref.sha256})
 
     def _prune(self, keep: set[str]) -> None:
-        """Keep the running and the previous model; older downloads only take space."""
+        """Keep the running and the previous model; older downloads only take space.
+        Only downloads (named by their sha256) are removed: a model the user put in the
+        same folder and named in the config is never touched."""
         for path in self.models_dir.glob("*.onnx"):
-            if path.stem not in keep:
+            if _DOWNLOADED.fullmatch(path.stem) and path.stem not in keep:
                 path.unlink(missing_ok=True)
                 path.with_suffix(".json").unlink(missing_ok=True)
 
@@ -181,8 +196,9 @@ class ModelInstaller:
             "seconds": round(result.seconds, 3),
         }
         if result.reason is not None:
+            running = self.worker.detector
             data["reason"] = result.reason
-            data["running"] = self.worker.detector.model.sha256
+            data["running"] = running.model.sha256 if running is not None else None
         if previous is not None:
             data["previous"] = previous
         record = LogRecord(

@@ -11,7 +11,10 @@ and runs each camera's pipeline (motion gate, detector, tracker, zones, rules).
 
 The model can be swapped at any time (:meth:`swap_detector`); the swap takes
 effect at the next frame. If the new model fails on its first real frame, the
-worker rolls back to the previous one and reports it.
+worker rolls back to the previous one and reports it. A worker may also start
+with no model at all (the configured one could not be opened): it then only
+keeps each camera's newest frame, reports detection as disabled, and starts
+detecting when a model is swapped in.
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ class DetectionWorker:
         self,
         config: DetectConfig,
         camera_ids: list[str],
-        detector: Detector,
+        detector: Detector | None,
         sink: RecordSink,
         trigger: ClipTrigger | None = None,
         *,
@@ -72,10 +75,13 @@ class DetectionWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._detector = detector
-        self._previous: Detector | None = None  # kept until the new model has run on a frame
+        # Until a newly swapped-in model has run on a real frame, what to roll back to.
+        self._unproven = False
+        self._previous: Detector | None = None
         self._masks: dict[str, tuple[Detector, npt.NDArray[np.bool_] | None]] = {}
         self.toggles = Toggles(config, camera_ids)
-        self.toggles.set_model_classes(detector.classes)
+        if detector is not None:
+            self.toggles.set_model_classes(detector.classes)
         self._slots = {camera_id: _Slot() for camera_id in camera_ids}
         self.stats = {camera_id: CameraStats(camera_id, monotonic) for camera_id in camera_ids}
         now = clock()
@@ -98,7 +104,7 @@ class DetectionWorker:
         if slot is None:
             return
         slot.latest = frame
-        if not self.toggles.camera_enabled(frame.camera_id):
+        if self._detector is None or not self.toggles.camera_enabled(frame.camera_id):
             return
         period = self._periods[frame.camera_id]
         with self._lock:
@@ -187,6 +193,8 @@ class DetectionWorker:
     def _process(self, frame: Frame) -> None:
         camera_id = frame.camera_id
         detector = self._detector
+        if detector is None:
+            return  # queued just before a roll-back to no model
         pipeline = self.pipelines[camera_id]
         try:
             events = pipeline.process(frame, detector, self._class_mask(camera_id, detector))
@@ -195,8 +203,8 @@ class DetectionWorker:
             log.exception("detection failed on camera %s frame %d", camera_id, frame.index)
             self._roll_back_if_unproven(detector)
             return
-        if self._previous is not None and detector is self._detector:
-            self._previous = None  # the new model has worked on a real frame
+        if self._unproven and detector is self._detector:
+            self._unproven, self._previous = False, None  # it has worked on a real frame
         for event in events:
             try:
                 self.sink.add_event(event)
@@ -214,31 +222,39 @@ class DetectionWorker:
     # --- model swap ------------------------------------------------------------
 
     @property
-    def detector(self) -> Detector:
+    def detector(self) -> Detector | None:
+        """The running model; None while the worker waits for one."""
         return self._detector
 
     def swap_detector(self, detector: Detector) -> None:
-        """Run ``detector`` from the next frame on; tracks restart if the classes differ."""
-        with self._lock:
-            old, self._detector, self._previous = self._detector, detector, self._detector
-            self._masks.clear()
-        self.toggles.set_model_classes(detector.classes)
-        if old.classes != detector.classes:
-            for pipeline in self.pipelines.values():
-                pipeline.request_reset()  # on the detection thread, before its next frame
+        """Run ``detector`` from the next frame on; tracks restart if the classes differ.
+        Until it has worked on a real frame, a failure rolls back to the model before."""
+        previous = self._set_detector(detector)
+        self._unproven, self._previous = True, previous
         log.info("detection model now %s (sha256 %s)", detector.model.path, detector.model.sha256)
 
+    def _set_detector(self, detector: Detector | None) -> Detector | None:
+        with self._lock:
+            old, self._detector = self._detector, detector
+            self._masks.clear()
+        if detector is not None:
+            self.toggles.set_model_classes(detector.classes)
+        if old is None or detector is None or old.classes != detector.classes:
+            for pipeline in self.pipelines.values():
+                pipeline.request_reset()  # on the detection thread, before its next frame
+        return old
+
     def _roll_back_if_unproven(self, failed: Detector) -> None:
-        previous = self._previous
-        if previous is None or failed is not self._detector:
+        if not self._unproven or failed is not self._detector:
             return
+        previous = self._previous
         log.error(
             "model %s failed on its first frame; rolling back to %s",
             failed.model.path,
-            previous.model.path,
+            previous.model.path if previous is not None else "no model (detection waits)",
         )
-        self.swap_detector(previous)
-        self._previous = None
+        self._set_detector(previous)
+        self._unproven, self._previous = False, None
         self._log(
             "model_rolled_back",
             None,
@@ -259,8 +275,9 @@ class DetectionWorker:
                 self.pipelines[camera_id].request_reset()
 
     def health(self) -> list[DetectionHealth]:
+        running = self._detector is not None
         return [
-            self.stats[camera_id].health(self.toggles.camera_enabled(camera_id))
+            self.stats[camera_id].health(running and self.toggles.camera_enabled(camera_id))
             for camera_id in self._slots
         ]
 
@@ -282,6 +299,9 @@ class DetectionWorker:
         now = self._clock()
         if interval <= 0 or now < self._next_summary:
             return
+        detector = self._detector
+        if detector is None:
+            return  # nothing ran: the box's log already says why (detection_unavailable)
         self._next_summary = now + interval
         for camera_id, stats in self.stats.items():
             self._log(
@@ -297,7 +317,7 @@ class DetectionWorker:
                     "events_dropped": stats.events_dropped,
                     "rules_fired": self.pipelines[camera_id].rules.fired,
                     "inference_ms_p50": stats.p50_ms(),
-                    "model_sha256": self._detector.model.sha256,
+                    "model_sha256": detector.model.sha256,
                 },
             )
 

@@ -3,8 +3,10 @@
 A model that cannot be opened at start-up (missing file, wrong manifest) does
 not stop the box: capture and clips matter more than detection. The error is
 logged with what to fix, written to the log the cloud receives
-(``detection_unavailable``), and the daemon runs without detection;
-``sideline agent check`` reports the same error before a deployment.
+(``detection_unavailable``), and the worker starts without a model: it
+detects nothing until a model the cloud's desired state names is installed
+(or the config is fixed and reloaded). ``sideline agent check`` reports the
+same error before a deployment.
 
 Model updates named by the desired state are installed on a thread of their
 own (download, verify, warm up), never on the sync control thread. Only the
@@ -21,6 +23,7 @@ import time
 from agent.buffer.store import LocalStore
 from agent.clock import Clock
 from agent.config import AgentConfig
+from agent.detect.detector import Detector
 from agent.detect.errors import ModelError
 from agent.detect.fetch import ModelFetcher
 from agent.detect.fetch import S3ObjectStore as ModelObjectStore
@@ -44,16 +47,18 @@ def build_detection(
         log.info("detection is off (detect.enabled = false)")
         return None
     data_dir = config.device.data_dir
+    detector: Detector | None
     try:
         detector = open_detector(detect, data_dir)
     except (ModelError, OSError) as exc:
         log.error(
-            "detection is off: the model could not be opened: %s. Fix detect.model / "
-            "detect.manifest (check with `sideline agent check`); capture and clips go on",
+            "detection waits for a model: the configured one could not be opened: %s. Fix "
+            "detect.model / detect.manifest (check with `sideline agent check`), or name a "
+            "model in the cloud's desired state; capture and clips go on",
             exc,
         )
         store.add_system_log("detection_unavailable", {"reason": str(exc)[:500]})
-        return None
+        detector = None
     camera_ids = [camera.id for camera in config.cameras]
     worker = DetectionWorker(
         detect, camera_ids, detector, store, capture.service.clip_writer, clock=clock.time
@@ -179,5 +184,8 @@ class DetectionPart:
 
     def apply_desired(self, state: DesiredState) -> None:
         self.worker.apply_toggles(state.detection)
-        if state.model is not None and state.model.sha256 != self.worker.detector.model.sha256:
+        running = self.worker.detector
+        if state.model is not None and (
+            running is None or state.model.sha256 != running.model.sha256
+        ):
             self.updater.want(state.model)

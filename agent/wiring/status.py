@@ -130,6 +130,8 @@ class StatusBoard:
             if self._detection is not None
             else []
         )
+        if self._detection is not None and self._detection.worker.detector is None:
+            problems.append("detection waits for a model: the configured one could not be opened")
         return StatusSnapshot(
             at=now,
             cameras=cameras,

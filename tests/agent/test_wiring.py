@@ -28,6 +28,7 @@ from agent.daemon import Daemon
 from agent.detect.model import file_sha256
 from agent.triggers.led import LedState
 from agent.wiring.detection import DetectionPart
+from agent.wiring.status import StatusBoard
 from agent.wiring.triggers import ButtonPart
 from protocol import (
     AckStatus,
@@ -323,6 +324,60 @@ def test_a_model_named_by_the_cloud_replaces_the_running_one(
         server.server_close()
 
 
+def test_a_box_whose_model_is_missing_detects_once_the_cloud_names_one(
+    tmp_path: Path,
+    mosquitto: MosquittoBroker,
+    device: Device,
+    admin: TestClient,
+    models: tuple[Path, Path],
+    mock_pins: MockFactory,
+) -> None:
+    _, second = models
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(second.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    config = box_config(tmp_path, device, mosquitto, tmp_path / "no-such-model.onnx", free_port())
+    daemon = Daemon(config)
+    daemon.start()
+    try:
+        detection: DetectionPart = part(daemon, DetectionPart)
+        board: StatusBoard = part(daemon, StatusBoard)
+        assert detection.worker.detector is None
+        wait_until(lambda: streaming(daemon) and daemon.link.subscribed, what="camera and broker")
+        assert not detection.health()[0].enabled
+        assert "detection waits for a model" in " ".join(board.sample().problems)
+        sha = file_sha256(second)
+        desired = DesiredState(
+            org=device.org,
+            device_id=device.id,
+            revision=1,
+            model=ModelRef(
+                url=f"http://127.0.0.1:{server.server_port}/{second.name}",
+                sha256=sha,
+                manifest=json.loads(second.with_suffix(".json").read_text()),
+            ),
+        )
+        admin.publish(topic(device, Channel.DESIRED), encode(desired), retain=True)
+        wait_until(
+            lambda: (
+                detection.worker.detector is not None
+                and detection.worker.detector.model.sha256 == sha
+            ),
+            what="the model the cloud named",
+        )
+        wait_until(lambda: detection.health()[0].inferences > 0, what="detection running")
+        assert detection.health()[0].enabled
+        assert not any("detection" in problem for problem in board.sample().problems)
+        assert not daemon.watchdog.stuck()
+        updated = [r for r in stored(daemon, "logs") if r["type"] == "model_updated"]
+        assert updated[0]["data"]["sha256"] == sha and "previous" not in updated[0]["data"]
+        admin.publish(topic(device, Channel.DESIRED), b"", retain=True)
+    finally:
+        daemon.shutdown()
+        server.shutdown()
+        server.server_close()
+
+
 def test_a_missing_model_or_a_busy_port_leaves_the_rest_of_the_box_running(
     tmp_path: Path, mosquitto: MosquittoBroker, device: Device, mock_pins: MockFactory
 ) -> None:
@@ -335,7 +390,9 @@ def test_a_missing_model_or_a_busy_port_leaves_the_rest_of_the_box_running(
         daemon.start()
         try:
             names = [c.name for c in daemon.parts.components]
-            assert names == ["capture", "status", "button"]  # no detection, no LAN endpoint
+            assert names == ["capture", "detection", "status", "button"]  # no LAN endpoint
+            detection: DetectionPart = part(daemon, DetectionPart)
+            assert detection.worker.detector is None  # waiting for a model
             wait_until(lambda: streaming(daemon), what="the camera")
             wait_until(lambda: not daemon.watchdog.stuck(), what="the watchdog fed")
             logs = stored(daemon, "logs")

@@ -236,3 +236,69 @@ def test_capture_keeps_delivering_and_detection_keeps_running_during_a_swap(
     assert during > 0  # frames kept arriving while the new model was fetched and warmed up
     assert worker.health()[0].inferences > inferences_at_swap + 2
     assert worker.stats["cam1"].errors == 0
+
+
+def test_a_worker_without_a_model_gets_its_first_one_with_a_manifest(
+    tmp_path: Path, served: tuple[str, Path], nanodet_model: Path
+) -> None:
+    base, _ = served
+    sink = RecordingSink()
+    config = DetectConfig(enabled=True, model=tmp_path / "missing.onnx", fps=30)
+    worker = DetectionWorker(config, ["cam1"], None, sink)
+    worker.on_frame(Frame("cam1", render(SCENE), 1_800_000_000.0, 0))
+    installer = ModelInstaller(
+        config,
+        SessionSettings(threads=1),
+        tmp_path / "models",
+        worker,
+        ModelFetcher(None, timeout_s=10),
+        sink,
+    )
+    sha = file_sha256(nanodet_model)
+    bare = installer.apply(ModelRef(url=f"{base}/nanodet.onnx", sha256=sha))
+    assert not bare.ok and bare.reason is not None
+    assert "without a manifest, and no model runs" in bare.reason
+    assert sink.logs[-1].type == "model_update_failed" and sink.logs[-1].data["running"] is None
+    assert worker.detector is None
+
+    result = installer.apply(
+        ModelRef(url=f"{base}/nanodet.onnx", sha256=sha, manifest=read_manifest(nanodet_model))  # type: ignore[arg-type]
+    )
+    assert result.ok and result.changed
+    assert worker.detector is not None and worker.detector.model.sha256 == sha
+    assert sink.logs[-1].type == "model_updated" and "previous" not in sink.logs[-1].data
+    worker.on_frame(Frame("cam1", render(SCENE), 1_800_000_001.0, 1))
+    assert worker.process_pending() == 1
+    assert {t.label for t in worker.pipelines["cam1"].tracker.tracks} == {"ball", "person"}
+
+
+def test_pruning_old_downloads_spares_a_model_the_user_put_there(
+    tmp_path: Path, model_path: Path, served: tuple[str, Path], nanodet_model: Path
+) -> None:
+    base, root = served
+    models = tmp_path / "models"
+    models.mkdir()
+    own = models / "our-own.onnx"
+    own.write_bytes(model_path.read_bytes())
+    own.with_suffix(".json").write_bytes(model_path.with_suffix(".json").read_bytes())
+    installer, _, _ = make_installer(tmp_path, own)
+    names = ["nanodet"]
+    for index, tau in enumerate((60.0, 50.0)):
+        names.append(f"retrained-{index}")
+        write_model(
+            root,
+            names[-1],
+            build_colour_detector("yolov8", CLASSES, tau=tau),
+            manifest_for("yolov8", CLASSES),
+        )
+    shas = [file_sha256(root / f"{name}.onnx") for name in names]
+    for name, sha in zip(names, shas, strict=True):
+        manifest = read_manifest(root / f"{name}.onnx")
+        ref = ModelRef(url=f"{base}/{name}.onnx", sha256=sha, manifest=manifest)  # type: ignore[arg-type]
+        assert installer.apply(ref).ok
+    # The running and the previous download stay, the oldest goes; the model the config
+    # names (not a download) is never touched.
+    assert sorted(p.name for p in models.glob("*.onnx")) == sorted(
+        ["our-own.onnx", f"{shas[1]}.onnx", f"{shas[2]}.onnx"]
+    )
+    assert own.with_suffix(".json").is_file() and not (models / f"{shas[0]}.json").exists()

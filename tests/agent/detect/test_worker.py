@@ -264,3 +264,39 @@ def test_a_model_failing_on_its_first_frame_is_rolled_back(
     assert [log.type for log in sink.logs] == ["model_rolled_back"]
     assert worker.health()[0].inferences == 39  # all but the frame the new model failed on
     assert worker.stats["cam1"].errors == 1
+
+
+def test_a_worker_without_a_model_waits_and_detects_once_one_is_swapped_in(
+    kick_video: Path, model_path: Path
+) -> None:
+    sink = RecordingSink()
+    worker = DetectionWorker(config(), ["cam1"], None, sink)
+    frames = list(decode_video(kick_video))
+    feed(worker, iter(frames[:10]))
+    assert worker.detector is None
+    [health] = worker.health()
+    assert not health.enabled and health.inferences == 0
+    assert worker.latest_frame("cam1") is frames[9]  # kept for the installer's trial run
+    detector = open_detector(model_path)
+    worker.swap_detector(detector)
+    feed(worker, iter(frames[10:]))
+    [health] = worker.health()
+    assert health.enabled and health.inferences == 30  # every frame once the model is there
+    enters = sink.of_kind(DetectionEventKind.ENTER)
+    assert [(e.label, e.zone) for e in enters] == [("ball", "goal")]
+
+
+def test_a_first_model_failing_on_its_first_frame_rolls_back_to_none(
+    kick_video: Path, model_path: Path
+) -> None:
+    class FailingDetector(Detector):
+        def detect(self, *args: object, **kwargs: object) -> object:  # type: ignore[override]
+            raise RuntimeError("shape mismatch on a real frame")
+
+    sink = RecordingSink()
+    worker = DetectionWorker(config(), ["cam1"], None, sink)
+    worker.swap_detector(FailingDetector(open_detector(model_path).model))
+    feed(worker, decode_video(kick_video))
+    assert worker.detector is None
+    assert [log.type for log in sink.logs] == ["model_rolled_back"]
+    assert worker.stats["cam1"].errors == 1 and not worker.health()[0].enabled
