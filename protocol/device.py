@@ -76,7 +76,10 @@ class DetectionHealth(WireModel):
     skipped_still: int = Field(ge=0, description="Frames the motion gate found still.")
     skipped_busy: int = Field(ge=0, description="Frames skipped because inference was busy.")
     frames_decoded: int = Field(
-        default=0, ge=0, description="Frames decoded only for detection (single-stream cameras)."
+        default=0,
+        ge=0,
+        description="Frames decoded only for detection: the main stream's on a single-stream "
+        "camera, the substream's where the camera has one (substream_url).",
     )
     inference_ms_p50: float | None = Field(default=None, ge=0)
 
