@@ -7,15 +7,25 @@ command, a test) and may call it again to point the same models elsewhere.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
-from peewee import Database, DatabaseProxy, PostgresqlDatabase, SqliteDatabase
-from playhouse.db_url import connect
+from peewee import (
+    Database,
+    DatabaseProxy,
+    InterfaceError,
+    OperationalError,
+    PostgresqlDatabase,
+    SqliteDatabase,
+)
+from playhouse.db_url import connect, parse
 
 __all__ = [
     "DatabaseUrlError",
+    "ReconnectingPostgresqlDatabase",
     "database_proxy",
     "describe_url",
     "is_postgres",
@@ -23,6 +33,10 @@ __all__ = [
     "open_database",
     "write_transaction",
 ]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 database_proxy = DatabaseProxy()
 """Every model's database. Initialised by :func:`open_database`."""
@@ -45,6 +59,56 @@ class DatabaseUrlError(ValueError):
     """A database URL that cannot be used; the message says what would work."""
 
 
+class ReconnectingPostgresqlDatabase(PostgresqlDatabase):
+    """PostgreSQL whose per-thread connections outlive the server dropping them.
+
+    A server restart, a failover or an idle-connection killer closes connections
+    under the threads that hold them. psycopg2 notices only when one is next
+    used, and from then on every use of that connection fails: without this, an
+    API thread would answer with errors until the process restarts. Here a
+    thread's connection found closed is replaced before its next statement or
+    transaction (never inside a transaction: its work went with the connection,
+    and the error reaches the caller), and a SELECT outside a transaction that
+    meets a dropped connection is retried once on a fresh one (a read: nothing
+    can be applied twice).
+    """
+
+    def cursor(self, named_cursor: Any = None) -> Any:
+        if self._dropped() and not self.in_transaction():
+            log.warning("the database closed this thread's connection; opening a new one")
+            self.close()
+        return super().cursor(named_cursor)
+
+    def begin(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            super().begin(*args, **kwargs)
+        except (OperationalError, InterfaceError):
+            if not self._dropped():
+                raise
+            super().begin(*args, **kwargs)  # BEGIN did nothing yet: safe to send again
+
+    def execute_sql(self, sql: str, params: Any = None) -> Any:
+        run = super().execute_sql
+        if sql.lstrip()[:6].upper() != "SELECT":
+            return run(sql, params)
+        return self.retrying_read(lambda: run(sql, params))
+
+    def retrying_read(self, read: Callable[[], T]) -> T:
+        """``read()`` (statements that only read, raising peewee's errors); if it met a
+        connection the server had dropped, and no transaction is open, once more on a
+        new one (:meth:`cursor` replaces it)."""
+        try:
+            return read()
+        except (OperationalError, InterfaceError):
+            if self.in_transaction() or not self._dropped():
+                raise
+            return read()
+
+    def _dropped(self) -> bool:
+        connection = self._state.conn  # type: ignore[attr-defined]
+        return connection is not None and bool(connection.closed)
+
+
 def open_database(url: str) -> Database:
     """Connect the models to ``url`` (``sqlite:///path`` or ``postgresql://…/db``).
 
@@ -60,7 +124,7 @@ def open_database(url: str) -> Database:
         if scheme == "sqlite":
             database: Database = _open_sqlite(url)
         else:
-            database = connect(url, unquote_password=True)
+            database = ReconnectingPostgresqlDatabase(**parse(url, unquote_password=True))
     except ValueError as exc:
         raise DatabaseUrlError(f"{describe_url(url)}: {exc}") from None
     database_proxy.initialize(database)

@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from peewee import InterfaceError, OperationalError
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -218,6 +219,20 @@ def install_error_handlers(app: FastAPI) -> None:
         error = ApiError(message, code=code)
         error.status_code = exc.status_code
         return _response(error)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # The server is restarting, failing over or refusing connections: a retry
+        # shortly will do (a connection it dropped is replaced on its next use).
+        log.error("%s %s: database unavailable: %s", request.method, request.url.path, exc)
+        return _response(
+            ServiceUnavailable(
+                "the database is unavailable; retry shortly",
+                code="database_unavailable",
+                headers={"Retry-After": "2"},
+            )
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

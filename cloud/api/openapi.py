@@ -16,7 +16,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.utils import create_model_field
 
-from cloud.api.deps import RoleRequirement, current_principal, org_scope
+from cloud.api.deps import RoleRequirement, current_principal, get_database, org_scope
 from cloud.api.errors import ErrorResponse
 from cloud.models import ROLE_RANK, Role
 
@@ -29,7 +29,8 @@ _DESCRIPTIONS = {
     "are never shown (not_found).",
     409: "The resource's current state does not allow this (see the code).",
     422: "Invalid input; `fields` names each field path (validation_error).",
-    503: "A service this needs is unavailable.",
+    503: "A service this needs is unavailable: the database (database_unavailable; "
+    "retry after Retry-After seconds) or the one the code names.",
 }
 
 
@@ -75,6 +76,8 @@ class DocumentedRoute(APIRoute):
             codes.add(404)
         if _has_input(self.dependant):
             codes.add(422)
+        if get_database in calls:
+            codes.add(503)
         for code in sorted(codes):
             given = self.responses.get(code, {})
             self.responses[code] = {

@@ -37,7 +37,9 @@ from peewee import (
     TextField,
     UUIDField,
 )
+from peewee import __exception_wrapper__ as driver_errors_as_peewee  # type: ignore[attr-defined]
 
+from cloud.db import ReconnectingPostgresqlDatabase
 from cloud.models import BaseModel, StrEnumField
 
 M = TypeVar("M", bound=BaseModel)
@@ -189,14 +191,7 @@ class PreparedSelect:
 
         sql = _MARKER.sub(fill, rendered.sql)
         if isinstance(target, PostgresqlDatabase):
-            # psycopg2 turns every uuid into a uuid.UUID in Python (peewee registers
-            # that globally): the largest single cost of reading a page. Here ids
-            # stay text, for this cursor only.
-            import psycopg2.extensions
-
-            cursor = target.cursor()
-            psycopg2.extensions.register_type(_UUID_TEXT, cursor)
-            cursor.execute(sql, params)
+            cursor = _select_with_text_ids(target, sql, params)
         else:
             cursor = target.execute_sql(sql, params)
         columns = rendered.columns
@@ -213,6 +208,25 @@ class PreparedSelect:
     def first(self, database: Database | DatabaseProxy, **values: Any) -> dict[str, Any] | None:
         found = self.rows(database, **values)
         return found[0] if found else None
+
+
+def _select_with_text_ids(database: PostgresqlDatabase, sql: str, params: list[Any]) -> Any:
+    """Run the SELECT as ``execute_sql`` would (errors as peewee's, a dropped
+    connection replaced), but with uuid columns left as text for this cursor:
+    psycopg2 turns every uuid into a ``uuid.UUID`` (peewee registers that
+    globally), the largest single cost of reading a page."""
+    import psycopg2.extensions
+
+    def run() -> Any:
+        with driver_errors_as_peewee:
+            cursor = database.cursor()
+            psycopg2.extensions.register_type(_UUID_TEXT, cursor)
+            cursor.execute(sql, params)
+        return cursor
+
+    if isinstance(database, ReconnectingPostgresqlDatabase):
+        return database.retrying_read(run)
+    return run()
 
 
 def as_model(model: type[M], row: dict[str, Any]) -> M:
