@@ -45,6 +45,7 @@ from protocol.device import (
     DeviceState,
     Heartbeat,
     Status,
+    StreamHealth,
 )
 from protocol.envelope import (
     MAX_PAYLOAD_BYTES,
@@ -128,6 +129,7 @@ __all__ = [
     "Segment",
     "StartRecording",
     "Status",
+    "StreamHealth",
     "StopRecording",
     "Topic",
     "TopicError",

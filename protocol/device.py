@@ -23,6 +23,7 @@ __all__ = [
     "DeviceState",
     "Heartbeat",
     "Status",
+    "StreamHealth",
 ]
 
 
@@ -57,8 +58,9 @@ class CameraState(StrEnum):
     STOPPED = "stopped"
 
 
-class CameraHealth(WireModel):
-    camera_id: Segment
+class StreamHealth(WireModel):
+    """One video stream of a camera, as its capture loop sees it."""
+
     state: CameraState
     fps: float = Field(ge=0, description="Frames per second over the last interval.")
     frames_captured: int = Field(ge=0, description="Since the agent started.")
@@ -66,6 +68,17 @@ class CameraHealth(WireModel):
     reconnects: int = Field(ge=0)
     gap_seconds: float = Field(default=0.0, ge=0, description="Total time without frames.")
     last_frame_at: UtcDateTime | None = None
+
+
+class CameraHealth(StreamHealth):
+    """A camera's main (recorded) stream, and its detection substream if it has one."""
+
+    camera_id: Segment
+    substream: StreamHealth | None = Field(
+        default=None,
+        description="The low-resolution stream detection reads (RTSP substream_url); "
+        "absent when detection reads the main stream.",
+    )
 
 
 class DetectionHealth(WireModel):

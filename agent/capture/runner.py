@@ -33,7 +33,7 @@ from agent.capture.frametap import FrameTap
 from agent.capture.packets import EncodedPacket, StreamInfo
 from agent.capture.ring import PacketRing
 from agent.capture.source import SourceError, VideoSource
-from protocol import CameraHealth, CameraState
+from protocol import CameraHealth, CameraState, StreamHealth
 
 __all__ = ["CameraRunner", "PacketListener"]
 
@@ -203,7 +203,13 @@ class CameraRunner:
             return True
         return time.monotonic() - self._last_packet_mono < within_s
 
-    def health(self) -> CameraHealth:
+    def health(self, substream: StreamHealth | None = None) -> CameraHealth:
+        """This stream's health as the camera's (with its substream's, if it has one)."""
+        return CameraHealth(
+            camera_id=self.camera_id, substream=substream, **dict(self.stream_health())
+        )
+
+    def stream_health(self) -> StreamHealth:
         now = time.monotonic()
         mark_time, mark_frames = self._rate_mark
         if now - mark_time >= 1.0:
@@ -213,8 +219,7 @@ class CameraRunner:
         if self._outage_since is not None:
             gap += max(0.0, time.time() - self._outage_since)
         last = self._last_packet_wall
-        return CameraHealth(
-            camera_id=self.camera_id,
+        return StreamHealth(
             state=self._state,
             fps=round(self._fps, 2),
             frames_captured=self.frames_captured,

@@ -239,7 +239,11 @@ class CaptureService:
         return all(runner.ticking(within_s) for runner in runners)
 
     def health(self) -> list[CameraHealth]:
-        return [runner.health() for runner in self.runners.values()]
+        out = []
+        for cid, runner in self.runners.items():
+            substream = self.substreams.get(cid)
+            out.append(runner.health(substream.stream_health() if substream else None))
+        return out
 
     def camera_summaries(self) -> list[CameraSummary]:
         out = []

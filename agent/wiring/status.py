@@ -104,23 +104,18 @@ class StatusBoard:
         problems: list[str] = []
         cameras = []
         settling = time.monotonic() - self._started < 10.0  # cameras take a moment to open
-        substreams = self._capture.service.substreams
         for health in self._capture.service.health():
-            entry = health.model_dump(mode="json", exclude_none=True)
-            if health.state is not CameraState.STREAMING and not settling:
+            cameras.append(health.model_dump(mode="json", exclude_none=True))
+            if settling:
+                continue
+            if health.state is not CameraState.STREAMING:
                 problems.append(f"camera {health.camera_id} is {health.state.value}")
-            substream = substreams.get(health.camera_id)
-            if substream is not None:
-                sub = substream.health()
-                entry["substream"] = sub.model_dump(
-                    mode="json", exclude_none=True, exclude={"camera_id"}
+            sub = health.substream
+            if sub is not None and sub.state is not CameraState.STREAMING:
+                problems.append(
+                    f"camera {health.camera_id} substream is {sub.state.value}: "
+                    "detection paused, recording goes on"
                 )
-                if sub.state is not CameraState.STREAMING and not settling:
-                    problems.append(
-                        f"camera {health.camera_id} substream is {sub.state.value}: "
-                        "detection paused, recording goes on"
-                    )
-            cameras.append(entry)
         backlog = self._store.outbox.backlog(now)
         free = self._store.retention.free_bytes()
         if free < self._config.buffer.min_free_bytes:

@@ -159,12 +159,16 @@ def test_detection_reads_the_substream_and_recording_never_waits_for_it(
             sub.paused.clear()
             seen = len(frames)
             wait_for(lambda: len(frames) > seen + 3)
+            [health] = service.health()  # what the heartbeat carries
         finally:
             service.stop(10)
             main.stop()
             sub.stop()
     assert {(f.width, f.height) for f in frames} == {(320, 180)}
-    assert sub_runner.health().reconnects >= 1
+    assert health.camera_id == "gate" and health.state is CameraState.STREAMING
+    assert health.substream is not None and health.substream.reconnects >= 1
+    assert health.substream.gap_seconds > 0 and health.substream.frames_captured > 0
+    assert health.reconnects == 0  # the main stream never stopped
     assert (service.rings["gate"].newest_time or 0) > 0
     assert "camera gate substream: no video from rtsp://127.0.0.1" in caplog.text
     assert "camera gate substream: video back after" in caplog.text
