@@ -10,6 +10,7 @@ routing errors) into that shape.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -222,9 +223,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
-    async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-        # The server is restarting, failing over or refusing connections: a retry
-        # shortly will do (a connection it dropped is replaced on its next use).
+    async def database_error(request: Request, exc: Exception) -> JSONResponse:
+        if not _database_unavailable(exc):
+            return _internal_error(request)
+        # The server is restarting, failing over or refusing connections, or SQLite
+        # is busy: a retry shortly will do (a dropped connection is replaced on its
+        # next use).
         log.error("%s %s: database unavailable: %s", request.method, request.url.path, exc)
         return _response(
             ServiceUnavailable(
@@ -236,7 +240,25 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("%s %s failed", request.method, request.url.path)
-        error = ApiError("internal error; it has been logged", code="internal_error")
-        error.status_code = 500
-        return _response(error)
+        return _internal_error(request)
+
+
+def _internal_error(request: Request) -> JSONResponse:
+    log.exception("%s %s failed", request.method, request.url.path)
+    error = ApiError("internal error; it has been logged", code="internal_error")
+    error.status_code = 500
+    return _response(error)
+
+
+def _database_unavailable(exc: Exception) -> bool:
+    """A database error that waiting cures. PostgreSQL's OperationalErrors are all
+    about the server or the connection (lost, refused, cancelled, deadlocked);
+    SQLite uses OperationalError for mistakes in SQL too, so only "locked" and
+    "busy" count there. peewee keeps the driver's exception as ``orig``."""
+    if isinstance(exc, InterfaceError):
+        return True
+    driver = getattr(exc, "orig", exc)
+    if isinstance(driver, sqlite3.Error):
+        text = str(driver).lower()
+        return "locked" in text or "busy" in text
+    return True

@@ -3,6 +3,7 @@ and while it refuses connections every request gets 503 database_unavailable."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
@@ -10,8 +11,9 @@ from urllib.parse import urlsplit
 import psycopg2
 import pytest
 from fastapi.testclient import TestClient
-from peewee import Database
+from peewee import Database, InterfaceError, OperationalError
 
+from cloud.api.errors import _database_unavailable
 from cloud.models import Role
 from tests.cloud.api.world import auth, build_world
 
@@ -83,3 +85,19 @@ def test_a_database_that_refuses_connections_gives_503_and_the_api_recovers(
         with admin(postgres_admin_url) as cursor:
             cursor.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
     assert [sessions_page(client, world.slug, token) for _ in range(4)] == [200] * 4
+
+
+@pytest.mark.parametrize(
+    ("error", "unavailable"),
+    [
+        (OperationalError(psycopg2.OperationalError("server closed the connection")), True),
+        (InterfaceError(psycopg2.InterfaceError("connection already closed")), True),
+        (OperationalError(sqlite3.OperationalError("database is locked")), True),
+        (OperationalError(sqlite3.OperationalError('near "SELEC": syntax error')), False),
+        (OperationalError(sqlite3.OperationalError("no such table: clip")), False),
+    ],
+)
+def test_only_errors_that_waiting_cures_are_503(error: Exception, unavailable: bool) -> None:
+    # A mistake in SQL on SQLite is an OperationalError too: that is a 500 with a
+    # logged traceback, not "retry shortly".
+    assert _database_unavailable(error) is unavailable
