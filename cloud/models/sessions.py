@@ -150,6 +150,22 @@ class SessionParticipant(BaseModel):
         constraints = [Check("user_id IS NOT NULL OR guest_name IS NOT NULL")]
 
 
+# A guest is known by their email: one active registration per email and session,
+# so a double tap or a second form submission cannot take two seats.
+SessionParticipant.add_index(
+    SessionParticipant.index(
+        SessionParticipant.session,
+        SessionParticipant.guest_email,
+        unique=True,
+        where=(
+            SessionParticipant.user.is_null()
+            & SessionParticipant.guest_email.is_null(False)
+            & (SessionParticipant.status == ParticipantStatus.REGISTERED)
+        ),
+    )
+)
+
+
 class SessionTransition(BaseModel):
     """Each lifecycle change (created, started, ended, …): a timeline item."""
 

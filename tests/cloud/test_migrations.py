@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from peewee import Database, PostgresqlDatabase, SqliteDatabase
+from peewee import Database, IntegrityError, PostgresqlDatabase, SqliteDatabase
 
 from cloud.db import database_proxy, open_database
 from cloud.migrations import (
@@ -16,7 +17,17 @@ from cloud.migrations import (
     current_version,
     migrate,
 )
-from cloud.models import ALL_MODELS, Device, Log, Organisation, utc_now
+from cloud.models import (
+    ALL_MODELS,
+    Device,
+    Log,
+    Organisation,
+    ParticipantStatus,
+    Session,
+    SessionParticipant,
+    SessionStatus,
+    utc_now,
+)
 from protocol import new_id
 from sideline.services.postgres import TemporaryDatabase
 
@@ -141,3 +152,39 @@ def test_rows_survive_every_migration(two_empty_databases: tuple[Database, Datab
     assert [m.version for m in migrate(database)] == list(range(2, len(available_migrations()) + 1))
     kept = Log.get_by_id(log_id)
     assert (kept.data, kept.device_id, kept.org_id) == ({"kept": True}, "box", org.id)
+
+
+def test_guest_registrations_that_break_the_new_rule_are_resolved(
+    two_empty_databases: tuple[Database, Database],
+) -> None:
+    """v0003: the earliest registration of a guest email stays; later ones are
+    cancelled and the session's count recounted, so the unique index can be built."""
+    database, _ = two_empty_databases
+    database_proxy.initialize(database)
+    migrate(database, target=2)
+    org = Organisation.create(slug="club", name="Club")
+    session = Session.create(
+        org=org, title="Open day", status=SessionStatus.SCHEDULED, participant_count=4
+    )
+    start = utc_now()
+    rows = [
+        SessionParticipant.create(
+            session=session,
+            guest_name=f"Pat {n}",
+            guest_email="pat@x.org",
+            registered_at=start + timedelta(seconds=n),
+        )
+        for n in range(3)
+    ]
+    other = SessionParticipant.create(session=session, guest_name="Sam", guest_email="sam@x.org")
+    assert [m.version for m in migrate(database)] == [3]
+    status = {row.id: SessionParticipant.get_by_id(row.id).status for row in [*rows, other]}
+    assert status == {
+        rows[0].id: ParticipantStatus.REGISTERED,
+        rows[1].id: ParticipantStatus.CANCELLED,
+        rows[2].id: ParticipantStatus.CANCELLED,
+        other.id: ParticipantStatus.REGISTERED,
+    }
+    assert Session.get_by_id(session.id).participant_count == 2
+    with pytest.raises(IntegrityError):
+        SessionParticipant.create(session=session, guest_name="Pat", guest_email="pat@x.org")

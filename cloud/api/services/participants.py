@@ -93,33 +93,58 @@ def register(
         raise Forbidden("only coaches and hosts may register someone else", code="forbidden")
     if data.user_id is not None:
         member_user_in_org(scope=scope, user_id=data.user_id, path="body.user_id")
+    guest_email = data.guest_email.lower() if data.guest_email else None
     try:
         with write_transaction(db):
-            existing = (
-                SessionParticipant.get_or_none(
-                    (SessionParticipant.session == session.id)
-                    & (SessionParticipant.user == user_id)
-                )
-                if user_id is not None
-                else None
-            )
+            existing = _earlier_registration(session, user_id, guest_email)
             if existing is not None and existing.status == ParticipantStatus.REGISTERED:
-                raise Conflict("already registered for this session", code="already_registered")
+                raise Conflict(
+                    "already registered for this session"
+                    + (f" (as {guest_email})" if user_id is None else ""),
+                    code="already_registered",
+                )
             _take_seat(session)
             if existing is not None:
                 SessionParticipant.update(
-                    status=ParticipantStatus.REGISTERED, registered_at=utc_now(), cancelled_at=None
+                    status=ParticipantStatus.REGISTERED,
+                    registered_at=utc_now(),
+                    cancelled_at=None,
+                    guest_name=data.guest_name if user_id is None else existing.guest_name,
                 ).where(SessionParticipant.id == existing.id).execute()
                 return SessionParticipant.get_by_id(existing.id)
             return SessionParticipant.create(
                 session=session.id,
                 user=user_id,
                 guest_name=data.guest_name,
-                guest_email=data.guest_email.lower() if data.guest_email else None,
+                guest_email=guest_email,
             )
     except IntegrityError:
-        # The same user registering twice at the same instant: the unique index decides.
+        # Two registrations of the same user or guest email at the same instant: the
+        # unique index decides, and the seat the loser took is rolled back with it.
         raise Conflict("already registered for this session", code="already_registered") from None
+
+
+def _earlier_registration(
+    session: Session, user_id: UUID | None, guest_email: str | None
+) -> SessionParticipant | None:
+    """The row a user or an emailed guest registered with before, if any (a guest
+    without an email cannot be recognised: each such registration is new)."""
+    if user_id is not None:
+        who = SessionParticipant.user == user_id
+    elif guest_email is not None:
+        who = SessionParticipant.user.is_null() & (SessionParticipant.guest_email == guest_email)
+    else:
+        return None
+    found: SessionParticipant | None = (
+        SessionParticipant.select()
+        .where((SessionParticipant.session == session.id) & who)
+        .order_by(
+            (SessionParticipant.status == ParticipantStatus.REGISTERED).desc(),
+            SessionParticipant.registered_at.desc(),
+        )
+        .first()
+    )
+    return found
 
 
 def _take_seat(session: Session) -> None:

@@ -186,3 +186,64 @@ def test_n_plus_5_simultaneous_joins_of_n_places_give_exactly_n(db: Database, se
     assert Session.get_by_id(session.id).participant_count == places
     registered = SessionParticipant.select().where(SessionParticipant.session == session.id).count()
     assert registered == places
+
+
+def test_a_guest_email_holds_one_seat(db: Database, client: TestClient) -> None:
+    world = build_world(db, "alpha")
+    coach = auth(world.tokens[Role.COACH])
+    session = _open_session(world, 5)
+    url = _participants(world, session)
+    first = client.post(url, headers=coach, json={"guest_name": "Pat", "guest_email": "pat@x.org"})
+    assert first.status_code == 201
+    again = client.post(url, headers=coach, json={"guest_name": "Pat", "guest_email": "PAT@x.org"})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "already_registered"
+    assert "pat@x.org" in again.json()["error"]["message"]
+    assert Session.get_by_id(session.id).participant_count == 1
+    # After cancelling, the same email registers again on its old row.
+    assert client.delete(f"{url}/{first.json()['id']}", headers=coach).status_code == 200
+    back = client.post(
+        url, headers=coach, json={"guest_name": "Pat M.", "guest_email": "pat@x.org"}
+    )
+    assert back.status_code == 201, back.text
+    assert back.json()["id"] == first.json()["id"] and back.json()["guest_name"] == "Pat M."
+    # Guests without an email cannot be recognised: each is a new registration.
+    for _ in range(2):
+        assert client.post(url, headers=coach, json={"guest_name": "Sam"}).status_code == 201
+    assert Session.get_by_id(session.id).participant_count == 3
+
+
+def test_simultaneous_registrations_of_one_guest_email_take_one_seat(
+    db: Database, server: str
+) -> None:
+    world = build_world(db, "alpha")
+    session = _open_session(world, 10)
+    token = world.tokens[Role.COACH]
+    attempts = 8
+    barrier = threading.Barrier(attempts)
+    outcomes: list[tuple[int, str]] = []
+    lock = threading.Lock()
+
+    def register() -> None:
+        with httpx.Client(base_url=server, timeout=60) as http:
+            http.get("/api/v1/health")  # connect before the barrier
+            barrier.wait()
+            response = http.post(
+                _participants(world, session),
+                headers=auth(token),
+                json={"guest_name": "Pat", "guest_email": "pat@x.org"},
+            )
+        code = (
+            response.json().get("error", {}).get("code", "") if response.status_code >= 400 else ""
+        )
+        with lock:
+            outcomes.append((response.status_code, code))
+
+    threads = [threading.Thread(target=register) for _ in range(attempts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert Counter(outcomes) == Counter({(201, ""): 1, (409, "already_registered"): attempts - 1})
+    assert Session.get_by_id(session.id).participant_count == 1
+    rows = SessionParticipant.select().where(SessionParticipant.session == session.id)
+    assert [row.guest_email for row in rows] == ["pat@x.org"]
