@@ -267,18 +267,29 @@ def test_the_box_makes_clips_from_every_trigger_and_follows_the_cloud(
     assert not any(c.alive() for c in daemon.parts.components)
 
 
+@pytest.fixture
+def model_server(models: tuple[Path, Path]) -> Iterator[str]:
+    """The models' folder over HTTP, where a desired state's model URL points."""
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(models[1].parent)
+    )
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
 def test_a_model_named_by_the_cloud_replaces_the_running_one(
     tmp_path: Path,
     mosquitto: MosquittoBroker,
     device: Device,
     admin: TestClient,
     models: tuple[Path, Path],
+    model_server: str,
     mock_pins: MockFactory,
 ) -> None:
     first, second = models
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(second.parent))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     config = box_config(tmp_path, device, mosquitto, first, free_port())
     daemon = Daemon(config)
     daemon.start()
@@ -292,7 +303,7 @@ def test_a_model_named_by_the_cloud_replaces_the_running_one(
             org=device.org,
             device_id=device.id,
             revision=1,
-            model=ModelRef(url=f"http://127.0.0.1:{server.server_port}/{first.name}", sha256=sha),
+            model=ModelRef(url=f"{model_server}/{first.name}", sha256=sha),
         )
         admin.publish(topic(device, Channel.DESIRED), encode(bad), retain=True)
         wait_until(lambda: detection.updater.failures >= 1, what="the wrong file to be refused")
@@ -301,7 +312,7 @@ def test_a_model_named_by_the_cloud_replaces_the_running_one(
             update={
                 "revision": 2,
                 "model": ModelRef(
-                    url=f"http://127.0.0.1:{server.server_port}/{second.name}",
+                    url=f"{model_server}/{second.name}",
                     sha256=sha,
                     manifest=manifest,
                 ),
@@ -320,8 +331,6 @@ def test_a_model_named_by_the_cloud_replaces_the_running_one(
         admin.publish(topic(device, Channel.DESIRED), b"", retain=True)
     finally:
         daemon.shutdown()
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_box_whose_model_is_missing_detects_once_the_cloud_names_one(
@@ -330,12 +339,10 @@ def test_a_box_whose_model_is_missing_detects_once_the_cloud_names_one(
     device: Device,
     admin: TestClient,
     models: tuple[Path, Path],
+    model_server: str,
     mock_pins: MockFactory,
 ) -> None:
     _, second = models
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(second.parent))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     config = box_config(tmp_path, device, mosquitto, tmp_path / "no-such-model.onnx", free_port())
     daemon = Daemon(config)
     daemon.start()
@@ -352,7 +359,7 @@ def test_a_box_whose_model_is_missing_detects_once_the_cloud_names_one(
             device_id=device.id,
             revision=1,
             model=ModelRef(
-                url=f"http://127.0.0.1:{server.server_port}/{second.name}",
+                url=f"{model_server}/{second.name}",
                 sha256=sha,
                 manifest=json.loads(second.with_suffix(".json").read_text()),
             ),
@@ -374,8 +381,6 @@ def test_a_box_whose_model_is_missing_detects_once_the_cloud_names_one(
         admin.publish(topic(device, Channel.DESIRED), b"", retain=True)
     finally:
         daemon.shutdown()
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_missing_model_or_a_busy_port_leaves_the_rest_of_the_box_running(

@@ -14,6 +14,7 @@ from agent.capture.demux import DemuxSource
 from agent.capture.packets import EncodedPacket
 from agent.capture.ring import PacketRing
 from protocol import Trigger, TriggerSource
+from tests.agent.capture.rtsp import RtspServer
 from tests.media import TestVideo, write_test_video
 
 
@@ -78,3 +79,12 @@ def packets(video: TestVideo) -> list[EncodedPacket]:
 @pytest.fixture
 def sink() -> Iterator[ListSink]:
     yield ListSink()
+
+
+@pytest.fixture
+def rtsp_server(tmp_path: Path) -> Iterator[RtspServer]:
+    """A real RTSP relay (rtsp-server-perl) on free ports, for this test."""
+    server = RtspServer(tmp_path / "rtsp-server.log")
+    server.start()
+    yield server
+    server.stop()

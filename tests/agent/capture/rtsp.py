@@ -101,6 +101,18 @@ class RtspPublisher:
     def start(self) -> None:
         self._thread.start()
 
+    def start_and_wait(self, timeout_s: float = 20.0) -> RtspPublisher:
+        """Start, and return once the server takes packets (raise if it refuses)."""
+        self.start()
+        deadline = time.monotonic() + timeout_s
+        while self.sent <= 3 and self.error is None:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"nothing published to {self.url} in {timeout_s:g} s")
+            time.sleep(0.02)
+        if self.error is not None:
+            raise AssertionError(f"publishing to {self.url} failed: {self.error!r}")
+        return self
+
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(10)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,21 +27,10 @@ from tests.agent.capture.test_runner import wait_for
 from tests.media import TestVideo, decode_clip, write_test_video
 
 
-@pytest.fixture
-def rtsp_server(tmp_path: Path) -> Iterator[RtspServer]:
-    server = RtspServer(tmp_path / "rtsp-server.log")
-    server.start()
-    yield server
-    server.stop()
-
-
 def test_rtsp_camera_clip_stall_and_reconnect(
     tmp_path: Path, rtsp_server: RtspServer, video: TestVideo, caplog: pytest.LogCaptureFixture
 ) -> None:
-    publisher = RtspPublisher(video.path, rtsp_server.publish_url("field"))
-    publisher.start()
-    wait_for(lambda: publisher.sent > 5 or publisher.error is not None)
-    assert publisher.error is None
+    publisher = RtspPublisher(video.path, rtsp_server.publish_url("field")).start_and_wait()
     camera = RtspCameraConfig(
         id="gate",
         url=rtsp_server.url("field"),
@@ -109,12 +97,8 @@ def test_detection_reads_the_substream_and_recording_never_waits_for_it(
     small = write_test_video(
         tmp_path / "sub.mp4", width=320, height=180, fps=10, keyframe_interval=10, seconds=4
     )
-    main = RtspPublisher(video.path, rtsp_server.publish_url("main"))
-    sub = RtspPublisher(small.path, rtsp_server.publish_url("sub"))
-    for publisher in (main, sub):
-        publisher.start()
-        wait_for(lambda p=publisher: p.sent > 3 or p.error is not None)  # type: ignore[misc]
-        assert publisher.error is None
+    main = RtspPublisher(video.path, rtsp_server.publish_url("main")).start_and_wait()
+    sub = RtspPublisher(small.path, rtsp_server.publish_url("sub")).start_and_wait()
     config = AgentConfig(
         device={"org": "club", "id": "box1", "data_dir": tmp_path},  # type: ignore[arg-type]
         cameras=[  # type: ignore[list-item]
@@ -183,10 +167,7 @@ def test_the_status_page_names_a_dead_substream_while_the_camera_records(
     from agent.wiring.status import StatusBoard
     from tests.agent.buffer.conftest import open_store
 
-    publisher = RtspPublisher(video.path, rtsp_server.publish_url("main"))
-    publisher.start()
-    wait_for(lambda: publisher.sent > 3 or publisher.error is not None)
-    assert publisher.error is None
+    publisher = RtspPublisher(video.path, rtsp_server.publish_url("main")).start_and_wait()
     config = AgentConfig(
         device={"org": "org1", "id": "dev1", "data_dir": tmp_path},  # type: ignore[arg-type]
         cameras=[  # type: ignore[list-item]

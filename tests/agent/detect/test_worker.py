@@ -247,13 +247,16 @@ def test_a_summary_log_reports_the_counters(detector: Detector) -> None:
     assert summary.data["model_sha256"] == detector.model.sha256
 
 
+class FailingDetector(Detector):
+    """A model that loads but fails on real frames (say, a shape the manifest got wrong)."""
+
+    def detect(self, *args: object, **kwargs: object) -> object:  # type: ignore[override]
+        raise RuntimeError("shape mismatch on a real frame")
+
+
 def test_a_model_failing_on_its_first_frame_is_rolled_back(
     kick_video: Path, model_path: Path
 ) -> None:
-    class FailingDetector(Detector):
-        def detect(self, *args: object, **kwargs: object) -> object:  # type: ignore[override]
-            raise RuntimeError("shape mismatch on a real frame")
-
     sink = RecordingSink()
     good = open_detector(model_path)
     worker = DetectionWorker(config(), ["cam1"], good, sink)
@@ -289,10 +292,6 @@ def test_a_worker_without_a_model_waits_and_detects_once_one_is_swapped_in(
 def test_a_first_model_failing_on_its_first_frame_rolls_back_to_none(
     kick_video: Path, model_path: Path
 ) -> None:
-    class FailingDetector(Detector):
-        def detect(self, *args: object, **kwargs: object) -> object:  # type: ignore[override]
-            raise RuntimeError("shape mismatch on a real frame")
-
     sink = RecordingSink()
     worker = DetectionWorker(config(), ["cam1"], None, sink)
     worker.swap_detector(FailingDetector(open_detector(model_path).model))
