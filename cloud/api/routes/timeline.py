@@ -16,14 +16,13 @@ from cloud.api.export.archive import jsonl_chunks, read_chunks, zip_documents
 from cloud.api.export.documents import iter_documents
 from cloud.api.export.sinks import SinkError
 from cloud.api.openapi import DocumentedRoute
-from cloud.api.responses import model_response
 from cloud.api.schemas.timeline import (
     ExportFormat,
     TimelineItemType,
     TimelinePublic,
     TimelinePushResult,
 )
-from cloud.api.services.timeline import TimelineFilter, timeline_page
+from cloud.api.services.timeline import TimelineFilter, timeline_page_json
 
 router = APIRouter(
     prefix="/sessions/{session_id}/timeline", route_class=DocumentedRoute, tags=["timeline"]
@@ -71,7 +70,7 @@ def read_timeline(
     """Logs, markers, clips, detection events and lifecycle changes in one stream
     (003 GET /sessions/{id}/timeline), keyset-paginated: pass ``next_cursor`` back as
     ``cursor``; an item is never repeated or skipped while new ones arrive."""
-    items, next_cursor = timeline_page(
+    body = timeline_page_json(
         db,
         scope=scope,
         session=session,
@@ -81,7 +80,7 @@ def read_timeline(
         limit=limit,
         signer=signer,
     )
-    return model_response(TimelinePublic(data=items, count=len(items), next_cursor=next_cursor))
+    return Response(body, media_type="application/json")
 
 
 @router.get(

@@ -21,6 +21,7 @@ from cloud.models import Clip, ClipStatus, Session, utc_now
 
 __all__ = [
     "ClipRow",
+    "clip_data",
     "clip_public",
     "clips_query",
     "delete_clip",
@@ -67,7 +68,12 @@ def clips_query() -> Any:
     ).dicts()
 
 
-def clip_public(row: ClipRow, signer: ClipUrlSigner | None) -> ClipPublic:
+_CLIP_FIELDS = tuple(ClipPublic.model_fields)
+
+
+def clip_data(row: ClipRow, signer: ClipUrlSigner | None) -> dict[str, Any]:
+    """:class:`ClipPublic`'s fields as plain data (for JSON as it is, or a model),
+    with presigned playback and thumbnail URLs."""
     playback = signer.sign(row["object_key"], content_type=row["content_type"]) if signer else None
     thumbnail_key = row["thumbnail_key"]
     thumbnail = (
@@ -75,16 +81,18 @@ def clip_public(row: ClipRow, signer: ClipUrlSigner | None) -> ClipPublic:
         if signer is not None and thumbnail_key
         else None
     )
-    return ClipPublic.model_validate(
-        {
-            **row,
-            "triggers": row["triggers"] or [],
-            "tags": row["tags"] or [],
-            "playback_url": playback.url if playback else None,
-            "thumbnail_url": thumbnail.url if thumbnail else None,
-            "urls_expire_at": playback.expires_at if playback else None,
-        }
-    )
+    derived = {
+        "triggers": row["triggers"] or [],
+        "tags": row["tags"] or [],
+        "playback_url": playback.url if playback else None,
+        "thumbnail_url": thumbnail.url if thumbnail else None,
+        "urls_expire_at": playback.expires_at if playback else None,
+    }
+    return {name: derived[name] if name in derived else row[name] for name in _CLIP_FIELDS}
+
+
+def clip_public(row: ClipRow, signer: ClipUrlSigner | None) -> ClipPublic:
+    return ClipPublic.model_validate(clip_data(row, signer))
 
 
 def list_clips(

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from peewee import Database
 
-from cloud.api.schemas.timeline import TimelineDocument
+from cloud.api.schemas.timeline import TimelineDocument, TimelinePublic
 from cloud.models import DetectionEventRecord, LogOrigin, Role, SessionTransition, utc_now
 from protocol.ids import new_id
 from tests.cloud.api.world import World, auth, build_world, make_clip, make_log
@@ -223,3 +223,34 @@ def test_late_device_records_join_the_timeline_in_their_place(
     after = [item["id"] for item in _read_all(client, world)]
     assert after.index(str(late.id)) == 1  # just after the session went live
     assert len(after) == len(first) + 1
+
+
+def test_the_listing_json_is_exactly_the_schemas(db: Database, client: TestClient) -> None:
+    """The listing serialises plain items without validating each one: what it sends
+    must be what validating the page as TimelinePublic and dumping it gives, field
+    for field (no extra keys, ids, times, enums and URLs in the schema's form)."""
+    world = build_world(db, "alpha")
+    _mixed(world)
+    SessionTransition.create(
+        session=world.session, from_status="live", to_status="ended", occurred_at=utc_now()
+    )
+    response = client.get(
+        _timeline(world), headers=auth(world.tokens[Role.MEMBER]), params={"limit": 4}
+    )
+    assert response.status_code == 200
+    sent = response.json()
+    assert sent["count"] == 4 and sent["next_cursor"]
+    everything = client.get(
+        _timeline(world), headers=auth(world.tokens[Role.MEMBER]), params={"limit": 500}
+    ).json()
+    assert {item["type"] for item in everything["data"]} == {
+        "lifecycle",
+        "log",
+        "marker",
+        "clip",
+        "detection",
+    }
+    for page in (sent, everything):
+        validated = TimelinePublic.model_validate(page)
+        assert validated.model_dump(mode="json") == page
+        assert list(page) == list(TimelinePublic.model_fields)  # same keys, same order
