@@ -26,7 +26,7 @@ from cloud.api.schemas.timeline import (
     TimelineItem,
 )
 from cloud.api.scope import OrgScope
-from cloud.api.services.timeline import TimelineFilter, timeline_page
+from cloud.api.services.timeline import TimelineFilter, as_models, timeline_page
 from cloud.models import Session, TeamMember
 
 __all__ = ["iter_documents", "summarise"]
@@ -106,7 +106,7 @@ def iter_documents(
             limit=_PAGE,
             signer=None,
         )
-        for item in items:
+        for item in as_models(items):
             yield TimelineDocument(id=item.id, session=ref, text=summarise(item, names), item=item)
         if cursor is None:
             return

@@ -22,7 +22,7 @@ from cloud.api.schemas.timeline import (
     TimelinePublic,
     TimelinePushResult,
 )
-from cloud.api.services.timeline import TimelineFilter, timeline_page_json
+from cloud.api.services.timeline import TimelineFilter, page_json, timeline_page
 
 router = APIRouter(
     prefix="/sessions/{session_id}/timeline", route_class=DocumentedRoute, tags=["timeline"]
@@ -70,7 +70,7 @@ def read_timeline(
     """Logs, markers, clips, detection events and lifecycle changes in one stream
     (003 GET /sessions/{id}/timeline), keyset-paginated: pass ``next_cursor`` back as
     ``cursor``; an item is never repeated or skipped while new ones arrive."""
-    body = timeline_page_json(
+    items, next_cursor = timeline_page(
         db,
         scope=scope,
         session=session,
@@ -80,7 +80,7 @@ def read_timeline(
         limit=limit,
         signer=signer,
     )
-    return Response(body, media_type="application/json")
+    return Response(page_json(items, next_cursor), media_type="application/json")
 
 
 @router.get(

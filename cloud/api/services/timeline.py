@@ -9,10 +9,10 @@ independent of how long the session is and of how far into it the page is.
 
 Items are built as plain dicts holding exactly their schema's fields (ids as
 canonical text, times as aware datetimes, enums): the listing serialises them
-straight to JSON (:func:`timeline_page_json`), which costs a fraction of
-validating a model per item and dumping it again; the export validates them
-into :data:`TimelineItem` models (:func:`timeline_page`). A test checks, on
-both databases, that the two give the same JSON.
+straight to JSON (:func:`page_json`), which costs a fraction of validating a
+model per item and dumping it again; the export validates them into
+:data:`TimelineItem` models (:func:`as_models`). A test checks, on both
+databases, that the two give the same JSON.
 """
 
 from __future__ import annotations
@@ -47,8 +47,9 @@ __all__ = [
     "LIFECYCLE_SOURCE",
     "TimelineFilter",
     "timeline_keys_statement",
+    "as_models",
+    "page_json",
     "timeline_page",
-    "timeline_page_json",
 ]
 
 Item = dict[str, Any]
@@ -94,57 +95,8 @@ def timeline_page(
     cursor: str | None,
     limit: int,
     signer: ClipUrlSigner | None,
-) -> tuple[list[TimelineItem], str | None]:
-    """A page of items as models (the export's documents wrap them)."""
-    items, next_cursor = _page(
-        db,
-        scope=scope,
-        session=session,
-        wanted=wanted,
-        order=order,
-        cursor=cursor,
-        limit=limit,
-        signer=signer,
-    )
-    return [_ITEM.validate_python(item) for item in items], next_cursor
-
-
-def timeline_page_json(
-    db: Database,
-    *,
-    scope: OrgScope,
-    session: Session,
-    wanted: TimelineFilter,
-    order: Order,
-    cursor: str | None,
-    limit: int,
-    signer: ClipUrlSigner | None,
-) -> bytes:
-    """A page as the JSON of :class:`~cloud.api.schemas.timeline.TimelinePublic`."""
-    items, next_cursor = _page(
-        db,
-        scope=scope,
-        session=session,
-        wanted=wanted,
-        order=order,
-        cursor=cursor,
-        limit=limit,
-        signer=signer,
-    )
-    return to_json({"count": len(items), "next_cursor": next_cursor, "data": items})
-
-
-def _page(
-    db: Database,
-    *,
-    scope: OrgScope,
-    session: Session,
-    wanted: TimelineFilter,
-    order: Order,
-    cursor: str | None,
-    limit: int,
-    signer: ClipUrlSigner | None,
 ) -> tuple[list[Item], str | None]:
+    """A page of items as plain data (:data:`Item`) and the cursor of the next one."""
     statement = timeline_keys_statement(
         db, scope=scope, session=session, wanted=wanted, order=order, cursor=cursor, limit=limit
     )
@@ -159,6 +111,16 @@ def _page(
         last = items[-1]
         next_cursor = encode_cursor(Cursor(last["timestamp"], UUID(last["id"]), _listing(order)))
     return items, next_cursor
+
+
+def page_json(items: list[Item], next_cursor: str | None) -> bytes:
+    """The JSON of :class:`~cloud.api.schemas.timeline.TimelinePublic` for a page."""
+    return to_json({"count": len(items), "next_cursor": next_cursor, "data": items})
+
+
+def as_models(items: list[Item]) -> list[TimelineItem]:
+    """The page's items as :data:`TimelineItem` models (the export's documents wrap them)."""
+    return [_ITEM.validate_python(item) for item in items]
 
 
 def _uuid(value: Any) -> UUID:
