@@ -24,13 +24,11 @@ become a ready clip in the cloud.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +38,7 @@ if str(ROOT) not in sys.path:
 
 import psutil  # noqa: E402
 
-from sideline.demo import Demo, DemoOptions  # noqa: E402
+from sideline.demo import Demo, DemoOptions, _request  # noqa: E402
 from sideline.services.process import free_port  # noqa: E402
 from tests.agent.detect.conftest import CLASSES  # noqa: E402
 from tests.agent.detect.synthetic_models import (  # noqa: E402
@@ -71,15 +69,9 @@ class SoakDemo(Demo):
 
 
 def call(url: str, token: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    request = urllib.request.Request(
-        url,
-        data=None if body is None else json.dumps(body).encode(),
-        method="GET" if body is None else "POST",
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
-        result: dict[str, Any] = json.loads(response.read())
-        return result
+    """GET (or POST ``body``) with the bearer token, as the demo itself calls its parts."""
+    headers = {"Authorization": f"Bearer {token}"}
+    return _request("GET" if body is None else "POST", url, headers=headers, body=body)
 
 
 def slope_mib_per_hour(times: list[float], values: list[float]) -> tuple[float, float]:
@@ -99,6 +91,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--press-every", type=float, default=20.0)
     args = parser.parse_args()
+    if args.minutes * 60 / SAMPLE_S < 8:
+        parser.error(f"--minutes must give at least 8 samples ({8 * SAMPLE_S / 60:.1f} min)")
     work = Path(tempfile.mkdtemp(prefix="sideline-soak-"))
     demo = SoakDemo(
         DemoOptions(

@@ -20,12 +20,8 @@ from agent.checks import CheckResult
 __all__ = ["check_camera"]
 
 
-def check_camera(
-    camera: CameraConfig,
-    *,
-    source_factory: Callable[[CameraConfig], VideoSource] = make_source,
-) -> list[CheckResult]:
-    results = [_probe(f"camera {camera.id} ({camera.kind})", lambda: source_factory(camera))]
+def check_camera(camera: CameraConfig) -> list[CheckResult]:
+    results = [_probe(f"camera {camera.id} ({camera.kind})", lambda: make_source(camera))]
     if isinstance(camera, RtspCameraConfig) and camera.substream_url:
         results.append(
             _probe(f"camera {camera.id} substream", lambda: make_substream_source(camera))
