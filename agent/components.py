@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from agent.triggers.types import ClipTrigger
+from agent.interfaces.triggers import ClipTrigger
 from protocol import CameraHealth, DesiredState, DetectionHealth, Trigger
 
 __all__ = [

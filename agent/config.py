@@ -17,8 +17,8 @@ from agent.capture.config import CameraConfig, ClipConfig, RecordingConfig
 from agent.detect.config import DetectConfig
 from agent.sync.config import MqttConfig, S3Config, SyncConfig
 from agent.triggers.config import TriggersConfig
+from core.settings import FileSettings, Section, load_settings
 from protocol.ids import Segment
-from sideline.settings import FileSettings, Section, load_settings
 
 __all__ = ["AgentConfig", "DaemonConfig", "DeviceConfig", "HealthConfig", "load_agent_config"]
 
@@ -90,5 +90,5 @@ class AgentConfig(FileSettings):
 
 
 def load_agent_config(path: Path | None) -> AgentConfig:
-    """Load and validate; raises :class:`sideline.settings.ConfigError` with a readable message."""
+    """Load and validate; raises :class:`core.settings.ConfigError` with a readable message."""
     return load_settings(AgentConfig, path)

@@ -41,8 +41,8 @@ from agent.sync.uploader import ClipUploader
 from agent.systemd_notify import SystemdNotifier
 from agent.watchdog import WatchdogFeeder
 from agent.wiring import PartsContext, PartsFactory, build_parts
+from core import __version__
 from protocol import Backlog, CameraSummary, DeviceState, Status, encode, utc_now
-from sideline import __version__
 
 __all__ = ["Daemon", "ExitReason"]
 

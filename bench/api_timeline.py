@@ -31,10 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from peewee import Database  # noqa: E402
 
+from cloud.api.access.scope import OrgScope  # noqa: E402
 from cloud.api.app import create_app  # noqa: E402
-from cloud.api.cursor import Order  # noqa: E402
+from cloud.api.query.cursor import Order  # noqa: E402
 from cloud.api.runtime import ApiRuntime  # noqa: E402
-from cloud.api.scope import OrgScope  # noqa: E402
 from cloud.api.services.accounts import (  # noqa: E402
     add_membership,
     create_organisation,
@@ -45,8 +45,8 @@ from cloud.api.services.sessions import SessionFilters, sessions_page_query  # n
 from cloud.api.services.timeline import TimelineFilter, timeline_keys_statement  # noqa: E402
 from cloud.api.storage import S3Credentials, SigV4UrlSigner  # noqa: E402
 from cloud.config import CloudConfig  # noqa: E402
-from cloud.control import DeviceControl  # noqa: E402
 from cloud.db import open_database  # noqa: E402
+from cloud.devices.control import DeviceControl  # noqa: E402
 from cloud.migrations import migrate  # noqa: E402
 from cloud.models import (  # noqa: E402
     Clip,
@@ -60,8 +60,8 @@ from cloud.models import (  # noqa: E402
     SessionTransition,
     User,
 )
+from core.credentials import hash_password  # noqa: E402
 from protocol.ids import new_id  # noqa: E402
-from sideline.services.mosquitto import hash_password  # noqa: E402
 from sideline.services.postgres import (  # noqa: E402
     DEFAULT_ADMIN_URL,
     PostgresCluster,

@@ -9,8 +9,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python bench/x.py` puts bench/ first, not the checkout
     sys.path.insert(0, str(ROOT))
 
-from agent.capture.demux import DemuxSource  # noqa: E402
 from agent.capture.packets import EncodedPacket  # noqa: E402
+from agent.capture.sources.demux import DemuxSource  # noqa: E402
 from tests.media import TestVideo, write_test_video  # noqa: E402
 
 __all__ = ["CACHE", "looped_packets", "media", "mbps"]

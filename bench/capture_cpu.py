@@ -24,7 +24,7 @@ from agent.capture.config import FileCameraConfig, RtspCameraConfig
 from agent.capture.frametap import FrameTap
 from agent.capture.ring import PacketRing
 from agent.capture.runner import CameraRunner
-from agent.capture.sources import make_source
+from agent.capture.sources.factory import make_source
 
 SECONDS = 20.0
 LIMIT = 0.25

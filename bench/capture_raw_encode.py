@@ -18,10 +18,10 @@ from capture_common import ROOT  # noqa: F401  (puts the checkout on sys.path)
 
 from agent.capture.config import TestPatternCameraConfig
 from agent.capture.frametap import FrameTap
-from agent.capture.pattern import PatternPainter
 from agent.capture.ring import PacketRing
 from agent.capture.runner import CameraRunner
-from agent.capture.sources import make_source
+from agent.capture.sources.factory import make_source
+from agent.capture.sources.pattern import PatternPainter
 
 SECONDS = 20.0
 

@@ -31,10 +31,10 @@ from pathlib import Path
 
 from capture_common import ROOT, media
 
-from agent.buffer.types import LocalClip
-from agent.capture.frames import Frame
 from agent.capture.service import CaptureService
 from agent.config import AgentConfig
+from agent.interfaces.frames import Frame
+from agent.interfaces.sinks import LocalClip
 
 LIMIT = 0.25
 DETECT_FPS = 5.0

@@ -28,13 +28,13 @@ sys.path.insert(0, str(BENCH.parent))
 
 from detect import open_detector, realistic_model  # noqa: E402
 
-from agent.buffer.types import LocalClip  # noqa: E402
 from agent.capture.config import RecordingConfig, TestPatternCameraConfig  # noqa: E402
-from agent.capture.pattern import read_stamp  # noqa: E402
 from agent.capture.service import CaptureService  # noqa: E402
+from agent.capture.sources.pattern import read_stamp  # noqa: E402
 from agent.config import AgentConfig, DeviceConfig  # noqa: E402
 from agent.detect.config import DetectConfig  # noqa: E402
 from agent.detect.worker import DetectionWorker  # noqa: E402
+from agent.interfaces.sinks import LocalClip  # noqa: E402
 from tests.agent.detect.fakes import RecordingSink  # noqa: E402
 
 

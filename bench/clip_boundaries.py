@@ -15,12 +15,12 @@ from pathlib import Path
 
 from capture_common import looped_packets, media
 
-from agent.buffer.types import LocalClip
-from agent.capture.clipfile import ClipFileWriter
-from agent.capture.clipwriter import ClipWriter
+from agent.capture.clips.files import ClipFileWriter
+from agent.capture.clips.writer import ClipWriter
 from agent.capture.config import ClipConfig
 from agent.capture.ring import PacketRing
-from agent.triggers.types import ClipRequest
+from agent.interfaces.sinks import LocalClip
+from agent.interfaces.triggers import ClipRequest
 from protocol import Trigger, TriggerSource
 from tests.media import decode_clip
 

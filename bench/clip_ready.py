@@ -18,13 +18,13 @@ from pathlib import Path
 
 from capture_common import looped_packets, mbps, media
 
-from agent.buffer.types import LocalClip
-from agent.capture.clipfile import ClipFileWriter, mux_mp4
-from agent.capture.clipwriter import ClipWriter
+from agent.capture.clips.files import ClipFileWriter, mux_mp4
+from agent.capture.clips.timeline import lay_out, select_window
+from agent.capture.clips.writer import ClipWriter
 from agent.capture.config import ClipConfig
 from agent.capture.ring import PacketRing
-from agent.capture.timeline import lay_out, select_window
-from agent.triggers.types import ClipRequest
+from agent.interfaces.sinks import LocalClip
+from agent.interfaces.triggers import ClipRequest
 from protocol import Trigger, TriggerSource
 
 LIMIT_S = 0.5

@@ -30,13 +30,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agent.capture.frames import Frame  # noqa: E402
 from agent.detect.config import DetectConfig  # noqa: E402
 from agent.detect.detector import Detector  # noqa: E402
 from agent.detect.manifest import load_manifest  # noqa: E402
 from agent.detect.model import load_model  # noqa: E402
 from agent.detect.session import SessionSettings  # noqa: E402
 from agent.detect.worker import DetectionWorker  # noqa: E402
+from agent.interfaces.frames import Frame  # noqa: E402
 from tests.agent.detect.fakes import RecordingSink  # noqa: E402
 from tests.agent.detect.scenes import BALL, BIB, PERSON, Figure, decode_video, render, write_video  # noqa: E402
 from tests.agent.detect.synthetic_models import (  # noqa: E402

@@ -32,9 +32,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agent.capture.frames import Frame  # noqa: E402
 from agent.detect.config import DetectConfig  # noqa: E402
 from agent.detect.worker import DetectionWorker  # noqa: E402
+from agent.interfaces.frames import Frame  # noqa: E402
 from bench.detect import open_detector, realistic_model  # noqa: E402
 from tests.agent.detect.fakes import RecordingSink  # noqa: E402
 from tests.agent.detect.scenes import BALL, PERSON, Figure, render  # noqa: E402

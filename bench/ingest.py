@@ -47,7 +47,8 @@ from cloud.ingest.encoding import RowEncoder  # noqa: E402
 from cloud.ingest.rows import KIND_SPECS, RecordContext  # noqa: E402
 from cloud.migrations import migrate  # noqa: E402
 from cloud.models import Device, Log, Organisation  # noqa: E402
-from sideline.services.mosquitto import MosquittoBroker, hash_password  # noqa: E402
+from core.credentials import hash_password  # noqa: E402
+from sideline.services.mosquitto import MosquittoBroker  # noqa: E402
 from sideline.services.postgres import (  # noqa: E402
     DEFAULT_ADMIN_URL,
     PostgresCluster,

@@ -10,8 +10,8 @@ from pydantic_settings import SettingsConfigDict
 
 from cloud.api.config import ControlConfig, EmbeddingsSinkConfig, NoSinkConfig
 from cloud.ingest.config import IngestConfig
+from core.settings import FileSettings, Section, load_settings
 from protocol.ids import Segment
-from sideline.settings import FileSettings, Section, load_settings
 
 __all__ = ["ApiConfig", "CloudConfig", "CloudMqttConfig", "CloudS3Config", "load_cloud_config"]
 

@@ -1,3 +1,8 @@
-"""Sideline's composition root: the CLI, settings loading, logging and local services."""
+"""Sideline's composition root: the CLI, the demo, logging and the local service launchers.
 
-__version__ = "0.1.0"
+Nothing in ``agent``, ``cloud``, ``protocol`` or ``core`` imports this package.
+"""
+
+from core import __version__
+
+__all__ = ["__version__"]

@@ -28,9 +28,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from core.credentials import S3Identity
 from sideline.services.mosquitto import MosquittoBroker
 from sideline.services.process import ManagedProcess, ServiceError, free_port
-from sideline.services.seaweed import S3Identity, SeaweedS3
+from sideline.services.seaweed import SeaweedS3
 
 __all__ = ["Demo", "DemoOptions", "DemoState"]
 
@@ -152,7 +153,7 @@ class Demo:
     def _bootstrap_accounts(self) -> None:
         """Organisation, coach, token and box: created by the same services as the CLI's."""
         from cloud.api.services.accounts import find_or_create_user, found_organisation
-        from cloud.devices import create_device
+        from cloud.devices.registry import create_device
         from cloud.migrations import open_current_database
         from cloud.models import Device, Organisation
 
@@ -191,7 +192,7 @@ class Demo:
         )
 
     def _start_broker(self) -> None:
-        from cloud.broker_auth import render_acl
+        from cloud.devices.broker_auth import render_acl
 
         state = self._state()
         assert state.device_mqtt_password

@@ -1,6 +1,6 @@
 """Generated test videos with a burned-in frame counter and clock, and readers for them.
 
-Every frame carries :mod:`agent.capture.pattern`'s stamp (frame index and
+Every frame carries :mod:`agent.capture.sources.pattern`'s stamp (frame index and
 capture time in UTC ms), so a test can decode any clip and say exactly which
 frames it holds. Videos are encoded here with PyAV's own encode/mux path, not
 with the code under test. Other test suites may use these helpers too.
@@ -15,7 +15,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from agent.capture.pattern import PatternPainter, Stamp, read_stamp
+from agent.capture.sources.pattern import PatternPainter, Stamp, read_stamp
 
 __all__ = [
     "DecodedClip",

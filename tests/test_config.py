@@ -8,7 +8,7 @@ import pytest
 
 from agent.config import AgentConfig, load_agent_config
 from cloud.config import CloudConfig, load_cloud_config
-from sideline.settings import ConfigError, load_settings
+from core.settings import ConfigError, load_settings
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 

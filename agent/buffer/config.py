@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
-from sideline.settings import Section
+from core.settings import Section
 
 __all__ = ["BufferConfig", "Durability"]
 

@@ -1,7 +1,7 @@
 """The local store: where every log, detection event and clip waits until the cloud has it.
 
-:class:`LocalStore` is what producers see (:class:`agent.buffer.types.RecordSink`
-and :class:`~agent.buffer.types.ClipSink`) and what sync works on (``outbox``,
+:class:`LocalStore` is what producers see (:class:`agent.interfaces.sinks.RecordSink`
+and :class:`~agent.interfaces.sinks.ClipSink`) and what sync works on (``outbox``,
 ``uploads``, ``desired``, ``commands``, ``retention``). It owns its database
 and its writer thread: ``open()`` starts them, ``close()`` drains and stops.
 """
@@ -25,10 +25,10 @@ from agent.buffer.errors import is_corrupt
 from agent.buffer.models import Tables, bind_models
 from agent.buffer.outbox import Outbox
 from agent.buffer.retention import Retention, SpaceReserve
-from agent.buffer.types import LocalClip
 from agent.buffer.uploads import UploadLedger
 from agent.buffer.writer import GroupCommitWriter
 from agent.clock import Clock, SystemClock, utc_from
+from agent.interfaces.sinks import LocalClip
 from protocol import ClipRecord, DetectionEvent, LogRecord, LogSource, new_id
 
 __all__ = ["LocalStore", "StoreIdentity", "clip_object_key"]

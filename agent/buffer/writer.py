@@ -27,7 +27,7 @@ from peewee import Database, DatabaseError
 
 from agent.buffer.errors import is_disk_full
 from agent.buffer.models import Tables
-from agent.buffer.types import StoreUnavailable
+from agent.interfaces.sinks import StoreUnavailable
 from agent.ratelog import RateLimitedLog
 
 __all__ = ["GroupCommitWriter"]

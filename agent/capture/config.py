@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from core.settings import Section
 from protocol.ids import Segment
-from sideline.settings import Section
 
 __all__ = [
     "CameraConfig",

@@ -22,8 +22,8 @@ import av
 import numpy as np
 import numpy.typing as npt
 
-from agent.capture.frames import Frame, FrameListener
 from agent.capture.packets import EncodedPacket, StreamInfo
+from agent.interfaces.frames import Frame, FrameListener
 
 __all__ = ["FrameTap"]
 

@@ -28,11 +28,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from agent.capture.clipfile import utc_from_seconds
+from agent.capture.clips.files import utc_from_seconds
 from agent.capture.frametap import FrameTap
 from agent.capture.packets import EncodedPacket, StreamInfo
 from agent.capture.ring import PacketRing
-from agent.capture.source import SourceError, VideoSource
+from agent.capture.sources.base import SourceError, VideoSource
 from protocol import CameraHealth, CameraState, StreamHealth
 
 __all__ = ["CameraRunner", "PacketListener"]

@@ -26,21 +26,21 @@ from collections.abc import Callable
 from datetime import datetime
 from uuid import UUID
 
-from agent.buffer.types import ClipSink
-from agent.capture.atomic import RecoveryReport, recover_directory
-from agent.capture.clipfile import ClipFileWriter
-from agent.capture.clipwriter import ClipWriter, RangeJob
+from agent.capture.clips.atomic import RecoveryReport, recover_directory
+from agent.capture.clips.files import ClipFileWriter
+from agent.capture.clips.writer import ClipWriter, RangeJob
 from agent.capture.config import CameraConfig, RtspCameraConfig
-from agent.capture.frames import FrameListener
 from agent.capture.frametap import FrameTap
 from agent.capture.packets import EncodedPacket
-from agent.capture.recorder import SegmentRecorder
+from agent.capture.recording.recorder import SegmentRecorder
 from agent.capture.ring import PacketRing
 from agent.capture.runner import CameraRunner
-from agent.capture.source import VideoSource
-from agent.capture.sources import make_source, make_substream_source
+from agent.capture.sources.base import VideoSource
+from agent.capture.sources.factory import make_source, make_substream_source
 from agent.config import AgentConfig
-from agent.triggers.types import TriggerRejected
+from agent.interfaces.frames import FrameListener
+from agent.interfaces.sinks import ClipSink
+from agent.interfaces.triggers import TriggerRejected
 from protocol import CameraHealth, CameraSummary, Trigger, new_id
 
 __all__ = ["CaptureService"]

@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
+from core.settings import Section
 from protocol.ids import Segment
-from sideline.settings import Section
 
 __all__ = [
     "CameraDetectConfig",

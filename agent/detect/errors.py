@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sideline.settings import ConfigError
+from core.settings import ConfigError
 
 __all__ = ["ModelError"]
 

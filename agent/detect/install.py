@@ -34,7 +34,6 @@ from pathlib import Path
 
 from pydantic import JsonValue
 
-from agent.buffer.types import RecordSink
 from agent.detect.config import DetectConfig
 from agent.detect.detector import Detector
 from agent.detect.events import utc
@@ -43,6 +42,7 @@ from agent.detect.manifest import ModelManifest, parse_manifest
 from agent.detect.model import file_sha256, load_model
 from agent.detect.session import SessionSettings
 from agent.detect.worker import DetectionWorker
+from agent.interfaces.sinks import RecordSink
 from protocol import LogRecord, LogSource, ModelRef, new_id
 
 __all__ = ["ModelInstaller", "ModelUpdateResult"]

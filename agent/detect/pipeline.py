@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from agent.capture.frames import Frame
 from agent.detect.config import DetectConfig
 from agent.detect.detector import Detector
 from agent.detect.events import Observation, ZoneEvents
@@ -20,7 +19,8 @@ from agent.detect.rules import RuleEngine
 from agent.detect.stats import CameraStats
 from agent.detect.tracker import Tracker, TrackUpdate
 from agent.detect.zones import Zone
-from agent.triggers.types import ClipTrigger
+from agent.interfaces.frames import Frame
+from agent.interfaces.triggers import ClipTrigger
 from protocol import DetectionEvent, DetectionEventKind
 
 __all__ = ["CameraPipeline", "crop_region"]

@@ -19,7 +19,7 @@ from pydantic import JsonValue
 from agent.detect.config import RuleConfig
 from agent.detect.events import Observation, make_event, utc
 from agent.detect.tracker import Track
-from agent.triggers.types import ClipRequest, ClipTrigger, TriggerRejected
+from agent.interfaces.triggers import ClipRequest, ClipTrigger, TriggerRejected
 from protocol import DetectionEvent, DetectionEventKind, Trigger, TriggerSource
 
 __all__ = ["RuleEngine"]

@@ -29,8 +29,6 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import JsonValue
 
-from agent.buffer.types import RecordSink
-from agent.capture.frames import Frame
 from agent.detect.config import DetectConfig
 from agent.detect.detector import Detector
 from agent.detect.events import utc
@@ -38,7 +36,9 @@ from agent.detect.overlay import PreviewFrame, draw_overlay
 from agent.detect.pipeline import CameraPipeline
 from agent.detect.stats import CameraStats
 from agent.detect.toggles import Toggles
-from agent.triggers.types import ClipTrigger
+from agent.interfaces.frames import Frame
+from agent.interfaces.sinks import RecordSink
+from agent.interfaces.triggers import ClipTrigger
 from protocol import DetectionHealth, DetectionToggles, LogRecord, LogSource, new_id
 
 __all__ = ["DetectionWorker"]

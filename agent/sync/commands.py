@@ -26,8 +26,8 @@ from agent.buffer.control import HANDLING
 from agent.buffer.store import LocalStore
 from agent.clock import Clock, utc_from
 from agent.components import CommandTargets, RangeClipRequest
+from agent.interfaces.triggers import ClipRequest, TriggerRejected
 from agent.sync.link import DeliveryOutcome, MqttLink, PublishRequest
-from agent.triggers.types import ClipRequest, TriggerRejected
 from protocol import (
     AckStatus,
     Channel,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
 
+from core.settings import Section
 from protocol import MAX_PAYLOAD_BYTES, MAX_RECORDS_PER_BATCH
-from sideline.settings import Section
 
 __all__ = ["MqttConfig", "S3Config", "SchemaCheck", "SyncConfig"]
 

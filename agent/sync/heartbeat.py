@@ -15,10 +15,10 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from agent.buffer.store import LocalStore
-from agent.buffer.types import StoreUnavailable
 from agent.clock import Clock, ClockJumpDetector
 from agent.components import CameraHealthProvider, DetectionHealthProvider
 from agent.health import ClockProbe, SystemProbe
+from agent.interfaces.sinks import StoreUnavailable
 from agent.sync.link import MqttLink, PublishRequest
 from protocol import CameraHealth, Channel, DetectionHealth, Heartbeat, encode
 

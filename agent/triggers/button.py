@@ -24,9 +24,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from agent.buffer.types import RecordSink
+from agent.interfaces.sinks import RecordSink
+from agent.interfaces.triggers import ClipRequest, ClipTrigger, TriggerRejected
 from agent.triggers.config import ButtonConfig, LongPressAction
-from agent.triggers.types import ClipRequest, ClipTrigger, TriggerRejected
 from protocol import LogRecord, LogSource, Trigger, TriggerSource, new_id, utc_now
 
 __all__ = ["ButtonTrigger"]

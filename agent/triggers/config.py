@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from pydantic import Field, SecretStr, model_validator
 
-from sideline.settings import Section
+from core.settings import Section
 
 __all__ = ["ButtonConfig", "LanTriggerConfig", "LongPressAction", "TriggersConfig"]
 

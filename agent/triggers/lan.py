@@ -28,9 +28,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from agent.interfaces.triggers import ClipRequest, ClipTrigger, TriggerRejected
 from agent.triggers.config import LanTriggerConfig
 from agent.triggers.page import PHONE_PAGE
-from agent.triggers.types import ClipRequest, ClipTrigger, TriggerRejected
 from protocol import Trigger, TriggerSource, utc_now
 from protocol.times import format_utc
 

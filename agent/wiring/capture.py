@@ -6,14 +6,14 @@ import logging
 from collections.abc import Callable
 from uuid import UUID
 
-from agent.buffer.types import ClipSink
 from agent.capture.config import CameraConfig
 from agent.capture.service import CaptureService
-from agent.capture.source import VideoSource
-from agent.capture.sources import make_source
+from agent.capture.sources.base import VideoSource
+from agent.capture.sources.factory import make_source
 from agent.components import RangeClipRequest
 from agent.config import AgentConfig
-from agent.triggers.types import TriggerRejected
+from agent.interfaces.sinks import ClipSink
+from agent.interfaces.triggers import TriggerRejected
 from protocol import DesiredState
 
 __all__ = ["CapturePart"]

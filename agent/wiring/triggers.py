@@ -7,12 +7,12 @@ import threading
 from collections.abc import Callable
 from uuid import UUID
 
-from agent.buffer.types import RecordSink
+from agent.interfaces.sinks import RecordSink
+from agent.interfaces.triggers import ClipTrigger
 from agent.triggers.button import ButtonTrigger
 from agent.triggers.config import ButtonConfig, LanTriggerConfig
 from agent.triggers.lan import LanTriggerServer
 from agent.triggers.led import StatusLed, StatusLedController
-from agent.triggers.types import ClipTrigger
 from agent.wiring.status import StatusBoard
 
 __all__ = ["ButtonPart", "LanPart"]

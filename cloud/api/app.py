@@ -18,8 +18,8 @@ from cloud.api.errors import install_error_handlers
 from cloud.api.routes import api_router
 from cloud.api.runtime import ApiRuntime, build_runtime
 from cloud.config import CloudConfig
+from core import __version__
 from protocol import PROTOCOL_VERSION
-from sideline import __version__
 
 __all__ = ["create_app"]
 

@@ -1,6 +1,6 @@
 """The API's own config sections: device commands and the timeline's embeddings sink.
 
-Command acknowledgements are recorded by the ingest (``cloud.commands.record_ack``).
+Command acknowledgements are recorded by the ingest (``cloud.devices.commands.record_ack``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr
 
-from sideline.settings import Section
+from core.settings import Section
 
 __all__ = [
     "ControlConfig",

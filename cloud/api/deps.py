@@ -23,17 +23,17 @@ from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from peewee import Database
 
+from cloud.api.access.scope import OrgScope, Principal
 from cloud.api.errors import Forbidden, NotFound, Unauthorized
 from cloud.api.export.sinks import EmbeddingsSink
 from cloud.api.runtime import ApiRuntime
-from cloud.api.scope import OrgScope, Principal
 from cloud.api.services import forms as form_service
 from cloud.api.services import sessions as session_service
 from cloud.api.services.auth import authenticate
 from cloud.api.services.references import team_in_org
 from cloud.api.storage import ClipUrlSigner
-from cloud.control import DeviceControl
 from cloud.db import database_proxy
+from cloud.devices.control import DeviceControl
 from cloud.models import ROLE_RANK, FormTemplate, Role, Session, Team
 
 __all__ = [

@@ -17,7 +17,7 @@ from peewee import Database
 from cloud.api.export.sinks import EmbeddingsSink
 from cloud.api.storage import ClipUrlSigner
 from cloud.config import ApiConfig, CloudConfig
-from cloud.control import DeviceControl
+from cloud.devices.control import DeviceControl
 from cloud.mqtt import CloudMqttClient, MqttUnavailable
 
 __all__ = ["ApiRuntime", "BrokerConnector", "build_runtime"]

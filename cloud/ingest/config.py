@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from core.settings import Section
 from protocol.ids import Segment
-from sideline.settings import Section
 
 __all__ = ["ClipVerifyConfig", "IngestConfig"]
 

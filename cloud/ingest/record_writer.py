@@ -18,7 +18,7 @@ from uuid import UUID
 
 from peewee import Database
 
-from cloud.attach import SessionWindow, pick_session, sessions_of_org, windows_for_device
+from cloud.ingest.attach import SessionWindow, pick_session, sessions_of_org, windows_for_device
 from cloud.ingest.bulk import PreparedRow, insert_ignore
 from cloud.ingest.encoding import RowEncoder
 from cloud.ingest.rows import KIND_SPECS, RecordContext, RecordSpec

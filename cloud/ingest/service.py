@@ -21,10 +21,10 @@ from collections.abc import Callable
 import paho.mqtt.client as mqtt
 from peewee import DatabaseError
 
-from cloud.commands import expire_commands
 from cloud.config import CloudConfig
-from cloud.control import DeviceControl
 from cloud.db import database_proxy
+from cloud.devices.commands import expire_commands
+from cloud.devices.control import DeviceControl
 from cloud.ingest.acks import OrderedAcks
 from cloud.ingest.decoding import Decoded, Inbound, Problem, decode_inbound
 from cloud.ingest.encoding import RowEncoder

@@ -15,8 +15,8 @@ from uuid import UUID
 
 from peewee import Database
 
-from cloud.commands import record_ack
 from cloud.db import write_transaction
+from cloud.devices.commands import record_ack
 from cloud.ingest.config import IngestConfig
 from cloud.ingest.decoding import Decoded, Problem
 from cloud.ingest.health import apply_heartbeat, apply_status, prune_heartbeats

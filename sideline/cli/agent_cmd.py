@@ -47,7 +47,7 @@ def check(
             typer.echo(line)
     if offline:
         return
-    from agent.capture.checks import check_camera
+    from agent.capture.sources.checks import check_camera
     from agent.sync.checks import check_broker, check_bucket, check_data_dir
 
     typer.echo("connectivity:")

@@ -56,8 +56,8 @@ def add(
     database_url: DatabaseOption = None,
 ) -> None:
     """Register a box: its id, MQTT password and S3 key; print its agent config."""
-    from cloud.agent_config import BoxEndpoints, render_agent_config
-    from cloud.devices import DeviceError, create_device, s3_identity
+    from cloud.devices.agent_config import BoxEndpoints, render_agent_config
+    from cloud.devices.registry import DeviceError, create_device, s3_identity
 
     loaded = _open(config, database_url)
     with user_errors(DeviceError):
@@ -108,7 +108,7 @@ def rotate(
     database_url: DatabaseOption = None,
 ) -> None:
     """New MQTT and S3 secrets for a box (the old ones stop working once applied)."""
-    from cloud.devices import DeviceError, rotate_credentials
+    from cloud.devices.registry import DeviceError, rotate_credentials
 
     _open(config, database_url)
     with user_errors(DeviceError):
@@ -125,7 +125,7 @@ def retire(
     database_url: DatabaseOption = None,
 ) -> None:
     """Refuse a box's messages from now on (it leaves the broker's password file)."""
-    from cloud.devices import DeviceError, retire_device
+    from cloud.devices.registry import DeviceError, retire_device
 
     _open(config, database_url)
     with user_errors(DeviceError):
@@ -162,7 +162,7 @@ def broker_files(
     database_url: DatabaseOption = None,
 ) -> None:
     """Write Mosquitto's password and ACL files from the registered devices."""
-    from cloud.broker_auth import write_broker_files
+    from cloud.devices.broker_auth import write_broker_files
 
     loaded = _open(config, database_url)
     if loaded.mqtt.username is None or loaded.mqtt.password is None:

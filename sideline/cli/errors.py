@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import typer
 
-from sideline.settings import ConfigError
+from core.settings import ConfigError
 
 __all__ = ["user_errors"]
 

@@ -1,35 +1,22 @@
 """A Mosquitto 2 broker with its own config, password file and ACL file.
 
-The password hashes are Mosquitto's ``$7$`` format (PBKDF2-HMAC-SHA512), written
-here so that the cloud can generate credentials on a host without
-``mosquitto_passwd``.
+The password hashes are Mosquitto's ``$7$`` format, written in Python
+(:func:`core.credentials.hash_password`) so that the cloud can generate
+credentials on a host without ``mosquitto_passwd``.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
-import secrets
 import shutil
 import signal
 from collections.abc import Mapping
 from pathlib import Path
 
+from core.credentials import hash_password
 from sideline.services.process import ManagedProcess, ServiceError, free_port, port_is_open
 
-__all__ = ["MosquittoBroker", "hash_password", "render_password_file"]
-
-_PBKDF2_ITERATIONS = 101  # Mosquitto's own default for $7$
-
-
-def hash_password(
-    password: str, *, salt: bytes | None = None, iterations: int = _PBKDF2_ITERATIONS
-) -> str:
-    """A Mosquitto ``$7$`` password hash."""
-    salt = salt if salt is not None else secrets.token_bytes(12)
-    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations, 64)
-    return f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+__all__ = ["MosquittoBroker", "render_password_file"]
 
 
 def render_password_file(users: Mapping[str, str]) -> str:

@@ -14,33 +14,16 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from core.credentials import S3Identity
 from sideline.services.process import ManagedProcess, ServiceError, free_port
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-__all__ = ["S3Identity", "SeaweedS3", "configure_identity", "find_weed"]
-
-
-@dataclass(frozen=True)
-class S3Identity:
-    name: str
-    access_key: str
-    secret_key: str
-    actions: list[str] = field(
-        default_factory=lambda: ["Admin", "Read", "Write", "List", "Tagging"]
-    )
-
-    def as_config(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
-            "actions": list(self.actions),
-        }
+__all__ = ["SeaweedS3", "configure_identity", "find_weed"]
 
 
 def find_weed() -> str:

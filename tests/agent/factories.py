@@ -9,7 +9,7 @@ from fractions import Fraction
 from pathlib import Path
 from uuid import UUID
 
-from agent.buffer.types import LocalClip
+from agent.interfaces.sinks import LocalClip
 from protocol import (
     DetectionEvent,
     DetectionEventKind,

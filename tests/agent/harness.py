@@ -10,9 +10,9 @@ from uuid import UUID
 from agent.components import AgentParts, CommandTargets
 from agent.config import AgentConfig
 from agent.daemon import Daemon
+from agent.interfaces.triggers import ClipRequest, TriggerRejected
 from agent.sync.objectstore import ObjectStore
 from agent.systemd_notify import SystemdNotifier
-from agent.triggers.types import ClipRequest, TriggerRejected
 from agent.wiring import PartsContext
 from protocol import DesiredState, new_id
 

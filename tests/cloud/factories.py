@@ -15,7 +15,7 @@ from cloud.models import (
     SessionType,
     User,
 )
-from sideline.services.mosquitto import hash_password
+from core.credentials import hash_password
 
 _numbers = count(1)
 

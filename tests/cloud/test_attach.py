@@ -7,7 +7,7 @@ from datetime import timedelta
 from peewee import Database
 
 import protocol as p
-from cloud.attach import attach_unsessioned_records
+from cloud.ingest.attach import attach_unsessioned_records
 from cloud.ingest.config import IngestConfig
 from cloud.ingest.store import IngestStore
 from cloud.models import DetectionEventRecord, Log, SessionDevice, utc_now

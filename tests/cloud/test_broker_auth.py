@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from peewee import Database
 
-from cloud.broker_auth import BrokerFiles, render_acl, write_broker_files
-from cloud.devices import DeviceCredentials, create_device, retire_device
+from cloud.devices.broker_auth import BrokerFiles, render_acl, write_broker_files
+from cloud.devices.registry import DeviceCredentials, create_device, retire_device
 from sideline.services.mosquitto import find_mosquitto
 from sideline.services.process import ManagedProcess, free_port, port_is_open
 from tests.cloud.factories import make_org

@@ -8,7 +8,7 @@ from pathlib import Path
 from peewee import Database
 from typer.testing import CliRunner
 
-from cloud.devices import create_device, retire_device
+from cloud.devices.registry import create_device, retire_device
 from sideline.cli import app
 from tests.cloud.factories import make_org
 from tests.procs import child_env, sideline_argv

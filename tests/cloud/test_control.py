@@ -10,7 +10,7 @@ from peewee import Database
 
 import protocol as p
 from cloud.config import CloudMqttConfig
-from cloud.control import DeviceControl
+from cloud.devices.control import DeviceControl
 from cloud.models import (
     Command,
     CommandState,

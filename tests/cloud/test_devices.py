@@ -13,7 +13,7 @@ from peewee import Database
 from typer.testing import CliRunner
 
 from agent.config import load_agent_config
-from cloud.devices import DeviceError, create_device, s3_identity
+from cloud.devices.registry import DeviceError, create_device, s3_identity
 from cloud.models import Device
 from sideline.cli import app
 from sideline.services.seaweed import SeaweedS3

@@ -8,7 +8,8 @@ import hashlib
 import pytest
 
 import protocol as p
-from sideline.services.mosquitto import MosquittoBroker, hash_password
+from core.credentials import hash_password
+from sideline.services.mosquitto import MosquittoBroker
 from tests.fixtures.services import MQTT_ADMIN
 from tests.mqtt_helpers import connect
 

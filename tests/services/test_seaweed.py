@@ -8,7 +8,8 @@ import urllib.request
 import pytest
 from botocore.exceptions import ClientError
 
-from sideline.services.seaweed import S3Identity, SeaweedS3
+from core.credentials import S3Identity
+from sideline.services.seaweed import SeaweedS3
 from tests.fixtures.services import S3_BUCKET
 
 

@@ -14,8 +14,9 @@ from uuid import UUID
 
 from peewee import Database
 
-from cloud.api.cursor import Order
-from cloud.api.rows import fk_id
+from cloud.api.access.scope import OrgScope
+from cloud.api.query.cursor import Order
+from cloud.api.query.rows import fk_id
 from cloud.api.schemas.timeline import (
     ClipItem,
     DetectionItem,
@@ -25,7 +26,6 @@ from cloud.api.schemas.timeline import (
     TimelineDocument,
     TimelineItem,
 )
-from cloud.api.scope import OrgScope
 from cloud.api.services.timeline import TimelineFilter, as_models, timeline_page
 from cloud.models import Session, TeamMember
 

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, Query, status
 
+from cloud.api.access.scope import OrgScope
 from cloud.api.deps import (
     CoachScope,
     ControlDep,
@@ -21,7 +22,6 @@ from cloud.api.deps import (
 from cloud.api.openapi import DocumentedRoute
 from cloud.api.schemas.commands import ClipTrigger, ClipTriggerAccepted
 from cloud.api.schemas.records import ClipPublic, ClipsPublic, ClipUpdate
-from cloud.api.scope import OrgScope
 from cloud.api.services import clips as service
 from cloud.api.services.commands import commands_public, trigger_clip
 

@@ -7,10 +7,10 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, Query, status
 
+from cloud.api.access.scope import OrgScope
 from cloud.api.deps import CoachScope, DatabaseDep, MemberScope, SessionInOrg, org_scope
 from cloud.api.openapi import DocumentedRoute
 from cloud.api.schemas.records import LogCreate, LogPublic, LogsPublic, LogUpdate
-from cloud.api.scope import OrgScope
 from cloud.api.services import logs as service
 
 router = APIRouter(prefix="/sessions/{session_id}/logs", route_class=DocumentedRoute, tags=["logs"])

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, status
 
+from cloud.api.access.scope import OrgScope
 from cloud.api.deps import AdminScope, DatabaseDep, MemberScope, org_scope
 from cloud.api.openapi import DocumentedRoute
 from cloud.api.schemas.accounts import (
@@ -16,7 +17,6 @@ from cloud.api.schemas.accounts import (
     MembershipUpdate,
     UserPublic,
 )
-from cloud.api.scope import OrgScope
 from cloud.api.services import members as service
 from cloud.models import Membership
 

@@ -8,11 +8,11 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
 
-from cloud.api.cursor import Order
 from cloud.api.deps import CoachScope, ControlDep, DatabaseDep, GuestScope, SessionInOrg
 from cloud.api.openapi import DocumentedRoute
+from cloud.api.query.cursor import Order
+from cloud.api.query.rows import fk_id
 from cloud.api.responses import model_response
-from cloud.api.rows import fk_id
 from cloud.api.schemas.sessions import (
     DeviceSync,
     SessionCancel,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, status
 
 from cloud.api.deps import AdminScope, CoachScope, DatabaseDep, MemberScope, TeamInOrg
 from cloud.api.openapi import DocumentedRoute
-from cloud.api.rows import fk_id
+from cloud.api.query.rows import fk_id
 from cloud.api.schemas.accounts import (
     TeamCreate,
     TeamMemberCreate,

@@ -9,13 +9,13 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import iterate_in_threadpool
 
-from cloud.api.cursor import Order
 from cloud.api.deps import CoachScope, DatabaseDep, MemberScope, SessionInOrg, SignerDep, SinkDep
 from cloud.api.errors import ServiceUnavailable
 from cloud.api.export.archive import jsonl_chunks, read_chunks, zip_documents
 from cloud.api.export.documents import iter_documents
 from cloud.api.export.sinks import SinkError
 from cloud.api.openapi import DocumentedRoute
+from cloud.api.query.cursor import Order
 from cloud.api.schemas.timeline import (
     ExportFormat,
     TimelineItemType,

@@ -7,10 +7,10 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, status
 
+from cloud.api.access.scope import OrgScope
 from cloud.api.deps import DatabaseDep, GuestScope, org_scope
 from cloud.api.openapi import DocumentedRoute
 from cloud.api.schemas.accounts import TokenCreate, TokenCreated, TokenPublic, TokensPublic
-from cloud.api.scope import OrgScope
 from cloud.api.services import tokens as service
 from cloud.models import ApiToken
 

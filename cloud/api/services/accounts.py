@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 
 from peewee import Database, IntegrityError
 
+from cloud.api.access.tokens import MintedToken, mint_token
 from cloud.api.errors import Conflict, FieldError
-from cloud.api.tokens import MintedToken, mint_token
 from cloud.db import write_transaction
 from cloud.models import ApiToken, Membership, Organisation, Role, User, utc_now
 

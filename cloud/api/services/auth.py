@@ -7,10 +7,10 @@ from uuid import UUID
 
 from peewee import Database
 
+from cloud.api.access.scope import Principal
+from cloud.api.access.tokens import hash_token, looks_like_token
 from cloud.api.errors import Unauthorized
-from cloud.api.prepared import PreparedSelect
-from cloud.api.scope import Principal
-from cloud.api.tokens import hash_token, looks_like_token
+from cloud.api.query.prepared import PreparedSelect
 from cloud.models import ApiToken, Membership, Organisation, User, utc_now
 
 __all__ = ["authenticate"]
@@ -52,7 +52,7 @@ _TOKEN = PreparedSelect(
 
 
 def authenticate(db: Database, token: str) -> Principal:
-    """The caller behind ``token`` (one prepared query; see :mod:`cloud.api.prepared`)."""
+    """The caller behind ``token`` (one prepared query; see :mod:`cloud.api.query.prepared`)."""
     if not looks_like_token(token):
         raise Unauthorized("the bearer token is malformed; tokens start with 'sl_'")
     row = _TOKEN.first(db, hash=hash_token(token))

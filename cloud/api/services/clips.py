@@ -11,10 +11,10 @@ from uuid import UUID
 
 from peewee import Database
 
-from cloud.api.cursor import Cursor, Order, after, decode_cursor, encode_cursor, order_by
+from cloud.api.access.scope import OrgScope
 from cloud.api.errors import NotFound
+from cloud.api.query.cursor import Cursor, Order, after, decode_cursor, encode_cursor, order_by
 from cloud.api.schemas.records import ClipPublic, ClipUpdate
-from cloud.api.scope import OrgScope
 from cloud.api.storage import ClipUrlSigner
 from cloud.db import write_transaction
 from cloud.models import Clip, ClipStatus, Session, utc_now

@@ -9,11 +9,11 @@ from datetime import timedelta
 from typing import cast
 from uuid import UUID
 
+from cloud.api.access.scope import OrgScope
 from cloud.api.errors import Conflict, NotFound
-from cloud.api.rows import fk_id
+from cloud.api.query.rows import fk_id
 from cloud.api.schemas.commands import ClipTrigger, CommandProgress, CommandPublic
-from cloud.api.scope import OrgScope
-from cloud.control import DeviceControl
+from cloud.devices.control import DeviceControl
 from cloud.models import (
     Clip,
     ClipStatus,

@@ -15,12 +15,12 @@ from enum import StrEnum
 
 from peewee import Database
 
+from cloud.api.access.scope import OrgScope
 from cloud.api.errors import Conflict, NotFound
-from cloud.api.rows import fk_id
-from cloud.api.scope import OrgScope
+from cloud.api.query.rows import fk_id
 from cloud.api.services.sessions import reload_session
-from cloud.control import DeviceControl
 from cloud.db import is_postgres, write_transaction
+from cloud.devices.control import DeviceControl
 from cloud.models import (
     DesiredStateRecord,
     Device,

@@ -8,12 +8,12 @@ from uuid import UUID
 
 from peewee import JOIN, Database
 
-from cloud.api.cursor import Cursor, Order, after, decode_cursor, encode_cursor, order_by
+from cloud.api.access.scope import OrgScope
 from cloud.api.errors import Conflict, InvalidInput, NotFound
 from cloud.api.forms.values import validate_data
-from cloud.api.rows import fk_id
+from cloud.api.query.cursor import Cursor, Order, after, decode_cursor, encode_cursor, order_by
+from cloud.api.query.rows import fk_id
 from cloud.api.schemas.records import LogCreate, LogPublic, LogUpdate
-from cloud.api.scope import OrgScope
 from cloud.api.services.forms import parse_fields
 from cloud.api.services.references import roster_of
 from cloud.db import write_transaction

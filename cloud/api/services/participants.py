@@ -14,16 +14,16 @@ from uuid import UUID
 
 from peewee import Database, IntegrityError
 
+from cloud.api.access.scope import OrgScope
 from cloud.api.errors import Conflict, Forbidden, InvalidInput, NotFound
 from cloud.api.errors import FieldError as ApiFieldError
-from cloud.api.rows import fk_id
+from cloud.api.query.rows import fk_id
 from cloud.api.schemas.sessions import (
     AttendanceReport,
     ParticipantCreate,
     ParticipantPublic,
     ParticipantUpdate,
 )
-from cloud.api.scope import OrgScope
 from cloud.api.services.references import member_user_in_org
 from cloud.db import write_transaction
 from cloud.models import (

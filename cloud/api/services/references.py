@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from uuid import UUID
 
+from cloud.api.access.scope import OrgScope
 from cloud.api.errors import FieldError, InvalidInput, NotFound
-from cloud.api.scope import OrgScope
 from cloud.models import (
     ROLE_RANK,
     Device,

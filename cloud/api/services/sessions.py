@@ -15,9 +15,10 @@ from uuid import UUID
 
 from peewee import JOIN, Database, IntegerField
 
-from cloud.api.cursor import Cursor, Order, after, decode_cursor, encode_cursor, order_by
+from cloud.api.access.scope import OrgScope
 from cloud.api.errors import Conflict, NotFound
-from cloud.api.prepared import Markers, PreparedSelect, as_model
+from cloud.api.query.cursor import Cursor, Order, after, decode_cursor, encode_cursor, order_by
+from cloud.api.query.prepared import Markers, PreparedSelect, as_model
 from cloud.api.schemas.sessions import (
     SessionCreate,
     SessionDevicePublic,
@@ -25,7 +26,6 @@ from cloud.api.schemas.sessions import (
     SessionPublic,
     SessionUpdate,
 )
-from cloud.api.scope import OrgScope
 from cloud.api.services.references import (
     device_in_org,
     form_in_org,

@@ -7,9 +7,9 @@ from uuid import UUID
 
 from peewee import Database, IntegrityError
 
+from cloud.api.access.scope import OrgScope
 from cloud.api.errors import Conflict, FieldError, NotFound
 from cloud.api.schemas.accounts import TeamCreate, TeamMemberCreate, TeamMemberUpdate, TeamUpdate
-from cloud.api.scope import OrgScope
 from cloud.api.services.references import member_user_in_org
 from cloud.db import write_transaction
 from cloud.models import Team, TeamMember, utc_now

@@ -25,11 +25,11 @@ from peewee import Database
 from pydantic import TypeAdapter
 from pydantic_core import to_json
 
-from cloud.api.cursor import Cursor, Order, decode_cursor, encode_cursor
-from cloud.api.prepared import PreparedSelect
+from cloud.api.access.scope import OrgScope
+from cloud.api.query.cursor import Cursor, Order, decode_cursor, encode_cursor
+from cloud.api.query.prepared import PreparedSelect
 from cloud.api.schemas.records import DetectionEventPublic, LogPublic
 from cloud.api.schemas.timeline import LifecyclePublic, TimelineItem
-from cloud.api.scope import OrgScope
 from cloud.api.services.clips import clip_data, clips_query
 from cloud.api.services.logs import logs_query
 from cloud.api.services.timeline_keys import (

@@ -18,7 +18,7 @@ from uuid import UUID
 
 from peewee import Database, Field
 
-from cloud.api.cursor import Cursor, Order
+from cloud.api.query.cursor import Cursor, Order
 from cloud.api.schemas.timeline import TimelineItemType
 from cloud.models import (
     Clip,

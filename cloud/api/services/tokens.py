@@ -7,12 +7,12 @@ from uuid import UUID
 
 from peewee import Database
 
+from cloud.api.access.scope import OrgScope
+from cloud.api.access.tokens import MintedToken
 from cloud.api.errors import NotFound
 from cloud.api.schemas.accounts import TokenCreate
-from cloud.api.scope import OrgScope
 from cloud.api.services.accounts import issue_token
 from cloud.api.services.references import member_user_in_org
-from cloud.api.tokens import MintedToken
 from cloud.db import write_transaction
 from cloud.models import ApiToken, Role, User, utc_now
 

@@ -19,8 +19,8 @@ from typing import Any
 
 from agent.buffer.models import SyncState
 from agent.buffer.outbox import KINDS
-from agent.buffer.types import StoreUnavailable
 from agent.clock import SystemClock
+from agent.interfaces.sinks import StoreUnavailable
 from agent.sync.config import SyncConfig
 from agent.sync.link import DeliveryOutcome, LinkListener, PublishRequest
 from agent.sync.publisher import RecordPublisher

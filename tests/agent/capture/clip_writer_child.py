@@ -8,8 +8,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from agent.capture.clipfile import ClipFileWriter, ClipJob
-from agent.capture.demux import DemuxSource
+from agent.capture.clips.files import ClipFileWriter, ClipJob
+from agent.capture.sources.demux import DemuxSource
 from protocol import Trigger, TriggerSource, new_id, utc_now
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.buffer.types import LocalClip
-from agent.capture.demux import DemuxSource
 from agent.capture.packets import EncodedPacket
 from agent.capture.ring import PacketRing
+from agent.capture.sources.demux import DemuxSource
+from agent.interfaces.sinks import LocalClip
 from protocol import Trigger, TriggerSource
 from tests.agent.capture.rtsp import RtspServer
 from tests.media import TestVideo, write_test_video

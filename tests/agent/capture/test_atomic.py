@@ -16,14 +16,14 @@ from pathlib import Path
 import av
 import pytest
 
-from agent.buffer.types import LocalClip
-from agent.capture.atomic import recover_directory
-from agent.capture.clipfile import ClipFileWriter, ClipJob
-from agent.capture.clipwriter import ClipWriter
+from agent.capture.clips.atomic import recover_directory
+from agent.capture.clips.files import ClipFileWriter, ClipJob
+from agent.capture.clips.writer import ClipWriter
 from agent.capture.config import ClipConfig
 from agent.capture.packets import EncodedPacket
 from agent.capture.ring import PacketRing
-from agent.triggers.types import ClipRequest
+from agent.interfaces.sinks import LocalClip
+from agent.interfaces.triggers import ClipRequest
 from protocol import new_id
 from tests.agent.capture.conftest import ListSink, feed, trigger_at
 from tests.media import TestVideo, decode_clip, write_test_video

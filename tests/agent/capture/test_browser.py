@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from agent.capture.clipfile import ClipFileWriter
-from agent.capture.clipwriter import ClipWriter
+from agent.capture.clips.files import ClipFileWriter
+from agent.capture.clips.writer import ClipWriter
 from agent.capture.config import ClipConfig
 from agent.capture.packets import EncodedPacket
 from agent.capture.ring import PacketRing
-from agent.triggers.types import ClipRequest
+from agent.interfaces.triggers import ClipRequest
 from tests.agent.capture.conftest import ListSink, feed, trigger_at
 
 CHROMIUM_ARGS = [

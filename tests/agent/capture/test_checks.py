@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.capture.checks import check_camera
 from agent.capture.config import (
     FileCameraConfig,
     PiCameraConfig,
     RtspCameraConfig,
     TestPatternCameraConfig,
 )
+from agent.capture.sources.checks import check_camera
 from tests.agent.capture.rtsp import RtspPublisher, RtspServer
 from tests.media import TestVideo, write_garbage
 

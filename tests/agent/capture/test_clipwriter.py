@@ -12,13 +12,13 @@ import cv2
 import numpy as np
 import pytest
 
-from agent.capture.clipfile import ClipFileWriter
-from agent.capture.clipwriter import ClipWriter
+from agent.capture.clips.files import ClipFileWriter
+from agent.capture.clips.writer import ClipWriter
 from agent.capture.config import ClipConfig
 from agent.capture.packets import EncodedPacket
-from agent.capture.pattern import read_stamp
 from agent.capture.ring import PacketRing
-from agent.triggers.types import ClipRequest, TriggerRejected
+from agent.capture.sources.pattern import read_stamp
+from agent.interfaces.triggers import ClipRequest, TriggerRejected
 from protocol import TriggerSource
 from tests.agent.capture.conftest import ListSink, feed, read_packets, trigger_at
 from tests.media import TestVideo, decode_clip, moov_before_mdat

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.capture.demux import DemuxSource, redact_url
 from agent.capture.packets import has_parameter_sets, nal_types
-from agent.capture.source import SourceError, UnsupportedStream
+from agent.capture.sources.base import SourceError, UnsupportedStream
+from agent.capture.sources.demux import DemuxSource, redact_url
 from tests.agent.capture.conftest import read_packets
 from tests.media import TestVideo, write_garbage
 
@@ -66,7 +66,7 @@ def test_unreachable_rtsp_url_is_a_clear_error_without_the_password(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     from agent.capture.config import RtspCameraConfig
-    from agent.capture.sources import make_source
+    from agent.capture.sources.factory import make_source
 
     camera = RtspCameraConfig(
         id="gate", url="rtsp://admin:hunter2@127.0.0.1:9/stream", open_timeout_s=2

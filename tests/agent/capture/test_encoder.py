@@ -4,12 +4,12 @@ import logging
 
 import pytest
 
-from agent.capture.clipfile import mux_mp4
+from agent.capture.clips.files import mux_mp4
+from agent.capture.clips.timeline import lay_out
 from agent.capture.config import EncoderChoice
-from agent.capture.encoder import EncoderSettings, H264Encoder, encoder_works
 from agent.capture.packets import has_parameter_sets
-from agent.capture.raw import EncodingSource, TestPatternProducer
-from agent.capture.timeline import lay_out
+from agent.capture.sources.encoder import EncoderSettings, H264Encoder, encoder_works
+from agent.capture.sources.raw import EncodingSource, TestPatternProducer
 from tests.media import decode_clip
 
 
@@ -57,7 +57,7 @@ def test_encoded_test_pattern_has_fixed_keyframes_and_every_frame(tmp_path) -> N
 
 def test_v4l2_path_decodes_and_reencodes_through_pyav_input(video, tmp_path) -> None:  # type: ignore[no-untyped-def]
     # No /dev/video* here: the same PyAV input -> decode -> encode path, fed from a file.
-    from agent.capture.raw import PyavFrameProducer
+    from agent.capture.sources.raw import PyavFrameProducer
 
     producer = PyavFrameProducer("usb", video.path)
     scaled = EncoderSettings(width=320, height=180, fps=30, keyframe_interval_s=1, bitrate_kbps=600)
@@ -80,8 +80,8 @@ def test_missing_v4l2_device_is_a_clear_error() -> None:
     from pathlib import Path
 
     from agent.capture.config import V4l2CameraConfig
-    from agent.capture.source import SourceError
-    from agent.capture.sources import make_source
+    from agent.capture.sources.base import SourceError
+    from agent.capture.sources.factory import make_source
 
     source = make_source(V4l2CameraConfig(id="usb", device=Path("/dev/video97")))
     with pytest.raises(SourceError, match="camera usb: cannot open /dev/video97"):

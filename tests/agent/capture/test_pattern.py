@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from agent.capture.pattern import PatternPainter, crc8, read_stamp
+from agent.capture.sources.pattern import PatternPainter, crc8, read_stamp
 from tests.media import TestVideo, decode_clip
 
 

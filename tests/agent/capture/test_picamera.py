@@ -20,17 +20,17 @@ import av
 import numpy as np
 import pytest
 
-from agent.capture.clipfile import ClipFileWriter
-from agent.capture.clipwriter import ClipWriter
+from agent.capture.clips.files import ClipFileWriter
+from agent.capture.clips.writer import ClipWriter
 from agent.capture.config import ClipConfig, PiCameraConfig
-from agent.capture.frames import Frame
 from agent.capture.frametap import FrameTap
-from agent.capture.pattern import PatternPainter, read_stamp
-from agent.capture.picamera import PiCameraSource
 from agent.capture.ring import PacketRing
 from agent.capture.runner import CameraRunner
-from agent.capture.source import SourceError, SourceStalled
-from agent.triggers.types import ClipRequest
+from agent.capture.sources.base import SourceError, SourceStalled
+from agent.capture.sources.pattern import PatternPainter, read_stamp
+from agent.capture.sources.picamera import PiCameraSource
+from agent.interfaces.frames import Frame
+from agent.interfaces.triggers import ClipRequest
 from tests.agent.capture.conftest import ListSink, trigger_at
 from tests.agent.capture.test_runner import wait_for
 from tests.media import decode_clip

@@ -12,10 +12,10 @@ import pytest
 
 from agent.capture.config import RecordingConfig
 from agent.capture.packets import EncodedPacket
-from agent.capture.recorder import SegmentRecorder
+from agent.capture.recording.recorder import SegmentRecorder
 from agent.capture.service import CaptureService
 from agent.config import AgentConfig
-from agent.triggers.types import TriggerRejected
+from agent.interfaces.triggers import TriggerRejected
 from protocol import TriggerSource
 from tests.agent.capture.conftest import ListSink, trigger_at
 from tests.agent.capture.test_runner import wait_for

@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from agent.capture.clipfile import ClipFileWriter
-from agent.capture.clipwriter import ClipWriter
+from agent.capture.clips.files import ClipFileWriter
+from agent.capture.clips.writer import ClipWriter
 from agent.capture.config import ClipConfig, RtspCameraConfig
-from agent.capture.frames import Frame
 from agent.capture.frametap import FrameTap
 from agent.capture.ring import PacketRing
 from agent.capture.runner import CameraRunner
 from agent.capture.service import CaptureService
-from agent.capture.sources import make_source
+from agent.capture.sources.factory import make_source
 from agent.config import AgentConfig
-from agent.triggers.types import ClipRequest
+from agent.interfaces.frames import Frame
+from agent.interfaces.triggers import ClipRequest
 from protocol import CameraState
 from tests.agent.capture.conftest import ListSink, trigger_at
 from tests.agent.capture.rtsp import RtspPublisher, RtspServer

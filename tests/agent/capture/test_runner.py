@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from agent.capture.demux import DemuxSource
-from agent.capture.frames import Frame
 from agent.capture.frametap import FrameTap
 from agent.capture.ring import PacketRing
 from agent.capture.runner import CameraRunner
+from agent.capture.sources.demux import DemuxSource
+from agent.interfaces.frames import Frame
 from protocol import CameraState
 from tests.media import TestVideo, write_garbage
 

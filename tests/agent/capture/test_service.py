@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.capture.frames import Frame
 from agent.capture.service import CaptureService
 from agent.config import AgentConfig
-from agent.triggers.types import ClipRequest, TriggerRejected
+from agent.interfaces.frames import Frame
+from agent.interfaces.triggers import ClipRequest, TriggerRejected
 from protocol import CameraState, TriggerSource
 from tests.agent.capture.conftest import ListSink, trigger_at
 from tests.agent.capture.test_runner import wait_for

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from uuid import UUID
 
-from agent.triggers.types import ClipRequest, TriggerRejected
+from agent.interfaces.triggers import ClipRequest, TriggerRejected
 from protocol import DetectionEvent, DetectionEventKind, LogRecord, new_id
 
 __all__ = ["RecordingSink", "RecordingTrigger"]

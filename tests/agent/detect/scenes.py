@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from agent.capture.frames import Frame
+from agent.interfaces.frames import Frame
 from tests.agent.detect.synthetic_models import ColourClass
 
 __all__ = [

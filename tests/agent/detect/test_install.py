@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from agent.capture.frames import Frame
 from agent.detect.config import DetectConfig
 from agent.detect.fetch import ModelFetcher, S3ObjectStore
 from agent.detect.install import ModelInstaller
 from agent.detect.model import file_sha256
 from agent.detect.session import SessionSettings
 from agent.detect.worker import DetectionWorker
+from agent.interfaces.frames import Frame
 from protocol import ModelRef
 from sideline.services.seaweed import SeaweedS3
 from tests.agent.detect.conftest import CLASSES, open_detector, read_manifest

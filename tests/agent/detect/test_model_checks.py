@@ -11,7 +11,7 @@ from agent.detect.errors import ModelError
 from agent.detect.manifest import load_manifest, parse_manifest
 from agent.detect.model import load_model
 from agent.detect.session import SessionSettings, resolve_providers
-from sideline.settings import ConfigError
+from core.settings import ConfigError
 from tests.agent.detect.conftest import CLASSES
 from tests.agent.detect.synthetic_models import build_colour_detector, manifest_for, write_model
 

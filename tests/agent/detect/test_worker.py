@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.capture.frames import Frame
 from agent.detect.config import DetectConfig, RuleConfig, ZoneConfig
 from agent.detect.detector import Detector
 from agent.detect.overlay import encode_jpeg
 from agent.detect.worker import DetectionWorker
+from agent.interfaces.frames import Frame
 from protocol import CameraToggle, DetectionEventKind, DetectionToggles, TriggerSource
 from tests.agent.detect.conftest import open_detector
 from tests.agent.detect.fakes import RecordingSink, RecordingTrigger

@@ -1,8 +1,8 @@
 """The cloud side of the agent's sync tests: the real ingest on PostgreSQL.
 
 - :func:`register_box` registers a device the way ``sideline cloud device add``
-  does (:func:`cloud.devices.create_device`, the S3 identity from
-  :func:`cloud.devices.s3_identity`).
+  does (:func:`cloud.devices.registry.create_device`, the S3 identity from
+  :func:`cloud.devices.registry.s3_identity`).
 - :class:`IngestProcess` runs ``sideline cloud ingest`` as the product starts it:
   its own process, a TOML config, SIGTERM to stop; its final counters are read
   from its log.
@@ -29,7 +29,7 @@ from uuid import UUID
 import psycopg2
 
 from cloud.db import open_database
-from cloud.devices import create_device, s3_identity
+from cloud.devices.registry import create_device, s3_identity
 from cloud.migrations import migrate
 from cloud.models import Clip, DeadLetter, DetectionEventRecord, Log, Organisation
 from sideline.services.mosquitto import MosquittoBroker

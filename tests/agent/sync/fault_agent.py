@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from agent.buffer.types import LocalClip, StoreUnavailable
 from agent.components import AgentParts
 from agent.config import AgentConfig
 from agent.daemon import Daemon
+from agent.interfaces.sinks import LocalClip, StoreUnavailable
 from agent.wiring import PartsContext
 from sideline.logs import configure_logging
 from tests.agent.factories import make_clip, make_event, make_log

@@ -10,10 +10,10 @@ from uuid import UUID
 import pytest
 from gpiozero.pins.mock import MockFactory
 
+from agent.interfaces.triggers import ClipRequest, TriggerRejected
 from agent.triggers.button import ButtonTrigger
 from agent.triggers.config import ButtonConfig, LongPressAction
 from agent.triggers.led import LedState, StatusLed, StatusLedController, led_state
-from agent.triggers.types import ClipRequest, TriggerRejected
 from protocol import DetectionEvent, LogRecord, LogSource, TriggerSource, new_id
 
 

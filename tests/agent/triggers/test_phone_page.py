@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from agent.capture.clipfile import ClipFileWriter
-from agent.capture.clipwriter import ClipWriter
+from agent.capture.clips.files import ClipFileWriter
+from agent.capture.clips.writer import ClipWriter
 from agent.capture.config import ClipConfig
 from agent.capture.packets import EncodedPacket
 from agent.capture.ring import PacketRing

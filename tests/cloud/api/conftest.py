@@ -15,8 +15,8 @@ from cloud.api.app import create_app
 from cloud.api.runtime import ApiRuntime
 from cloud.api.storage import S3Credentials, SigV4UrlSigner
 from cloud.config import CloudConfig
-from cloud.control import DeviceControl
 from cloud.db import database_proxy, open_database
+from cloud.devices.control import DeviceControl
 from cloud.migrations import migrate
 from cloud.models import ALL_MODELS
 from tests.cloud.api.world import RecordingPublisher

@@ -8,8 +8,8 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 from peewee import Database
 
+from cloud.api.access.tokens import hash_token
 from cloud.api.services.accounts import issue_token
-from cloud.api.tokens import hash_token
 from cloud.models import ApiToken, Membership, Role, User, utc_now
 from tests.cloud.api.world import World, auth, build_world
 

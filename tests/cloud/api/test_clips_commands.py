@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 from fastapi.testclient import TestClient
 from peewee import Database
 
-from cloud.commands import record_ack
+from cloud.devices.commands import record_ack
 from cloud.models import Clip, ClipStatus, Command, CommandAckRecord, CommandState, Role, utc_now
 from protocol.codec import decode_as
 from protocol.control import Command as CommandMessage
@@ -117,7 +117,7 @@ def _ack(world: World, command_id: object, status: AckStatus, **fields: object) 
 def test_acks_move_a_command_on_and_its_clip_shows_it_uploaded(
     db: Database, client: TestClient
 ) -> None:
-    # The ingest records acks (cloud.commands.record_ack); the API shows where a command is.
+    # The ingest records acks (cloud.devices.commands.record_ack); the API shows where a command is.
     world = build_world(db, "alpha")
     command = world.command
     coach = auth(world.tokens[Role.COACH])

@@ -25,7 +25,7 @@ import protocol as p
 from cloud.api.app import create_app
 from cloud.api.runtime import ApiRuntime
 from cloud.config import CloudConfig, CloudMqttConfig
-from cloud.control import DeviceControl
+from cloud.devices.control import DeviceControl
 from cloud.models import Role
 from cloud.mqtt import CloudMqttClient
 from sideline.services.mosquitto import MosquittoBroker

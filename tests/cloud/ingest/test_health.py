@@ -8,7 +8,7 @@ import pytest
 from peewee import Database
 
 import protocol as p
-from cloud.commands import expire_commands
+from cloud.devices.commands import expire_commands
 from cloud.ingest.config import IngestConfig
 from cloud.ingest.store import IngestStore
 from cloud.models import (

@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 
 from agent.capture.config import CameraConfig, RtspCameraConfig
-from agent.capture.source import SourceError, VideoSource
-from agent.capture.sources import make_source, make_substream_source
+from agent.capture.sources.base import SourceError, VideoSource
+from agent.capture.sources.factory import make_source, make_substream_source
 from agent.checks import CheckResult
 
 __all__ = ["check_camera"]

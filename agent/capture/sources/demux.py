@@ -22,9 +22,9 @@ from pathlib import Path
 import av
 from av.bitstream import BitStreamFilterContext
 
-from agent.capture.clock import PresentationClock
 from agent.capture.packets import EncodedPacket, ParameterSets, StreamInfo, avcc_to_annexb
-from agent.capture.source import SourceError, SourceStalled, UnsupportedStream, VideoSource
+from agent.capture.sources.base import SourceError, SourceStalled, UnsupportedStream, VideoSource
+from agent.capture.sources.clock import PresentationClock
 
 __all__ = ["DemuxSource", "redact_url"]
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cloud.models import Device
+from core.credentials import hash_password
 from protocol import DOWN_CHANNELS, UP_CHANNELS, Channel
-from sideline.services.mosquitto import hash_password
 
 __all__ = ["BrokerFiles", "render_acl", "render_passwords", "write_broker_files"]
 

@@ -22,10 +22,10 @@ from uuid import UUID
 import av
 import cv2
 
-from agent.buffer.types import LocalClip
-from agent.capture.atomic import partial_path, publish, write_atomic, write_manifest
+from agent.capture.clips.atomic import partial_path, publish, write_atomic, write_manifest
+from agent.capture.clips.timeline import OUTPUT_TIME_BASE, TimedPacket, lay_out
 from agent.capture.packets import EncodedPacket
-from agent.capture.timeline import OUTPUT_TIME_BASE, TimedPacket, lay_out
+from agent.interfaces.sinks import LocalClip
 from protocol import Trigger
 
 __all__ = ["ClipFileWriter", "ClipJob", "mux_mp4", "utc_from_seconds"]

@@ -10,10 +10,10 @@ from agent.capture.config import (
     TestPatternCameraConfig,
     V4l2CameraConfig,
 )
-from agent.capture.demux import DemuxSource
-from agent.capture.encoder import EncoderSettings
-from agent.capture.raw import EncodingSource, PyavFrameProducer, TestPatternProducer
-from agent.capture.source import VideoSource
+from agent.capture.sources.base import VideoSource
+from agent.capture.sources.demux import DemuxSource
+from agent.capture.sources.encoder import EncoderSettings
+from agent.capture.sources.raw import EncodingSource, PyavFrameProducer, TestPatternProducer
 
 __all__ = ["encoder_settings", "make_source", "make_substream_source"]
 
@@ -74,7 +74,7 @@ def make_source(camera: CameraConfig) -> VideoSource:
         )
         return EncodingSource(camera.id, "v4l2", v4l2, encoder_settings(camera))
     if isinstance(camera, PiCameraConfig):
-        from agent.capture.picamera import PiCameraSource
+        from agent.capture.sources.picamera import PiCameraSource
 
         return PiCameraSource(camera)
     raise TypeError(f"unknown camera kind: {camera!r}")

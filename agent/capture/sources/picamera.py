@@ -23,10 +23,10 @@ from typing import Any
 
 import av
 
-from agent.capture.clock import PresentationClock
 from agent.capture.config import PiCameraConfig
 from agent.capture.packets import EncodedPacket, ParameterSets, StreamInfo
-from agent.capture.source import SourceError, SourceStalled, VideoSource
+from agent.capture.sources.base import SourceError, SourceStalled, VideoSource
+from agent.capture.sources.clock import PresentationClock
 
 __all__ = ["PiCameraSource"]
 

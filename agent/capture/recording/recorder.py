@@ -25,11 +25,11 @@ from pathlib import Path
 
 import av
 
-from agent.capture.atomic import fsync_directory
+from agent.capture.clips.atomic import fsync_directory
+from agent.capture.clips.timeline import OUTPUT_TIME_BASE
 from agent.capture.config import RecordingConfig
 from agent.capture.packets import EncodedPacket, StreamInfo
-from agent.capture.segments import Segment, parse_segment_name, read_segment, segment_name
-from agent.capture.timeline import OUTPUT_TIME_BASE
+from agent.capture.recording.segments import Segment, parse_segment_name, read_segment, segment_name
 
 __all__ = ["SegmentRecorder"]
 

@@ -12,7 +12,7 @@ The API (and the ingest at start-up) use :class:`DeviceControl`:
   every device that records a session (start / end).
 - ``send_command(device_id, TriggerClip(…))`` records a :class:`Command` and
   publishes it with an expiry; its state then follows the device's acks
-  (``cloud.commands.record_ack``, called by the ingest).
+  (``cloud.devices.commands.record_ack``, called by the ingest).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from pydantic import TypeAdapter
 
-from agent.buffer.types import LocalClip
+from agent.interfaces.sinks import LocalClip
 
 __all__ = [
     "PARTIAL_SUFFIX",

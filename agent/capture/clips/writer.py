@@ -20,7 +20,7 @@ Merging (one copy of any second, as far as keyframes allow):
 Requests return at once. Clips are finished by :meth:`ClipWriter.run` (the
 writer thread) when the ring delivers a frame at or after the window's end, or
 when the camera has been silent past a deadline (then with what there is).
-Writing, handing over and retrying is :class:`agent.capture.clipcommit.ClipCommitter`'s job.
+Writing, handing over and retrying is :class:`agent.capture.clips.commit.ClipCommitter`'s job.
 """
 
 from __future__ import annotations
@@ -32,14 +32,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from agent.buffer.types import ClipSink
-from agent.capture.clipcommit import ClipCommitter, ClipWriterStats
-from agent.capture.clipfile import ClipFileWriter, ClipJob
+from agent.capture.clips.commit import ClipCommitter, ClipWriterStats
+from agent.capture.clips.files import ClipFileWriter, ClipJob
+from agent.capture.clips.timeline import select_window
 from agent.capture.config import ClipConfig
 from agent.capture.packets import EncodedPacket
 from agent.capture.ring import PacketRing, RingFollower
-from agent.capture.timeline import select_window
-from agent.triggers.types import ClipRequest, TriggerRejected
+from agent.interfaces.sinks import ClipSink
+from agent.interfaces.triggers import ClipRequest, TriggerRejected
 from protocol import Trigger, new_id
 
 __all__ = ["ClipWriter", "ClipWriterStats", "RangeJob"]
@@ -76,7 +76,7 @@ class RangeJob:
 
 
 class ClipWriter:
-    """Implements :class:`agent.triggers.types.ClipTrigger`."""
+    """Implements :class:`agent.interfaces.triggers.ClipTrigger`."""
 
     def __init__(
         self,

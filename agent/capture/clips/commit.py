@@ -16,9 +16,9 @@ import threading
 import time
 from dataclasses import dataclass
 
-from agent.buffer.types import ClipSink
-from agent.capture.clipfile import ClipFileWriter, ClipJob
+from agent.capture.clips.files import ClipFileWriter, ClipJob
 from agent.capture.config import ClipConfig
+from agent.interfaces.sinks import ClipSink
 
 __all__ = ["ClipCommitter", "ClipWriterStats"]
 

@@ -18,9 +18,8 @@ from peewee import IntegrityError
 
 from cloud.db import write_transaction
 from cloud.models import Device, Organisation, utc_now
+from core.credentials import S3Identity, hash_password
 from protocol import is_valid_segment
-from sideline.services.mosquitto import hash_password
-from sideline.services.seaweed import S3Identity
 
 __all__ = [
     "DeviceCredentials",

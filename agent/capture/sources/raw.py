@@ -2,7 +2,7 @@
 
 A :class:`FrameProducer` yields raw frames with their capture time;
 :class:`EncodingSource` offers each to the frame outlet (detection) when it is
-wanted and encodes every one with :class:`agent.capture.encoder.H264Encoder`.
+wanted and encodes every one with :class:`agent.capture.sources.encoder.H264Encoder`.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import av
 
-from agent.capture.encoder import EncoderSettings, H264Encoder
 from agent.capture.packets import EncodedPacket, StreamInfo
-from agent.capture.pattern import PatternPainter
-from agent.capture.source import SourceError, SourceStalled, VideoSource
+from agent.capture.sources.base import SourceError, SourceStalled, VideoSource
+from agent.capture.sources.encoder import EncoderSettings, H264Encoder
+from agent.capture.sources.pattern import PatternPainter
 
 __all__ = [
     "EncodingSource",
@@ -52,7 +52,7 @@ class FrameProducer(ABC):
 
 
 class TestPatternProducer(FrameProducer):
-    """Moving shapes with a burned-in frame counter and clock (see :mod:`agent.capture.pattern`).
+    """Moving shapes with a burned-in frame counter and clock (see :mod:`agent.capture.sources.pattern`).
 
     In real time it paces frames to the wall clock. Like a camera driver's queue
     it absorbs a short hiccup (frames come late, with their due timestamps); when

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from cloud.devices import DeviceCredentials
+from cloud.devices.registry import DeviceCredentials
 
 __all__ = ["BoxEndpoints", "render_agent_config"]
 
