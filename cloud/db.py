@@ -23,6 +23,8 @@ from peewee import (
 )
 from playhouse.db_url import connect, parse
 
+from cloud.errors import CloudError
+
 __all__ = [
     "DatabaseUrlError",
     "ReconnectingPostgresqlDatabase",
@@ -55,7 +57,7 @@ _SQLITE_PRAGMAS = {
 _SCHEMES = ("sqlite", "postgres", "postgresql")
 
 
-class DatabaseUrlError(ValueError):
+class DatabaseUrlError(CloudError, ValueError):
     """A database URL that cannot be used; the message says what would work."""
 
 

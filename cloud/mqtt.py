@@ -22,17 +22,18 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from cloud.config import CloudMqttConfig
+from cloud.errors import CloudError
 
 __all__ = ["CloudMqttClient", "MessagePublisher", "MqttUnavailable", "PublishError", "Subscription"]
 
 log = logging.getLogger(__name__)
 
 
-class MqttUnavailable(RuntimeError):
+class MqttUnavailable(CloudError, RuntimeError):
     """The broker could not be reached or refused the connection."""
 
 
-class PublishError(RuntimeError):
+class PublishError(CloudError, RuntimeError):
     """The broker did not take a message in time."""
 
 

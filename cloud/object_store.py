@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from cloud.config import CloudS3Config
+from cloud.errors import CloudError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -25,7 +26,7 @@ __all__ = ["ObjectStore", "ObjectStoreUnavailable", "S3ObjectStore", "StoredObje
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 
 
-class ObjectStoreUnavailable(RuntimeError):
+class ObjectStoreUnavailable(CloudError, RuntimeError):
     """The store did not answer (network, 5xx, credentials): try again later."""
 
 

@@ -4,18 +4,7 @@ This is the only package both sides import. Changing a message in a way an older
 peer could not read means bumping :data:`PROTOCOL_VERSION`.
 """
 
-from protocol.codec import (
-    CHANNEL_MODELS,
-    FieldError,
-    MalformedPayload,
-    PayloadTooLarge,
-    ProtocolError,
-    SchemaMismatch,
-    UnsupportedVersion,
-    decode,
-    decode_as,
-    encode,
-)
+from protocol.codec import CHANNEL_MODELS, decode, decode_as, encode
 from protocol.control import (
     ActiveSession,
     CameraToggle,
@@ -54,6 +43,15 @@ from protocol.envelope import (
     Message,
     WireModel,
 )
+from protocol.errors import (
+    FieldError,
+    MalformedPayload,
+    PayloadTooLarge,
+    ProtocolError,
+    SchemaMismatch,
+    TopicError,
+    UnsupportedVersion,
+)
 from protocol.ids import RecordId, Segment, is_valid_segment, new_id
 from protocol.records import (
     ClipBatch,
@@ -74,7 +72,6 @@ from protocol.topics import (
     UP_CHANNELS,
     Channel,
     Topic,
-    TopicError,
     parse_topic,
     shared_subscription,
     topic_filter,

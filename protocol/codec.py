@@ -8,7 +8,6 @@ names the channel and the offending field path.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
@@ -16,17 +15,19 @@ from pydantic import ValidationError
 from protocol.control import Command, DesiredState, Receipt
 from protocol.device import CommandAck, Heartbeat, Status
 from protocol.envelope import MAX_PAYLOAD_BYTES, PROTOCOL_VERSION, Message
+from protocol.errors import (
+    FieldError,
+    MalformedPayload,
+    PayloadTooLarge,
+    ProtocolError,
+    SchemaMismatch,
+    UnsupportedVersion,
+)
 from protocol.records import ClipBatch, EventBatch, LogBatch
 from protocol.topics import Channel
 
 __all__ = [
     "CHANNEL_MODELS",
-    "FieldError",
-    "MalformedPayload",
-    "PayloadTooLarge",
-    "ProtocolError",
-    "SchemaMismatch",
-    "UnsupportedVersion",
     "decode",
     "decode_as",
     "encode",
@@ -47,39 +48,6 @@ CHANNEL_MODELS: dict[Channel, type[Message]] = {
 M = TypeVar("M", bound=Message)
 
 _WIRE = {"wire": True}
-
-
-class ProtocolError(ValueError):
-    """A payload that is not a valid message. ``code`` is stable; the text is for people."""
-
-    code = "protocol_error"
-
-
-class PayloadTooLarge(ProtocolError):
-    code = "too_large"
-
-
-class MalformedPayload(ProtocolError):
-    code = "not_json"
-
-
-class UnsupportedVersion(ProtocolError):
-    code = "unsupported_version"
-
-
-@dataclass(frozen=True, slots=True)
-class FieldError:
-    path: str  # dotted, e.g. "records.3.occurred_at"
-    message: str
-    input: str  # repr of the bad value, bounded
-
-
-class SchemaMismatch(ProtocolError):
-    code = "schema"
-
-    def __init__(self, message: str, errors: list[FieldError]) -> None:
-        super().__init__(message)
-        self.errors = errors
 
 
 def encode(message: Message) -> bytes:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from protocol.errors import TopicError
 from protocol.ids import is_valid_segment
 
 __all__ = [
@@ -17,7 +18,6 @@ __all__ = [
     "UP_CHANNELS",
     "Channel",
     "Topic",
-    "TopicError",
     "parse_topic",
     "shared_subscription",
     "topic_filter",
@@ -46,10 +46,6 @@ UP_CHANNELS = frozenset(
     {Channel.STATUS, Channel.HEARTBEAT, Channel.LOGS, Channel.CLIPS, Channel.EVENTS, Channel.ACKS}
 )
 DOWN_CHANNELS = frozenset({Channel.DESIRED, Channel.COMMANDS, Channel.RECEIPTS})
-
-
-class TopicError(ValueError):
-    """A topic or topic part that is not valid for this protocol."""
 
 
 def _check_prefix(prefix: str) -> None:

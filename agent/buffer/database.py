@@ -22,6 +22,7 @@ from peewee import SqliteDatabase
 
 from agent.buffer.config import Durability
 from agent.buffer.schema import migrate
+from agent.errors import AgentError
 
 __all__ = ["Quarantined", "StoreOpenError", "open_database"]
 
@@ -31,7 +32,7 @@ _CORRUPT_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 _BUSY_TIMEOUT_S = 10.0
 
 
-class StoreOpenError(RuntimeError):
+class StoreOpenError(AgentError, RuntimeError):
     """The store cannot be opened for a reason a fresh file would not fix."""
 
 

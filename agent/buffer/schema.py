@@ -18,10 +18,12 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from agent.errors import AgentError
+
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "SchemaTooNew", "migrate"]
 
 
-class SchemaTooNew(RuntimeError):
+class SchemaTooNew(AgentError, RuntimeError):
     """The store was written by a newer agent; downgrading would misread it."""
 
 

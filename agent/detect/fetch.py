@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Protocol
 
+from agent.errors import AgentError
 from protocol import ModelRef
 
 __all__ = ["FetchError", "ModelFetcher", "ObjectStore", "S3ObjectStore"]
@@ -18,7 +19,7 @@ __all__ = ["FetchError", "ModelFetcher", "ObjectStore", "S3ObjectStore"]
 _CHUNK = 1 << 20
 
 
-class FetchError(RuntimeError):
+class FetchError(AgentError, RuntimeError):
     """The model could not be fetched; the message says from where and why."""
 
 

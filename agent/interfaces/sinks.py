@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Protocol
 from uuid import UUID
 
+from agent.errors import AgentError
 from protocol import DetectionEvent, LogRecord, Trigger
 
 __all__ = ["ClipSink", "LocalClip", "RecordSink", "StoreUnavailable"]
 
 
-class StoreUnavailable(RuntimeError):
+class StoreUnavailable(AgentError, RuntimeError):
     """The store could not commit within its write timeout (e.g. the disk is full).
 
     The record was *not* stored; the message says why. The caller decides

@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
 
+from agent.errors import AgentError
 from protocol import Trigger
 
 __all__ = ["ClipRequest", "ClipTrigger", "TriggerRejected"]
 
 
-class TriggerRejected(ValueError):
+class TriggerRejected(AgentError, ValueError):
     """The request cannot be carried out (window out of bounds, unknown camera, ...).
 
     The message says why, naming the camera; nothing else is affected.

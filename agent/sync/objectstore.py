@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from agent.buffer.uploads import PartRecord
+from agent.errors import AgentError
 from agent.sync.config import S3Config
 from agent.sync.throttle import ThrottledReader, TokenBucket
 
@@ -49,7 +50,7 @@ class ErrorKind(StrEnum):
     BAD_DIGEST = "bad_digest"  # what we sent does not match its checksum
 
 
-class ObjectStoreError(RuntimeError):
+class ObjectStoreError(AgentError, RuntimeError):
     def __init__(self, kind: ErrorKind, message: str) -> None:
         super().__init__(message)
         self.kind = kind

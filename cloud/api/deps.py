@@ -24,7 +24,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from peewee import Database
 
 from cloud.api.access.scope import OrgScope, Principal
-from cloud.api.errors import Forbidden, NotFound, Unauthorized
 from cloud.api.export.sinks import EmbeddingsSink
 from cloud.api.runtime import ApiRuntime
 from cloud.api.services import forms as form_service
@@ -34,6 +33,7 @@ from cloud.api.services.references import team_in_org
 from cloud.api.storage import ClipUrlSigner
 from cloud.db import database_proxy
 from cloud.devices.control import DeviceControl
+from cloud.errors import Forbidden, NotFound, Unauthorized
 from cloud.models import ROLE_RANK, FormTemplate, Role, Session, Team
 
 __all__ = [

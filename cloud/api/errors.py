@@ -1,10 +1,12 @@
-"""One error shape for every failure, with a machine-readable code.
+"""One error shape for every failure, with a machine-readable code; and where the
+domain's errors become HTTP statuses.
 
 Every error the API returns is ``{"error": {"code", "message", "fields"}}``;
 ``fields`` names the field paths of a validation error (``body.fields[2].options``,
-``data.player``, ``query.cursor``). Services raise :class:`ApiError`
-subclasses; the handlers below turn them (and FastAPI's own validation and
-routing errors) into that shape.
+``data.player``, ``query.cursor``). Services raise the domain errors of
+:mod:`cloud.errors`; :data:`HTTP_STATUS` below is the one place that says which
+status each kind is, and the handlers turn them (and FastAPI's own validation
+and routing errors) into that shape.
 """
 
 from __future__ import annotations
@@ -21,20 +23,26 @@ from peewee import InterfaceError, OperationalError
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from cloud.errors import (
+    Conflict,
+    DomainError,
+    FieldProblem,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+)
+
 __all__ = [
-    "ApiError",
-    "Conflict",
+    "HTTP_STATUS",
     "ErrorBody",
     "ErrorResponse",
     "FieldError",
-    "Forbidden",
-    "InvalidInput",
-    "NotFound",
-    "ServiceUnavailable",
-    "Unauthorized",
     "install_error_handlers",
     "path_of",
     "register_union_tags",
+    "status_of",
 ]
 
 log = logging.getLogger(__name__)
@@ -63,70 +71,33 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
-class ApiError(Exception):
-    status_code = 400
-    code = "bad_request"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: str | None = None,
-        fields: Sequence[FieldError] = (),
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code or type(self).code
-        self.fields = list(fields)
-        self.headers = headers
-
-    def body(self) -> ErrorResponse:
-        return ErrorResponse(
-            error=ErrorBody(code=self.code, message=self.message, fields=self.fields)
-        )
+# The one mapping from a domain error's kind to its HTTP status. A subclass of a
+# kind gets its kind's status; a new kind (a direct subclass of DomainError) needs
+# a line here, which tests/cloud/api/test_errors.py checks.
+HTTP_STATUS: dict[type[DomainError], int] = {
+    DomainError: 400,
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    InvalidInput: 422,
+    Unavailable: 503,
+}
 
 
-class Unauthorized(ApiError):
-    status_code = 401
-    code = "unauthorized"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
-
-
-class Forbidden(ApiError):
-    status_code = 403
-    code = "forbidden"
+def status_of(error: DomainError) -> int:
+    for kind in type(error).__mro__:
+        if issubclass(kind, DomainError) and kind in HTTP_STATUS:
+            return HTTP_STATUS[kind]
+    return HTTP_STATUS[DomainError]
 
 
-class NotFound(ApiError):
-    """Also what another organisation's things look like: they do not exist for you."""
-
-    status_code = 404
-    code = "not_found"
-
-    def __init__(self, what: str, ident: object = None, *, path: str | None = None) -> None:
-        message = f"{what} {ident} not found" if ident is not None else f"{what} not found"
-        fields = [FieldError(path=path, code="not_found", message=message)] if path else []
-        super().__init__(message, fields=fields)
-
-
-class Conflict(ApiError):
-    """The request is valid but the thing's current state does not allow it."""
-
-    status_code = 409
-    code = "conflict"
-
-
-class InvalidInput(ApiError):
-    status_code = 422
-    code = "validation_error"
-
-
-class ServiceUnavailable(ApiError):
-    status_code = 503
-    code = "unavailable"
+def _headers_of(error: DomainError) -> dict[str, str] | None:
+    if isinstance(error, Unauthorized):
+        return {"WWW-Authenticate": "Bearer"}
+    if isinstance(error, Unavailable) and error.retry_after_s is not None:
+        return {"Retry-After": str(error.retry_after_s)}
+    return None
 
 
 def path_of(location: Iterable[int | str]) -> str:
@@ -164,12 +135,12 @@ def _data_path(location: Sequence[Any]) -> list[Any]:
     return kept
 
 
-def _validation_fields(errors: Sequence[Any]) -> list[FieldError]:
+def _validation_fields(errors: Sequence[Any]) -> list[FieldProblem]:
     fields = []
     for error in errors:
         location = _data_path(error.get("loc", ()))
         fields.append(
-            FieldError(
+            FieldProblem(
                 path=path_of(location),
                 code=str(error.get("type", "invalid")),
                 message=str(error.get("msg", "invalid value")),
@@ -184,10 +155,21 @@ def _is_union_tag(part: object) -> bool:
     return isinstance(part, str) and ("[" in part or part.startswith("function-"))
 
 
-def _response(error: ApiError) -> JSONResponse:
-    return JSONResponse(
-        error.body().model_dump(mode="json"), status_code=error.status_code, headers=error.headers
+def _response(
+    status: int,
+    code: str,
+    message: str,
+    fields: Sequence[FieldProblem] = (),
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = ErrorResponse(
+        error=ErrorBody(
+            code=code,
+            message=message,
+            fields=[FieldError(path=f.path, code=f.code, message=f.message) for f in fields],
+        )
     )
+    return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
 
 
 _HTTP_CODES = {
@@ -201,25 +183,24 @@ _HTTP_CODES = {
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        if exc.status_code >= 500:
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
+        status = status_of(exc)
+        if status >= 500:
             log.warning("%s %s: %s", request.method, request.url.path, exc.message)
-        return _response(exc)
+        return _response(status, exc.code, exc.message, exc.fields, _headers_of(exc))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         fields = _validation_fields(exc.errors())
         where = ", ".join(field.path for field in fields[:5])
-        return _response(InvalidInput(f"invalid request: {where}", fields=fields))
+        return _response(422, InvalidInput.code, f"invalid request: {where}", fields)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
-        error = ApiError(message, code=code)
-        error.status_code = exc.status_code
-        return _response(error)
+        return _response(exc.status_code, code, message)
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
@@ -231,11 +212,10 @@ def install_error_handlers(app: FastAPI) -> None:
         # next use).
         log.error("%s %s: database unavailable: %s", request.method, request.url.path, exc)
         return _response(
-            ServiceUnavailable(
-                "the database is unavailable; retry shortly",
-                code="database_unavailable",
-                headers={"Retry-After": "2"},
-            )
+            503,
+            "database_unavailable",
+            "the database is unavailable; retry shortly",
+            headers={"Retry-After": "2"},
         )
 
     @app.exception_handler(Exception)
@@ -245,9 +225,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
 def _internal_error(request: Request) -> JSONResponse:
     log.exception("%s %s failed", request.method, request.url.path)
-    error = ApiError("internal error; it has been logged", code="internal_error")
-    error.status_code = 500
-    return _response(error)
+    return _response(500, "internal_error", "internal error; it has been logged")
 
 
 def _database_unavailable(exc: Exception) -> bool:

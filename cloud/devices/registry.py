@@ -17,22 +17,18 @@ from dataclasses import dataclass
 from peewee import IntegrityError
 
 from cloud.db import write_transaction
+from cloud.errors import Conflict, InvalidInput, NotFound
 from cloud.models import Device, Organisation, utc_now
 from core.credentials import S3Identity, hash_password
 from protocol import is_valid_segment
 
 __all__ = [
     "DeviceCredentials",
-    "DeviceError",
     "create_device",
     "retire_device",
     "rotate_credentials",
     "s3_identity",
 ]
-
-
-class DeviceError(ValueError):
-    """A device that cannot be created or changed; the message says why and what to do."""
 
 
 @dataclass(frozen=True)
@@ -75,15 +71,18 @@ def create_device(org_slug: str, name: str, *, device_id: str | None = None) -> 
     """Register a device in ``org_slug``; returns its (only) copy of the secrets."""
     org = Organisation.get_or_none(Organisation.slug == org_slug)
     if org is None:
-        raise DeviceError(
-            f"organisation {org_slug!r} does not exist; create it first "
-            f"(sideline cloud org add --slug {org_slug} --name …)"
+        raise NotFound(
+            "organisation",
+            org_slug,
+            message=f"organisation {org_slug!r} does not exist; create it first "
+            f"(sideline cloud org add --slug {org_slug} --name …)",
         )
     device_id = device_id or _suggest_id(name)
     if not is_valid_segment(device_id):
-        raise DeviceError(
+        raise InvalidInput(
             f"invalid device id {device_id!r}: 1-64 of A-Z a-z 0-9 _ . - starting with a letter "
-            "or digit (it is an MQTT topic level and an S3 key part)"
+            "or digit (it is an MQTT topic level and an S3 key part)",
+            code="invalid_device_id",
         )
     credentials = _new_secrets(device_id, org.slug, name)
     try:
@@ -97,9 +96,10 @@ def create_device(org_slug: str, name: str, *, device_id: str | None = None) -> 
                 s3_secret_hash=_sha256(credentials.s3_secret_access_key),
             )
     except IntegrityError:
-        raise DeviceError(
+        raise Conflict(
             f"device id {device_id!r} is taken (ids are unique across organisations); "
-            "choose another with --id"
+            "choose another with --id",
+            code="device_id_taken",
         ) from None
     return credentials
 
@@ -108,7 +108,7 @@ def rotate_credentials(device_id: str) -> DeviceCredentials:
     """New MQTT and S3 secrets for a device (e.g. a box was lost or re-imaged)."""
     device = Device.get_or_none(Device.id == device_id)
     if device is None:
-        raise DeviceError(f"device {device_id!r} does not exist")
+        raise NotFound("device", device_id, message=f"device {device_id!r} does not exist")
     credentials = _new_secrets(device.id, device.org.slug, device.name)
     Device.update(
         mqtt_password_hash=hash_password(credentials.mqtt_password),
@@ -127,7 +127,11 @@ def retire_device(device_id: str) -> None:
         .execute()
     )
     if not updated:
-        raise DeviceError(f"device {device_id!r} does not exist or is already retired")
+        raise NotFound(
+            "device",
+            device_id,
+            message=f"device {device_id!r} does not exist or is already retired",
+        )
 
 
 def s3_identity(credentials: DeviceCredentials, bucket: str) -> S3Identity:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from peewee import Database
 
 from cloud.db import describe_url, is_postgres, is_sqlite, open_database
+from cloud.errors import CloudError
 from cloud.models.base import UtcDateTimeField, utc_now
 
 __all__ = [
@@ -39,7 +40,7 @@ _MODULE_NAME = re.compile(r"^v(\d{4})_([a-z0-9_]+)$")
 _ADVISORY_LOCK_KEY = 0x51DE11E  # any constant unique to this application
 
 
-class SchemaTooNew(RuntimeError):
+class SchemaTooNew(CloudError, RuntimeError):
     """The database was migrated by a newer Sideline than this one."""
 
 
@@ -128,7 +129,7 @@ def _locked(database: Database) -> Iterator[None]:
             yield
 
 
-class SchemaBehind(RuntimeError):
+class SchemaBehind(CloudError, RuntimeError):
     """The database needs migrations this process will not apply by itself."""
 
 

@@ -49,18 +49,19 @@ class AdminError(RuntimeError):
 def _database(config: Path | None, database_url: str | None) -> Iterator[Database]:
     from peewee import OperationalError
 
-    from cloud.api.errors import ApiError
     from cloud.config import load_cloud_config
     from cloud.db import DatabaseUrlError
+    from cloud.errors import DomainError
     from cloud.migrations import SchemaBehind, SchemaTooNew, open_current_database
 
-    with user_errors(DatabaseUrlError, SchemaBehind, SchemaTooNew, OperationalError, AdminError):
+    # DomainError: the services' refusals (slug taken, already a member, ...).
+    with user_errors(
+        DatabaseUrlError, SchemaBehind, SchemaTooNew, OperationalError, AdminError, DomainError
+    ):
         url = database_url or load_cloud_config(config).database_url
         database = open_current_database(url)
         try:
             yield database
-        except ApiError as exc:  # the services' conflicts (slug taken, already a member, ...)
-            raise AdminError(exc.message) from None
         finally:
             database.close()
 

@@ -57,10 +57,11 @@ def add(
 ) -> None:
     """Register a box: its id, MQTT password and S3 key; print its agent config."""
     from cloud.devices.agent_config import BoxEndpoints, render_agent_config
-    from cloud.devices.registry import DeviceError, create_device, s3_identity
+    from cloud.devices.registry import create_device, s3_identity
+    from cloud.errors import DomainError
 
     loaded = _open(config, database_url)
-    with user_errors(DeviceError):
+    with user_errors(DomainError):
         credentials = create_device(org, name, device_id=device_id)
     endpoints = BoxEndpoints(
         mqtt_host=mqtt_host or loaded.mqtt.host,
@@ -108,10 +109,11 @@ def rotate(
     database_url: DatabaseOption = None,
 ) -> None:
     """New MQTT and S3 secrets for a box (the old ones stop working once applied)."""
-    from cloud.devices.registry import DeviceError, rotate_credentials
+    from cloud.devices.registry import rotate_credentials
+    from cloud.errors import DomainError
 
     _open(config, database_url)
-    with user_errors(DeviceError):
+    with user_errors(DomainError):
         credentials = rotate_credentials(device_id)
     typer.echo(f"mqtt password     {credentials.mqtt_password}")
     typer.echo(f"s3 access key     {credentials.s3_access_key_id}")
@@ -125,10 +127,11 @@ def retire(
     database_url: DatabaseOption = None,
 ) -> None:
     """Refuse a box's messages from now on (it leaves the broker's password file)."""
-    from cloud.devices.registry import DeviceError, retire_device
+    from cloud.devices.registry import retire_device
+    from cloud.errors import DomainError
 
     _open(config, database_url)
-    with user_errors(DeviceError):
+    with user_errors(DomainError):
         retire_device(device_id)
     typer.echo(f"device {device_id} retired; regenerate the broker files")
 

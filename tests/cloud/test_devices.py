@@ -13,7 +13,8 @@ from peewee import Database
 from typer.testing import CliRunner
 
 from agent.config import load_agent_config
-from cloud.devices.registry import DeviceError, create_device, s3_identity
+from cloud.devices.registry import create_device, s3_identity
+from cloud.errors import InvalidInput
 from cloud.models import Device
 from sideline.cli import app
 from sideline.services.seaweed import SeaweedS3
@@ -80,7 +81,7 @@ def test_device_add_explains_what_is_wrong(sqlite_db: Database) -> None:
     )  # fmt: skip
     assert taken.exit_code == 2
     assert "'taken' is taken" in taken.output
-    with pytest.raises(DeviceError, match="invalid device id"):
+    with pytest.raises(InvalidInput, match="invalid device id"):
         create_device("club", "Box", device_id="a/b")
 
 

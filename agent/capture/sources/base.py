@@ -23,6 +23,7 @@ from typing import Protocol
 import av
 
 from agent.capture.packets import EncodedPacket, StreamInfo
+from agent.errors import AgentError
 
 __all__ = [
     "NullOutlet",
@@ -34,7 +35,7 @@ __all__ = [
 ]
 
 
-class SourceError(RuntimeError):
+class SourceError(AgentError, RuntimeError):
     """The source cannot deliver video right now (unreachable, garbage, gone)."""
 
     def __init__(self, camera_id: str, reason: str) -> None:

@@ -24,6 +24,7 @@ import httpx
 
 from cloud.api.config import DirectorySinkConfig, EmbeddingsSinkConfig, WebhookSinkConfig
 from cloud.api.schemas.timeline import TimelineDocument
+from cloud.errors import CloudError
 from protocol.ids import new_id
 
 __all__ = [
@@ -38,7 +39,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-class SinkError(RuntimeError):
+class SinkError(CloudError, RuntimeError):
     """The sink did not take the documents; the message says why."""
 
 

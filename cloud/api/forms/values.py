@@ -15,7 +15,6 @@ from datetime import date, time
 from typing import Any
 from uuid import UUID
 
-from cloud.api.errors import FieldError
 from cloud.api.forms.fields import (
     BooleanField,
     DateField,
@@ -30,6 +29,7 @@ from cloud.api.forms.fields import (
     TextField,
     TimeField,
 )
+from cloud.errors import CloudError, FieldProblem
 
 __all__ = ["Roster", "ValueProblem", "check_default", "validate_data"]
 
@@ -39,7 +39,7 @@ Roster = Mapping[UUID, str]
 _DURATION = re.compile(r"^(?:(\d+):)?([0-5]?\d):([0-5]\d)$")
 
 
-class ValueProblem(Exception):
+class ValueProblem(CloudError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
@@ -64,11 +64,11 @@ def check_default(field: Any) -> None:
 
 def validate_data(
     fields: Sequence[FormField], data: Mapping[str, Any], *, roster: Roster | None, path: str
-) -> tuple[dict[str, Any], list[FieldError]]:
+) -> tuple[dict[str, Any], list[FieldProblem]]:
     """``data`` checked and normalised, and every problem found (empty when valid)."""
     known = {field.key: field for field in fields}
     problems = [
-        FieldError(
+        FieldProblem(
             path=f"{path}.{key}", code="unknown_field", message=f"the form has no field {key!r}"
         )
         for key in data
@@ -85,7 +85,7 @@ def validate_data(
                 )
             elif field.required:
                 problems.append(
-                    FieldError(
+                    FieldProblem(
                         path=f"{path}.{field.key}",
                         code="required",
                         message=f"{field.label} is required",
@@ -96,7 +96,7 @@ def validate_data(
             clean[field.key] = _check(field, value, roster=roster)
         except ValueProblem as problem:
             problems.append(
-                FieldError(path=f"{path}.{field.key}", code=problem.code, message=problem.message)
+                FieldProblem(path=f"{path}.{field.key}", code=problem.code, message=problem.message)
             )
     return clean, problems
 

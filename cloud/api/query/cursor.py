@@ -22,7 +22,7 @@ from uuid import UUID
 
 from peewee import Expression, Field
 
-from cloud.api.errors import FieldError, InvalidInput
+from cloud.errors import FieldProblem, InvalidInput
 
 __all__ = ["Cursor", "Order", "after", "decode_cursor", "encode_cursor", "order_by"]
 
@@ -68,7 +68,7 @@ def decode_cursor(text: str, *, listing: str) -> Cursor:
 def _bad_cursor(why: str) -> InvalidInput:
     message = f"cursor {why}"
     return InvalidInput(
-        message, fields=[FieldError(path="query.cursor", code="bad_cursor", message=message)]
+        message, fields=[FieldProblem(path="query.cursor", code="bad_cursor", message=message)]
     )
 
 

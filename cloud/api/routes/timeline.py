@@ -10,7 +10,6 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import iterate_in_threadpool
 
 from cloud.api.deps import CoachScope, DatabaseDep, MemberScope, SessionInOrg, SignerDep, SinkDep
-from cloud.api.errors import ServiceUnavailable
 from cloud.api.export.archive import jsonl_chunks, read_chunks, zip_documents
 from cloud.api.export.documents import iter_documents
 from cloud.api.export.sinks import SinkError
@@ -23,6 +22,7 @@ from cloud.api.schemas.timeline import (
     TimelinePushResult,
 )
 from cloud.api.services.timeline import TimelineFilter, page_json, timeline_page
+from cloud.errors import Unavailable
 
 router = APIRouter(
     prefix="/sessions/{session_id}/timeline", route_class=DocumentedRoute, tags=["timeline"]
@@ -131,7 +131,7 @@ def embed_timeline(
     """ "Embed Current Timeline" (003): push every item's document to the configured
     embeddings sink, replacing what it held for this session."""
     if sink is None:
-        raise ServiceUnavailable(
+        raise Unavailable(
             "no embeddings sink is configured (api.embeddings.kind = directory or webhook)",
             code="no_sink",
         )
@@ -139,7 +139,7 @@ def embed_timeline(
     try:
         result = sink.push(org=scope.org.slug, session_id=session.id, documents=documents)
     except SinkError as exc:
-        raise ServiceUnavailable(str(exc), code="sink_failed") from exc
+        raise Unavailable(str(exc), code="sink_failed") from exc
     return TimelinePushResult(
         sink=sink.name, documents=result.documents, batches=result.batches, location=result.location
     )

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 from peewee import Database, IntegrityError
 
 from cloud.api.access.tokens import MintedToken, mint_token
-from cloud.api.errors import Conflict, FieldError
 from cloud.db import write_transaction
+from cloud.errors import Conflict, FieldProblem
 from cloud.models import ApiToken, Membership, Organisation, Role, User, utc_now
 
 __all__ = [
@@ -35,7 +35,7 @@ def create_organisation(db: Database, *, slug: str, name: str) -> Organisation:
         raise Conflict(
             message,
             code="slug_taken",
-            fields=[FieldError(path="body.slug", code="taken", message=message)],
+            fields=[FieldProblem(path="body.slug", code="taken", message=message)],
         ) from None
 
 

@@ -9,8 +9,8 @@ from peewee import Database
 
 from cloud.api.access.scope import Principal
 from cloud.api.access.tokens import hash_token, looks_like_token
-from cloud.api.errors import Unauthorized
 from cloud.api.query.prepared import PreparedSelect
+from cloud.errors import Unauthorized
 from cloud.models import ApiToken, Membership, Organisation, User, utc_now
 
 __all__ = ["authenticate"]

@@ -12,11 +12,11 @@ from uuid import UUID
 from peewee import Database
 
 from cloud.api.access.scope import OrgScope
-from cloud.api.errors import NotFound
 from cloud.api.query.cursor import Cursor, Order, after, decode_cursor, encode_cursor, order_by
 from cloud.api.schemas.records import ClipPublic, ClipUpdate
 from cloud.api.storage import ClipUrlSigner
 from cloud.db import write_transaction
+from cloud.errors import NotFound
 from cloud.models import Clip, ClipStatus, Session, utc_now
 
 __all__ = [

@@ -10,10 +10,10 @@ from typing import cast
 from uuid import UUID
 
 from cloud.api.access.scope import OrgScope
-from cloud.api.errors import Conflict, NotFound
 from cloud.api.query.rows import fk_id
 from cloud.api.schemas.commands import ClipTrigger, CommandProgress, CommandPublic
 from cloud.devices.control import DeviceControl
+from cloud.errors import Conflict, NotFound
 from cloud.models import (
     Clip,
     ClipStatus,

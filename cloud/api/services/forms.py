@@ -8,12 +8,12 @@ from uuid import UUID
 from peewee import Database
 
 from cloud.api.access.scope import OrgScope
-from cloud.api.errors import NotFound
 from cloud.api.forms.fields import FormField, FormFields
 from cloud.api.query.rows import fk_id
 from cloud.api.schemas.forms import FormCreate, FormPublic, FormUpdate, FormVersionPublic
 from cloud.api.services.references import team_in_org
 from cloud.db import is_postgres, write_transaction
+from cloud.errors import NotFound
 from cloud.models import FormTemplate, FormVersion, utc_now
 
 __all__ = [

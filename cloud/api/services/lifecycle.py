@@ -16,11 +16,11 @@ from enum import StrEnum
 from peewee import Database
 
 from cloud.api.access.scope import OrgScope
-from cloud.api.errors import Conflict, NotFound
 from cloud.api.query.rows import fk_id
 from cloud.api.services.sessions import reload_session
 from cloud.db import is_postgres, write_transaction
 from cloud.devices.control import DeviceControl
+from cloud.errors import Conflict, NotFound
 from cloud.models import (
     DesiredStateRecord,
     Device,

@@ -9,7 +9,6 @@ from uuid import UUID
 from peewee import JOIN, Database
 
 from cloud.api.access.scope import OrgScope
-from cloud.api.errors import Conflict, InvalidInput, NotFound
 from cloud.api.forms.values import validate_data
 from cloud.api.query.cursor import Cursor, Order, after, decode_cursor, encode_cursor, order_by
 from cloud.api.query.rows import fk_id
@@ -17,6 +16,7 @@ from cloud.api.schemas.records import LogCreate, LogPublic, LogUpdate
 from cloud.api.services.forms import parse_fields
 from cloud.api.services.references import roster_of
 from cloud.db import write_transaction
+from cloud.errors import Conflict, InvalidInput, NotFound
 from cloud.models import FormVersion, Log, LogOrigin, Session, SessionStatus, utc_now
 from protocol.ids import new_id
 

@@ -12,11 +12,11 @@ from uuid import UUID
 from peewee import Database
 
 from cloud.api.access.scope import OrgScope
-from cloud.api.errors import Conflict, Forbidden, NotFound
 from cloud.api.query.rows import fk_id
 from cloud.api.schemas.accounts import MembershipCreate
 from cloud.api.services.accounts import add_membership, find_or_create_user
 from cloud.db import write_transaction
+from cloud.errors import Conflict, Forbidden, NotFound
 from cloud.models import ROLE_RANK, ApiToken, Membership, Role, User, utc_now
 
 __all__ = ["add_member", "change_role", "get_membership", "list_members", "remove_member"]

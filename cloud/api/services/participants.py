@@ -15,8 +15,6 @@ from uuid import UUID
 from peewee import Database, IntegrityError
 
 from cloud.api.access.scope import OrgScope
-from cloud.api.errors import Conflict, Forbidden, InvalidInput, NotFound
-from cloud.api.errors import FieldError as ApiFieldError
 from cloud.api.query.rows import fk_id
 from cloud.api.schemas.sessions import (
     AttendanceReport,
@@ -26,6 +24,7 @@ from cloud.api.schemas.sessions import (
 )
 from cloud.api.services.references import member_user_in_org
 from cloud.db import write_transaction
+from cloud.errors import Conflict, FieldProblem, Forbidden, InvalidInput, NotFound
 from cloud.models import (
     AttendanceStatus,
     ParticipantStatus,
@@ -221,7 +220,7 @@ def update_attendance(
             message = "left_at is before joined_at"
             raise InvalidInput(
                 message,
-                fields=[ApiFieldError(path="body.left_at", code="before_joined", message=message)],
+                fields=[FieldProblem(path="body.left_at", code="before_joined", message=message)],
             )
         values["duration_seconds"] = int((left - joined).total_seconds())
     with write_transaction(db):

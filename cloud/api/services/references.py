@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from uuid import UUID
 
 from cloud.api.access.scope import OrgScope
-from cloud.api.errors import FieldError, InvalidInput, NotFound
+from cloud.errors import FieldProblem, InvalidInput, NotFound
 from cloud.models import (
     ROLE_RANK,
     Device,
@@ -60,7 +60,7 @@ def host_in_org(*, scope: OrgScope, user_id: UUID, path: str = "body.host_id") -
     if ROLE_RANK[Role(membership.role)] < ROLE_RANK[Role.HOST]:
         message = "the host must be a coach, host, admin or owner of the organisation"
         raise InvalidInput(
-            message, fields=[FieldError(path=path, code="not_a_host", message=message)]
+            message, fields=[FieldProblem(path=path, code="not_a_host", message=message)]
         )
     return user
 
@@ -71,7 +71,9 @@ def device_in_org(*, scope: OrgScope, device_id: str, path: str) -> Device:
         raise NotFound("device", device_id, path=path)
     if device.retired_at is not None:
         message = f"device {device_id} is retired"
-        raise InvalidInput(message, fields=[FieldError(path=path, code="retired", message=message)])
+        raise InvalidInput(
+            message, fields=[FieldProblem(path=path, code="retired", message=message)]
+        )
     return device
 
 

@@ -16,7 +16,6 @@ from uuid import UUID
 from peewee import JOIN, Database, IntegerField
 
 from cloud.api.access.scope import OrgScope
-from cloud.api.errors import Conflict, NotFound
 from cloud.api.query.cursor import Cursor, Order, after, decode_cursor, encode_cursor, order_by
 from cloud.api.query.prepared import Markers, PreparedSelect, as_model
 from cloud.api.schemas.sessions import (
@@ -33,6 +32,7 @@ from cloud.api.services.references import (
     team_in_org,
 )
 from cloud.db import database_proxy, write_transaction
+from cloud.errors import Conflict, NotFound
 from cloud.models import (
     FormTemplate,
     FormVersion,

@@ -8,10 +8,10 @@ from uuid import UUID
 from peewee import Database, IntegrityError
 
 from cloud.api.access.scope import OrgScope
-from cloud.api.errors import Conflict, FieldError, NotFound
 from cloud.api.schemas.accounts import TeamCreate, TeamMemberCreate, TeamMemberUpdate, TeamUpdate
 from cloud.api.services.references import member_user_in_org
 from cloud.db import write_transaction
+from cloud.errors import Conflict, FieldProblem, NotFound
 from cloud.models import Team, TeamMember, utc_now
 
 __all__ = [
@@ -31,7 +31,7 @@ def _name_taken(name: str) -> Conflict:
     return Conflict(
         message,
         code="name_taken",
-        fields=[FieldError(path="body.name", code="taken", message=message)],
+        fields=[FieldProblem(path="body.name", code="taken", message=message)],
     )
 
 

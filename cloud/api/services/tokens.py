@@ -9,11 +9,11 @@ from peewee import Database
 
 from cloud.api.access.scope import OrgScope
 from cloud.api.access.tokens import MintedToken
-from cloud.api.errors import NotFound
 from cloud.api.schemas.accounts import TokenCreate
 from cloud.api.services.accounts import issue_token
 from cloud.api.services.references import member_user_in_org
 from cloud.db import write_transaction
+from cloud.errors import NotFound
 from cloud.models import ApiToken, Role, User, utc_now
 
 __all__ = ["create_token", "get_token", "list_tokens", "revoke_token"]
