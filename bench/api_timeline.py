@@ -41,7 +41,7 @@ from cloud.api.services.accounts import (  # noqa: E402
     find_or_create_user,
     issue_token,
 )
-from cloud.api.services.sessions import SessionFilters, sessions_page_query  # noqa: E402
+from cloud.api.services.sessions import SessionFilters, sessions_page_statement  # noqa: E402
 from cloud.api.services.timeline import TimelineFilter, timeline_keys_statement  # noqa: E402
 from cloud.api.storage import S3Credentials, SigV4UrlSigner  # noqa: E402
 from cloud.config import CloudConfig  # noqa: E402
@@ -376,16 +376,14 @@ async def run(db: Database, args: argparse.Namespace) -> bool:
     timings = await measure(http, sessions, headers, cursors, args.samples)
 
     def sessions_sql(cursor: str | None) -> tuple[str, list[Any]]:
-        query = sessions_page_query(
+        return sessions_page_statement(
             scope=scope,
             filters=SessionFilters(),
             sort="created_at",
             order=Order.DESC,
             cursor=cursor,
-            limit=PAGE + 1,
+            limit=PAGE,
         )
-        sql, params = query.sql()
-        return str(sql), list(params)
 
     ok &= report(
         f"sessions list page of 100 ({args.sessions:,} in the org)",

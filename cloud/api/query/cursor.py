@@ -7,6 +7,10 @@ that existed when the listing passed its position is never skipped, however
 many rows arrive meanwhile (unlike ``OFFSET``, which shifts when rows are
 inserted before it). Ties on time are broken by id, which every table has and
 which compares the same way on PostgreSQL (``uuid``) and SQLite (hex text).
+
+Every listing pages through :func:`paginate`: it decodes the cursor, asks its
+``fetch`` for one row more than the page, and makes the next cursor from the
+page's last row. :func:`keyset` is the ``fetch`` of a peewee query.
 """
 
 from __future__ import annotations
@@ -14,17 +18,30 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from peewee import Expression, Field
 
 from cloud.errors import FieldProblem, InvalidInput
 
-__all__ = ["Cursor", "Order", "after", "decode_cursor", "encode_cursor", "order_by"]
+__all__ = [
+    "Cursor",
+    "Order",
+    "after",
+    "after_key",
+    "decode_cursor",
+    "encode_cursor",
+    "keyset",
+    "order_by",
+    "paginate",
+]
+
+R = TypeVar("R")
 
 
 class Order(StrEnum):
@@ -73,18 +90,67 @@ def _bad_cursor(why: str) -> InvalidInput:
 
 
 def after(time_field: Field, id_field: Field, cursor: Cursor, order: Order) -> Expression:
-    """Rows strictly after ``cursor`` in ``order``.
+    """Rows strictly after ``cursor`` in ``order``."""
+    return after_key(time_field, id_field, cursor.at, cursor.id, order)
+
+
+def after_key(time_field: Field, id_field: Field, at: Any, ident: Any, order: Order) -> Expression:
+    """Rows strictly after the key ``(at, ident)`` (values, or a prepared query's markers).
 
     Written as ``t >= c AND (t > c OR id > c_id)`` (not a row-value comparison)
     so that both databases convert the parameters through the fields and use
     the ``(…, time, id)`` index for the range, filtering only the ties.
     """
+    condition: Expression
     if order is Order.ASC:
-        return (time_field >= cursor.at) & ((time_field > cursor.at) | (id_field > cursor.id))
-    return (time_field <= cursor.at) & ((time_field < cursor.at) | (id_field < cursor.id))
+        condition = (time_field >= at) & ((time_field > at) | (id_field > ident))
+    else:
+        condition = (time_field <= at) & ((time_field < at) | (id_field < ident))
+    return condition
 
 
 def order_by(time_field: Field, id_field: Field, order: Order) -> tuple[Any, Any]:
     if order is Order.ASC:
         return time_field.asc(), id_field.asc()
     return time_field.desc(), id_field.desc()
+
+
+def paginate(
+    fetch: Callable[[Cursor | None, int], Sequence[R]],
+    *,
+    listing: str,
+    cursor: str | None,
+    limit: int,
+    key: Callable[[R], tuple[datetime, Any]],
+) -> tuple[list[R], str | None]:
+    """One page of a keyset listing and the cursor of the next page (None: the last).
+
+    ``fetch(position, n)`` returns at most ``n`` rows strictly after ``position``
+    (None: from the start), in the listing's order; ``key(row)`` is a row's
+    ``(time, id)``. ``listing`` names the listing and its order (``"logs:asc"``),
+    so a cursor cannot be replayed against another one.
+    """
+    position = decode_cursor(cursor, listing=listing) if cursor is not None else None
+    rows = list(fetch(position, limit + 1))
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    at, ident = key(rows[-1])
+    return rows, encode_cursor(
+        Cursor(at, ident if isinstance(ident, UUID) else UUID(str(ident)), listing)
+    )
+
+
+def keyset(
+    query: Any, time_field: Field, id_field: Field, order: Order
+) -> Callable[[Cursor | None, int], list[Any]]:
+    """The ``fetch`` of :func:`paginate` for a peewee select: its rows after a position,
+    in ``(time, id)`` order."""
+
+    def fetch(position: Cursor | None, count: int) -> list[Any]:
+        page = query
+        if position is not None:
+            page = page.where(after(time_field, id_field, position, order))
+        return list(page.order_by(*order_by(time_field, id_field, order)).limit(count))
+
+    return fetch

@@ -167,7 +167,8 @@ class PreparedSelect:
             )
         return rendered
 
-    def rows(self, database: Database | DatabaseProxy, **values: Any) -> list[dict[str, Any]]:
+    def statement(self, database: Database | DatabaseProxy, **values: Any) -> tuple[str, list[Any]]:
+        """The SQL and parameters :meth:`rows` runs (for EXPLAIN, or timing the SQL alone)."""
         target: Database = database.obj if isinstance(database, DatabaseProxy) else database
         rendered = self._render(target)
         postgres = isinstance(target, PostgresqlDatabase)
@@ -189,7 +190,12 @@ class PreparedSelect:
                 params.extend(field.db_value(item) for item in items)
             return ", ".join([target.param] * len(items)) or "NULL"
 
-        sql = _MARKER.sub(fill, rendered.sql)
+        return _MARKER.sub(fill, rendered.sql), params
+
+    def rows(self, database: Database | DatabaseProxy, **values: Any) -> list[dict[str, Any]]:
+        target: Database = database.obj if isinstance(database, DatabaseProxy) else database
+        sql, params = self.statement(target, **values)
+        rendered = self._render(target)
         if isinstance(target, PostgresqlDatabase):
             cursor = _select_with_text_ids(target, sql, params)
         else:

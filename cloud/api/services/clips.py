@@ -12,7 +12,7 @@ from uuid import UUID
 from peewee import Database
 
 from cloud.api.access.scope import OrgScope
-from cloud.api.query.cursor import Cursor, Order, after, decode_cursor, encode_cursor, order_by
+from cloud.api.query.cursor import Order, keyset, paginate
 from cloud.api.schemas.records import ClipPublic, ClipUpdate
 from cloud.api.storage import ClipUrlSigner
 from cloud.db import write_transaction
@@ -98,25 +98,14 @@ def clip_public(row: ClipRow, signer: ClipUrlSigner | None) -> ClipPublic:
 def list_clips(
     *, scope: OrgScope, session: Session, cursor: str | None, limit: int
 ) -> tuple[list[ClipRow], str | None]:
-    listing = "clips:asc"
-    condition = visible_clips(scope) & (Clip.session == session.id)
-    if cursor is not None:
-        condition &= after(
-            Clip.started_at, Clip.id, decode_cursor(cursor, listing=listing), Order.ASC
-        )
-    rows: list[ClipRow] = list(
-        clips_query()
-        .where(condition)
-        .order_by(*order_by(Clip.started_at, Clip.id, Order.ASC))
-        .limit(limit + 1)
+    query = clips_query().where(visible_clips(scope) & (Clip.session == session.id))
+    return paginate(
+        keyset(query, Clip.started_at, Clip.id, Order.ASC),
+        listing="clips:asc",
+        cursor=cursor,
+        limit=limit,
+        key=lambda row: (row["started_at"], row["id"]),
     )
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor(
-            Cursor(rows[-1]["started_at"], UUID(str(rows[-1]["id"])), listing)
-        )
-    return rows, next_cursor
 
 
 def get_clip(*, scope: OrgScope, session: Session, clip_id: UUID) -> ClipRow:

@@ -10,7 +10,7 @@ from peewee import JOIN, Database
 
 from cloud.api.access.scope import OrgScope
 from cloud.api.forms.values import validate_data
-from cloud.api.query.cursor import Cursor, Order, after, decode_cursor, encode_cursor, order_by
+from cloud.api.query.cursor import Order, keyset, paginate
 from cloud.api.query.rows import fk_id
 from cloud.api.schemas.records import LogCreate, LogPublic, LogUpdate
 from cloud.api.services.forms import parse_fields
@@ -83,29 +83,18 @@ def list_logs(
     cursor: str | None,
     limit: int,
 ) -> tuple[list[LogRow], str | None]:
-    listing = "logs:asc"
     condition = _in_session(scope, session)
     if source is not None:
         condition &= Log.source == source
     if type is not None:
         condition &= Log.type == type
-    if cursor is not None:
-        condition &= after(
-            Log.occurred_at, Log.id, decode_cursor(cursor, listing=listing), Order.ASC
-        )
-    rows: list[LogRow] = list(
-        logs_query()
-        .where(condition)
-        .order_by(*order_by(Log.occurred_at, Log.id, Order.ASC))
-        .limit(limit + 1)
+    return paginate(
+        keyset(logs_query().where(condition), Log.occurred_at, Log.id, Order.ASC),
+        listing="logs:asc",
+        cursor=cursor,
+        limit=limit,
+        key=lambda row: (row["occurred_at"], row["id"]),
     )
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor(
-            Cursor(rows[-1]["occurred_at"], UUID(str(rows[-1]["id"])), listing)
-        )
-    return rows, next_cursor
 
 
 def get_log(*, scope: OrgScope, session: Session, log_id: UUID) -> LogRow:

@@ -16,7 +16,14 @@ from uuid import UUID
 from peewee import JOIN, Database, IntegerField
 
 from cloud.api.access.scope import OrgScope
-from cloud.api.query.cursor import Cursor, Order, after, decode_cursor, encode_cursor, order_by
+from cloud.api.query.cursor import (
+    Cursor,
+    Order,
+    after_key,
+    decode_cursor,
+    order_by,
+    paginate,
+)
 from cloud.api.query.prepared import Markers, PreparedSelect, as_model
 from cloud.api.schemas.sessions import (
     SessionCreate,
@@ -53,29 +60,13 @@ __all__ = [
     "get_session",
     "list_sessions",
     "session_public",
-    "sessions_page_query",
+    "sessions_page_statement",
     "sessions_public",
     "update_session",
 ]
 
 EDITABLE_STATUSES = frozenset({SessionStatus.DRAFT, SessionStatus.SCHEDULED})
 _ALWAYS_EDITABLE = frozenset({"title", "description"})
-
-
-def _visible(scope: OrgScope) -> Any:
-    condition = (Session.org == scope.org_id) & Session.deleted_at.is_null()
-    if not scope.at_least(Role.MEMBER):
-        # Guests see what they could book or join, not drafts being prepared.
-        condition &= Session.status != SessionStatus.DRAFT
-    return condition
-
-
-def _with_form_version() -> Any:
-    return (
-        Session.select(Session, FormVersion.version.alias("form_version_number"))
-        .join(FormVersion, JOIN.LEFT_OUTER, on=(Session.form_version == FormVersion.id))
-        .objects()
-    )
 
 
 def _columns() -> Any:
@@ -132,43 +123,6 @@ class SessionFilters:
     scheduled_to: datetime | None = None
 
 
-def sessions_page_query(
-    *,
-    scope: OrgScope,
-    filters: SessionFilters,
-    sort: str,
-    order: Order,
-    cursor: str | None,
-    limit: int,
-) -> Any:
-    """The query for one page (``limit`` rows), sorted by ``sort`` then id."""
-    listing = f"sessions:{sort}:{order.value}"
-    time_field = Session.scheduled_at if sort == "scheduled_at" else Session.created_at
-    condition = _visible(scope)
-    if sort == "scheduled_at":
-        condition &= Session.scheduled_at.is_null(False)
-    if filters.status:
-        condition &= Session.status.in_(list(filters.status))
-    if filters.type:
-        condition &= Session.type.in_(list(filters.type))
-    if filters.team_id is not None:
-        condition &= Session.team == filters.team_id
-    if filters.host_id is not None:
-        condition &= Session.host == filters.host_id
-    if filters.scheduled_from is not None:
-        condition &= Session.scheduled_at >= filters.scheduled_from
-    if filters.scheduled_to is not None:
-        condition &= Session.scheduled_at < filters.scheduled_to
-    if cursor is not None:
-        condition &= after(time_field, Session.id, decode_cursor(cursor, listing=listing), order)
-    return (
-        _with_form_version()
-        .where(condition)
-        .order_by(*order_by(time_field, Session.id, order))
-        .limit(limit)
-    )
-
-
 _PAGES: dict[tuple[Any, ...], PreparedSelect] = {}
 _LIMIT = IntegerField()
 
@@ -196,10 +150,7 @@ def _page_select(shape: tuple[Any, ...]) -> PreparedSelect:
             condition &= Session.scheduled_at < p.one("until", Session.scheduled_at)
         if has_cursor:
             at, ident = p.one("at", time_field), p.one("after_id", Session.id)
-            if order is Order.ASC:
-                condition &= (time_field >= at) & ((time_field > at) | (Session.id > ident))
-            else:
-                condition &= (time_field <= at) & ((time_field < at) | (Session.id < ident))
+            condition &= after_key(time_field, Session.id, at, ident, order)
         return (
             _columns()
             .where(condition)
@@ -213,6 +164,47 @@ def _page_select(shape: tuple[Any, ...]) -> PreparedSelect:
     return prepared
 
 
+def _page(
+    *,
+    scope: OrgScope,
+    filters: SessionFilters,
+    sort: str,
+    order: Order,
+    position: Cursor | None,
+    count: int,
+) -> tuple[PreparedSelect, dict[str, Any]]:
+    """The prepared page query for this request's shape, and the values it takes."""
+    shape = (
+        sort,
+        order,
+        not scope.at_least(Role.MEMBER),
+        position is not None,
+        bool(filters.status),
+        bool(filters.type),
+        filters.team_id is not None,
+        filters.host_id is not None,
+        filters.scheduled_from is not None,
+        filters.scheduled_to is not None,
+    )
+    values = {
+        "org": scope.org_id,
+        "status": list(filters.status),
+        "type": list(filters.type),
+        "team": filters.team_id,
+        "host": filters.host_id,
+        "since": filters.scheduled_from,
+        "until": filters.scheduled_to,
+        "at": position.at if position else None,
+        "after_id": position.id if position else None,
+        "limit": count,
+    }
+    return _page_select(shape), values
+
+
+def _listing(sort: str, order: Order) -> str:
+    return f"sessions:{sort}:{order.value}"
+
+
 def list_sessions(
     *,
     scope: OrgScope,
@@ -223,42 +215,40 @@ def list_sessions(
     limit: int,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page (rows as dicts), sorted by ``created_at`` or ``scheduled_at`` then id,
-    and the next cursor. Same query as :func:`sessions_page_query`, prepared."""
-    listing = f"sessions:{sort}:{order.value}"
+    and the next cursor."""
+
+    def fetch(position: Cursor | None, count: int) -> list[dict[str, Any]]:
+        select, values = _page(
+            scope=scope, filters=filters, sort=sort, order=order, position=position, count=count
+        )
+        return select.rows(database_proxy, **values)
+
+    return paginate(
+        fetch,
+        listing=_listing(sort, order),
+        cursor=cursor,
+        limit=limit,
+        key=lambda row: (row[sort], row["id"]),
+    )
+
+
+def sessions_page_statement(
+    *,
+    scope: OrgScope,
+    filters: SessionFilters,
+    sort: str,
+    order: Order,
+    cursor: str | None,
+    limit: int,
+) -> tuple[str, list[Any]]:
+    """The SQL and parameters :func:`list_sessions` runs for this page (for the benchmark's
+    EXPLAIN and its SQL-alone timing)."""
+    listing = _listing(sort, order)
     position = decode_cursor(cursor, listing=listing) if cursor is not None else None
-    guest = not scope.at_least(Role.MEMBER)
-    shape = (
-        sort,
-        order,
-        guest,
-        position is not None,
-        bool(filters.status),
-        bool(filters.type),
-        filters.team_id is not None,
-        filters.host_id is not None,
-        filters.scheduled_from is not None,
-        filters.scheduled_to is not None,
+    select, values = _page(
+        scope=scope, filters=filters, sort=sort, order=order, position=position, count=limit + 1
     )
-    rows = _page_select(shape).rows(
-        database_proxy,
-        org=scope.org_id,
-        status=list(filters.status),
-        type=list(filters.type),
-        team=filters.team_id,
-        host=filters.host_id,
-        since=filters.scheduled_from,
-        until=filters.scheduled_to,
-        at=position.at if position else None,
-        after_id=position.id if position else None,
-        limit=limit + 1,
-    )
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        at = last["scheduled_at"] if sort == "scheduled_at" else last["created_at"]
-        next_cursor = encode_cursor(Cursor(at, UUID(last["id"]), listing))
-    return rows, next_cursor
+    return select.statement(database_proxy, **values)
 
 
 _DEVICES = PreparedSelect(

@@ -17,7 +17,8 @@ databases, that the two give the same JSON.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -26,7 +27,7 @@ from pydantic import TypeAdapter
 from pydantic_core import to_json
 
 from cloud.api.access.scope import OrgScope
-from cloud.api.query.cursor import Cursor, Order, decode_cursor, encode_cursor
+from cloud.api.query.cursor import Cursor, Order, decode_cursor, paginate
 from cloud.api.query.prepared import PreparedSelect
 from cloud.api.schemas.records import DetectionEventPublic, LogPublic
 from cloud.api.schemas.timeline import LifecyclePublic, TimelineItem
@@ -40,7 +41,15 @@ from cloud.api.services.timeline_keys import (
     keys_statement,
 )
 from cloud.api.storage import ClipUrlSigner
-from cloud.models import Clip, DetectionEventRecord, Log, LogOrigin, Session, SessionTransition
+from cloud.models import (
+    Clip,
+    DetectionEventRecord,
+    Log,
+    LogOrigin,
+    Session,
+    SessionTransition,
+    UtcDateTimeField,
+)
 
 __all__ = [
     "DETECTOR_SOURCE",
@@ -62,6 +71,28 @@ def _listing(order: Order) -> str:
     return f"timeline:{order.value}"
 
 
+_KeyStatement = Callable[[Cursor | None, int], tuple[str, list[Any]] | None]
+
+
+def _keys_after(
+    db: Database, *, scope: OrgScope, session: Session, wanted: TimelineFilter, order: Order
+) -> _KeyStatement:
+    """The statement for at most ``count`` keys after a position (None: nothing to read)."""
+
+    def statement(position: Cursor | None, count: int) -> tuple[str, list[Any]] | None:
+        return keys_statement(
+            db,
+            org_id=scope.org_id,
+            session_id=session.id,
+            wanted=wanted,
+            cursor=position,
+            order=order,
+            limit=count,
+        )
+
+    return statement
+
+
 def timeline_keys_statement(
     db: Database,
     *,
@@ -74,15 +105,18 @@ def timeline_keys_statement(
 ) -> tuple[str, list[Any]] | None:
     """The first query of :func:`timeline_page` (for EXPLAIN in the benchmark)."""
     position = decode_cursor(cursor, listing=_listing(order)) if cursor is not None else None
-    return keys_statement(
-        db,
-        org_id=scope.org_id,
-        session_id=session.id,
-        wanted=wanted,
-        cursor=position,
-        order=order,
-        limit=limit + 1,
-    )
+    keys = _keys_after(db, scope=scope, session=session, wanted=wanted, order=order)
+    return keys(position, limit + 1)
+
+
+_KEY_TIME = UtcDateTimeField()
+
+
+def _key_of(row: tuple[Any, ...]) -> tuple[datetime, UUID]:
+    """A key row's ``(time, id)``: the raw column values, as the items carry them."""
+    at = _KEY_TIME.python_value(row[1])
+    assert at is not None  # every timeline kind's time column is NOT NULL
+    return at, _uuid(row[2])
 
 
 def timeline_page(
@@ -97,19 +131,20 @@ def timeline_page(
     signer: ClipUrlSigner | None,
 ) -> tuple[list[Item], str | None]:
     """A page of items as plain data (:data:`Item`) and the cursor of the next one."""
-    statement = timeline_keys_statement(
-        db, scope=scope, session=session, wanted=wanted, order=order, cursor=cursor, limit=limit
+    statement_after = _keys_after(db, scope=scope, session=session, wanted=wanted, order=order)
+
+    def fetch_keys(position: Cursor | None, count: int) -> list[tuple[Any, ...]]:
+        statement = statement_after(position, count)
+        return [] if statement is None else list(db.execute_sql(*statement).fetchall())
+
+    keys, next_cursor = paginate(
+        fetch_keys,
+        listing=_listing(order),
+        cursor=cursor,
+        limit=limit,
+        key=_key_of,
     )
-    if statement is None:
-        return [], None
-    rows = db.execute_sql(*statement).fetchall()
-    keys = [(kind, str(_uuid(ident))) for kind, _, ident in rows]
-    has_more = len(keys) > limit
-    items = _load(db, keys[:limit], signer)
-    next_cursor = None
-    if has_more and items:
-        last = items[-1]
-        next_cursor = encode_cursor(Cursor(last["timestamp"], UUID(last["id"]), _listing(order)))
+    items = _load(db, [(kind, str(_uuid(ident))) for kind, _, ident in keys], signer)
     return items, next_cursor
 
 
