@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from cloud.api.config import ControlConfig, EmbeddingsSinkConfig, NoSinkConfig
+from cloud.api.config import ControlConfig, EmbeddingsSinkConfig, NoSinkConfig, SchedulingConfig
 from cloud.ingest.config import IngestConfig
 from core.settings import FileSettings, Section, load_settings
 from protocol.ids import Segment
@@ -49,6 +49,7 @@ class ApiConfig(Section):
     port: int = Field(default=8000, ge=1, le=65535)
     secret_key: SecretStr = SecretStr("dev-secret-change-me")
     control: ControlConfig = Field(default_factory=ControlConfig)
+    scheduling: SchedulingConfig = Field(default_factory=SchedulingConfig)
     embeddings: EmbeddingsSinkConfig = Field(
         default_factory=NoSinkConfig,
         description="Where 'embed the timeline' sends documents: none, directory or webhook.",

@@ -14,6 +14,7 @@ from core.settings import Section
 
 __all__ = [
     "ControlConfig",
+    "SchedulingConfig",
     "DirectorySinkConfig",
     "EmbeddingsSinkConfig",
     "NoSinkConfig",
@@ -59,3 +60,23 @@ class WebhookSinkConfig(Section):
 EmbeddingsSinkConfig = Annotated[
     NoSinkConfig | DirectorySinkConfig | WebhookSinkConfig, Field(discriminator="kind")
 ]
+
+
+class SchedulingConfig(Section):
+    """Recurring series, and the API's scheduling jobs (docs/scheduling.md)."""
+
+    horizon_days: int = Field(
+        default=365,
+        ge=7,
+        le=3 * 366,
+        description="Open-ended series exist as sessions this far ahead; a job extends them.",
+    )
+    jobs: bool = Field(
+        default=True,
+        description="Run the scheduling jobs in the API process (extend series, start and end "
+        "auto-start sessions, deliver webhooks). Safe in several API processes at once; turn "
+        "off to run them only with `sideline cloud jobs`.",
+    )
+    jobs_interval_s: float = Field(
+        default=10.0, gt=0, le=600, description="How often the jobs look for work."
+    )

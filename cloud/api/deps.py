@@ -27,6 +27,7 @@ from cloud.api.access.scope import OrgScope, Principal
 from cloud.api.export.sinks import EmbeddingsSink
 from cloud.api.runtime import ApiRuntime
 from cloud.api.services import forms as form_service
+from cloud.api.services import series as series_service
 from cloud.api.services import sessions as session_service
 from cloud.api.services.auth import authenticate
 from cloud.api.services.references import team_in_org
@@ -34,7 +35,7 @@ from cloud.api.storage import ClipUrlSigner
 from cloud.db import database_proxy
 from cloud.devices.control import DeviceControl
 from cloud.errors import Forbidden, NotFound, Unauthorized
-from cloud.models import ROLE_RANK, FormTemplate, Role, Session, Team
+from cloud.models import ROLE_RANK, FormTemplate, Role, Session, SessionSeries, Team
 
 __all__ = [
     "AdminScope",
@@ -48,6 +49,7 @@ __all__ = [
     "OwnerScope",
     "RoleRequirement",
     "RuntimeDep",
+    "SeriesInOrg",
     "SessionInOrg",
     "SignerDep",
     "SinkDep",
@@ -174,3 +176,12 @@ def team_path_in_org(
 SessionInOrg = Annotated[Session, Depends(session_in_org)]
 FormInOrg = Annotated[FormTemplate, Depends(form_in_org)]
 TeamInOrg = Annotated[Team, Depends(team_path_in_org)]
+
+
+def series_in_org(
+    scope: Annotated[OrgScope, Depends(org_scope)], series_id: Annotated[UUID, Path()]
+) -> SessionSeries:
+    return series_service.get_series(scope=scope, series_id=series_id)
+
+
+SeriesInOrg = Annotated[SessionSeries, Depends(series_in_org)]

@@ -108,4 +108,10 @@ def build_runtime(config: CloudConfig) -> ApiRuntime:
     runtime._closers.append(connector.stop)
     if sink is not None and hasattr(sink, "close"):
         runtime._closers.append(sink.close)
+    if config.api.scheduling.jobs:
+        from cloud.api.jobs import SchedulingJobs
+
+        jobs = SchedulingJobs(database, settings=config.api.scheduling)
+        jobs.start()
+        runtime._closers.append(jobs.stop)
     return runtime

@@ -11,6 +11,7 @@ from cloud.models.devices import Camera, Device, DeviceStatus, HeartbeatSample
 from cloud.models.enums import (
     ROLE_RANK,
     AttendanceStatus,
+    BusyKind,
     ClipStatus,
     CommandState,
     LogOrigin,
@@ -22,6 +23,7 @@ from cloud.models.enums import (
 )
 from cloud.models.forms import FormTemplate, FormVersion
 from cloud.models.records import Clip, DetectionEventRecord, Log
+from cloud.models.scheduling import HostBusy, SessionSeries
 from cloud.models.sessions import Session, SessionDevice, SessionParticipant, SessionTransition
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "ApiToken",
     "AttendanceStatus",
     "BaseModel",
+    "BusyKind",
     "Camera",
     "Clip",
     "ClipStatus",
@@ -44,6 +47,7 @@ __all__ = [
     "FormTemplate",
     "FormVersion",
     "HeartbeatSample",
+    "HostBusy",
     "Log",
     "LogOrigin",
     "Membership",
@@ -53,6 +57,7 @@ __all__ = [
     "Session",
     "SessionDevice",
     "SessionParticipant",
+    "SessionSeries",
     "SessionStatus",
     "SessionTransition",
     "SessionType",
@@ -89,5 +94,7 @@ ALL_MODELS: list[type[BaseModel]] = [
     Clip,
     DetectionEventRecord,
     DeadLetter,
+    SessionSeries,
+    HostBusy,
 ]
 """Every table, in an order where each comes after the tables it references."""

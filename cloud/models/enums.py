@@ -11,6 +11,7 @@ from enum import StrEnum
 __all__ = [
     "ROLE_RANK",
     "AttendanceStatus",
+    "BusyKind",
     "ClipStatus",
     "CommandState",
     "LogOrigin",
@@ -107,3 +108,10 @@ class CommandState(StrEnum):
     REFUSED = "refused"  # the device would not (expired, unknown camera, ...)
     FAILED = "failed"  # publishing or carrying it out failed; ``reason`` says
     EXPIRED = "expired"  # no answer from the device before ``expires_at``
+
+
+class BusyKind(StrEnum):
+    """What holds a host's time (a ``host_busy`` row)."""
+
+    SESSION = "session"  # a session they host
+    BOOKING = "booking"  # a meeting booked with them (with the slot's buffers)

@@ -73,8 +73,15 @@ class Session(BaseModel):
     form_template_id: UUID | None
     form_version = ForeignKeyField(FormVersion, null=True, on_delete="SET NULL")
     form_version_id: UUID | None
-    # The scheduling issue adds the recurrence table; sessions of one series share it.
-    recurrence_id = UUIDField(null=True, index=True)
+    # The series (``session_series.id``) an occurrence belongs to; no database
+    # reference, so that a series' rows can be rebuilt without touching sessions.
+    recurrence_id = UUIDField(null=True, index=False)
+    # The instant the series' rule gave this occurrence (iCalendar's RECURRENCE-ID);
+    # kept when the occurrence is moved, so a re-expanded rule finds it.
+    occurrence_at = UtcDateTimeField(null=True)
+    occurrence_edited = BooleanField(default=False)  # changed on its own: series edits skip it
+    auto_start = BooleanField(default=False)  # go live at scheduled_at, end after the duration
+    late_grace_minutes = IntegerField(null=True, constraints=[Check("late_grace_minutes >= 0")])
     created_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
     created_by_id: UUID | None
     created_at = UtcDateTimeField(default=utc_now)
@@ -90,6 +97,8 @@ class Session(BaseModel):
             (("org", "created_at", "id"), False),
             (("team", "scheduled_at"), False),
             (("host", "scheduled_at"), False),
+            (("recurrence_id", "occurrence_at"), True),
+            (("status", "auto_start", "scheduled_at"), False),
         )
         constraints = [
             Check("is_free OR (price_minor IS NOT NULL AND currency IS NOT NULL)"),

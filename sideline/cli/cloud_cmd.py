@@ -107,6 +107,44 @@ def ingest(
         service.run(stop)
 
 
+@app.command()
+def jobs(
+    config: ConfigOption = None,
+    database_url: DatabaseOption = None,
+    once: Annotated[bool, typer.Option("--once", help="One round, then exit.")] = False,
+) -> None:
+    """Run the scheduling jobs (extend recurring series to the horizon) outside the API.
+
+    The API process runs them too unless api.scheduling.jobs is false; several
+    runners at once are safe."""
+    import signal
+    import threading
+
+    from peewee import OperationalError
+
+    from cloud.api.jobs import SchedulingJobs
+    from cloud.config import load_cloud_config
+    from cloud.db import DatabaseUrlError
+    from cloud.migrations import SchemaBehind, SchemaTooNew, open_current_database
+    from sideline.logs import configure_logging
+
+    with user_errors():
+        loaded = load_cloud_config(config)
+    configure_logging(loaded.log_level)
+    with user_errors(DatabaseUrlError, SchemaBehind, SchemaTooNew, OperationalError):
+        database = open_current_database(database_url or loaded.database_url)
+        runner = SchedulingJobs(database, settings=loaded.api.scheduling)
+        if once:
+            typer.echo(str(runner.run_once()))
+            return
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        runner.start()
+        stop.wait()
+        runner.stop()
+
+
 def _register_account_admin() -> None:
     """``sideline cloud org|team|user|member|token`` (in their own module)."""
     from sideline.cli.cloud_admin_cmd import register_admin_commands

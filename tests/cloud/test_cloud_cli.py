@@ -48,3 +48,27 @@ def test_broker_files_and_device_list(tmp_path: Path, sqlite_db: Database) -> No
     assert listing.exit_code == 0, listing.output
     assert "club/north\tnever seen\tNorth" in listing.output
     assert "club/old\tretired\tOld" in listing.output
+
+
+def test_jobs_once_extends_an_open_ended_series(sqlite_db: Database) -> None:
+    from datetime import timedelta
+
+    from cloud.models import Session, SessionSeries, utc_now
+
+    org = make_org("club")
+    start = (utc_now() + timedelta(days=1)).replace(hour=18, minute=0, second=0, microsecond=0)
+    series = SessionSeries.create(
+        org=org,
+        title="Weekly",
+        start_local=start.replace(tzinfo=None).isoformat(),
+        timezone="UTC",
+        rrule="FREQ=WEEKLY",
+        duration_minutes=60,
+        materialised_until=start,  # nothing written yet
+    )
+    url = f"sqlite:///{sqlite_db.database}"
+    result = runner.invoke(app, ["cloud", "jobs", "--once", "--database-url", url])
+    assert result.exit_code == 0, result.output
+    assert "extended_series=1" in result.output
+    written = Session.select().where(Session.recurrence_id == series.id).count()
+    assert 52 <= written <= 53  # a year ahead (the default horizon)

@@ -18,6 +18,7 @@ from cloud.api.routes import (
     members,
     orgs,
     participants,
+    series,
     sessions,
     teams,
     timeline,
@@ -29,7 +30,19 @@ __all__ = ["api_router"]
 _ORG_PREFIX = "/orgs/{org}"
 org_router = APIRouter(prefix=_ORG_PREFIX, dependencies=[Depends(org_scope)])
 # Requests are matched against routes in order: the busiest (timeline, sessions) first.
-ORDER = (timeline, sessions, logs, clips, participants, commands, forms, teams, members, tokens)
+ORDER = (
+    timeline,
+    sessions,
+    logs,
+    clips,
+    participants,
+    commands,
+    series,
+    forms,
+    teams,
+    members,
+    tokens,
+)
 for module in ORDER:
     org_router.include_router(module.router)
 

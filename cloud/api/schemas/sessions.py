@@ -58,6 +58,17 @@ class SessionBase(Input):
     currency: Currency | None = Field(default=None, description="ISO 4217, e.g. 'EUR'.")
     form_template_id: UUID | None = None
     devices: list[SessionDeviceRef] = Field(default_factory=list, max_length=32)
+    auto_start: bool = Field(
+        default=False,
+        description="Go live at scheduled_at and end after duration_minutes, by itself "
+        "(needs both); the devices then record it.",
+    )
+    late_grace_minutes: int | None = Field(
+        default=None,
+        ge=0,
+        le=24 * 60,
+        description="Arriving later than this is 'late' (default 5).",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -100,6 +111,8 @@ class SessionUpdate(Input):
     currency: Currency | None = None
     form_template_id: UUID | None = None
     devices: list[SessionDeviceRef] | None = Field(default=None, max_length=32)
+    auto_start: bool | None = None
+    late_grace_minutes: int | None = Field(default=None, ge=0, le=24 * 60)
 
     @field_validator("timezone")
     @classmethod
@@ -136,7 +149,13 @@ class SessionPublic(Output):
     currency: str | None
     form_template_id: UUID | None
     form_version: int | None = Field(description="The form version logs are validated against.")
-    recurrence_id: UUID | None
+    recurrence_id: UUID | None = Field(description="The series this is an occurrence of.")
+    occurrence_at: datetime | None = Field(
+        description="The instant the series' rule gave this occurrence (iCalendar RECURRENCE-ID)."
+    )
+    occurrence_edited: bool = Field(description="Changed on its own; series edits leave it alone.")
+    auto_start: bool
+    late_grace_minutes: int | None
     devices: list[SessionDevicePublic]
     created_at: datetime
     updated_at: datetime

@@ -32,6 +32,7 @@ from cloud.models import (
     SessionTransition,
     utc_now,
 )
+from cloud.scheduling.busy import release_session
 
 __all__ = ["Action", "TransitionOutcome", "transition"]
 
@@ -113,6 +114,8 @@ def transition(
             by_user=scope.user_id,
             reason=reason,
         )
+        if target is S.CANCELLED:
+            release_session(session.id)  # the host's time is free again
     updated = reload_session(session)
     outcomes: list[DesiredStateRecord] = []
     if action is Action.START:

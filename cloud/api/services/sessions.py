@@ -51,13 +51,16 @@ from cloud.models import (
     SessionType,
     utc_now,
 )
+from cloud.scheduling.busy import lock_host, sync_session
 
 __all__ = [
     "EDITABLE_STATUSES",
     "SessionFilters",
     "create_session",
     "delete_session",
+    "resolve_references",
     "get_session",
+    "current_form_version",
     "list_sessions",
     "session_public",
     "sessions_page_statement",
@@ -67,6 +70,7 @@ __all__ = [
 
 EDITABLE_STATUSES = frozenset({SessionStatus.DRAFT, SessionStatus.SCHEDULED})
 _ALWAYS_EDITABLE = frozenset({"title", "description"})
+_TIMING = frozenset({"scheduled_at", "duration_minutes", "host"})  # what moves the host's busy time
 
 
 def _columns() -> Any:
@@ -302,7 +306,7 @@ def sessions_public(rows: Sequence[dict[str, Any]]) -> list[SessionPublic]:
     return [_public(row, devices.get(str(row["id"]), [])) for row in rows]
 
 
-def _resolve_references(scope: OrgScope, values: dict[str, Any]) -> dict[str, Any]:
+def resolve_references(scope: OrgScope, values: dict[str, Any]) -> dict[str, Any]:
     """Turn the ids a request names into this org's rows (404 for anything else)."""
     resolved: dict[str, Any] = {}
     if values.get("team_id") is not None:
@@ -320,14 +324,14 @@ def _resolve_references(scope: OrgScope, values: dict[str, Any]) -> dict[str, An
                 f"form {form.id} is archived; restore it or pick another", code="form_archived"
             )
         resolved["form_template"] = form
-        resolved["form_version"] = _current_version(form)
+        resolved["form_version"] = current_form_version(form)
     elif "form_template_id" in values:
         resolved["form_template"] = None
         resolved["form_version"] = None
     return resolved
 
 
-def _current_version(form: FormTemplate) -> FormVersion:
+def current_form_version(form: FormTemplate) -> FormVersion:
     return FormVersion.get(
         (FormVersion.template == form.id) & (FormVersion.version == form.current_version)
     )
@@ -357,6 +361,8 @@ _PLAIN_FIELDS = (
     "is_free",
     "price_minor",
     "currency",
+    "auto_start",
+    "late_grace_minutes",
 )
 
 
@@ -370,7 +376,8 @@ def create_session(db: Database, *, scope: OrgScope, data: SessionCreate) -> Ses
     if status is SessionStatus.SCHEDULED and data.scheduled_at is None:
         raise Conflict("a scheduled session needs scheduled_at", code="not_schedulable")
     with write_transaction(db):
-        references = _resolve_references(scope, values)
+        references = resolve_references(scope, values)
+        lock_host(db, getattr(references.get("host"), "id", None))
         session = Session.create(
             org=scope.org_id,
             status=status,
@@ -380,6 +387,7 @@ def create_session(db: Database, *, scope: OrgScope, data: SessionCreate) -> Ses
         )
         _set_devices(scope, session, data.devices)
         SessionTransition.create(session=session.id, to_status=status, by_user=scope.user_id)
+        sync_session(db, session.id)
     return reload_session(session)
 
 
@@ -399,7 +407,7 @@ def update_session(
         if str(current.status) != str(session.status):
             raise Conflict("the session changed meanwhile; reload it", code="stale")
         changes: dict[str, Any] = {name: values[name] for name in _PLAIN_FIELDS if name in values}
-        changes.update(_resolve_references(scope, values))
+        changes.update(resolve_references(scope, values))
         merged_free = changes.get("is_free", current.is_free)
         merged_price = changes.get("price_minor", current.price_minor)
         merged_currency = changes.get("currency", current.currency)
@@ -414,17 +422,22 @@ def update_session(
         if session.status == SessionStatus.SCHEDULED and "scheduled_at" in changes:
             if changes["scheduled_at"] is None:
                 raise Conflict("a scheduled session needs scheduled_at", code="not_schedulable")
+        if current.recurrence_id is not None and set(changes) - _ALWAYS_EDITABLE:
+            changes["occurrence_edited"] = True  # series edits leave it as it is now
         if changes:
             changes["updated_at"] = utc_now()
             Session.update(changes).where(Session.id == session.id).execute()
         if data.devices is not None:
             _set_devices(scope, session, data.devices)
+        if _TIMING & set(changes):
+            sync_session(db, session.id)
     return reload_session(session)
 
 
 def delete_session(db: Database, *, scope: OrgScope, session: Session) -> None:
     """Soft delete. A live session must be ended (or cancelled) first."""
     with write_transaction(db):
+        lock_host(db, session.host_id)
         deleted = (
             Session.update(deleted_at=utc_now(), updated_at=utc_now())
             .where(
@@ -435,6 +448,8 @@ def delete_session(db: Database, *, scope: OrgScope, session: Session) -> None:
             )
             .execute()
         )
+        if deleted:
+            sync_session(db, session.id)
     if not deleted:
         raise Conflict(
             "a live session cannot be deleted; end or cancel it first", code="session_live"

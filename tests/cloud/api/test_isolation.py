@@ -26,8 +26,10 @@ from cloud.models import (
     Role,
     Session,
     SessionParticipant,
+    SessionSeries,
     Team,
     TeamMember,
+    utc_now,
 )
 from tests.cloud.api.world import World, auth, build_world
 
@@ -53,6 +55,17 @@ def _form(world: World) -> dict[str, Any]:
         "name": "F",
         "team_id": str(world.team.id),
         "fields": [{"key": "a", "label": "A", "type": "text"}],
+    }
+
+
+def _series(world: World) -> dict[str, Any]:
+    return {
+        "title": "Isolation series",
+        "team_id": str(world.team.id),
+        "start": f"{utc_now().year + 2}-01-05T10:00",
+        "timezone": "Asia/Kolkata",
+        "duration_minutes": 45,
+        "rule": {"freq": "weekly", "count": 2},
     }
 
 
@@ -131,6 +144,14 @@ ROUTES: dict[tuple[str, str], Case] = {
     ("GET", S + "/timeline"): Case(Role.MEMBER),
     ("GET", S + "/timeline/export"): Case(Role.MEMBER),
     ("POST", S + "/timeline/embed"): Case(Role.COACH),
+    ("GET", "/api/v1/orgs/{org}/series"): Case(Role.MEMBER),
+    ("POST", "/api/v1/orgs/{org}/series"): Case(Role.COACH, lambda w: _series(w)),
+    ("GET", "/api/v1/orgs/{org}/series/{series_id}"): Case(Role.MEMBER),
+    ("PATCH", "/api/v1/orgs/{org}/series/{series_id}"): Case(
+        Role.COACH, lambda w: {"title": "Renamed series", "team_id": str(w.team.id)}
+    ),
+    ("POST", "/api/v1/orgs/{org}/series/{series_id}/cancel"): Case(Role.COACH, lambda w: {}),
+    ("GET", "/api/v1/orgs/{org}/series/{series_id}/occurrences"): Case(Role.GUEST),
 }
 PUBLIC = {("GET", "/api/v1/health")}
 
@@ -169,6 +190,7 @@ def _values(world: World) -> dict[str, str]:
         "log_id": world.log.id,
         "clip_id": world.clip.id,
         "command_id": world.command.id,
+        "series_id": world.series.id if world.series else "",
     }
     return {key: str(value) for key, value in values.items()}
 
@@ -208,6 +230,10 @@ def _snapshot(world: World) -> dict[str, object]:
         ),
         "clips": sorted(
             (str(c.id), c.title, c.deleted_at) for c in Clip.select().where(Clip.org == org)
+        ),
+        "series": sorted(
+            (str(x.id), x.title, x.rrule, x.cancelled_at)
+            for x in SessionSeries.select().where(SessionSeries.org == org)
         ),
         "participants": sorted(
             (str(p.id), str(p.status), p.attendance)
@@ -257,7 +283,7 @@ def test_every_route_is_in_the_table_with_the_role_the_openapi_states(client: Te
 def test_every_route_scopes_to_the_callers_organisation_and_enforces_roles(
     db: Database, client: TestClient
 ) -> None:
-    a, b = build_world(db, "alpha"), build_world(db, "bravo")
+    a, b = build_world(db, "alpha", scheduling=True), build_world(db, "bravo", scheduling=True)
     before = _snapshot(b)
     foreign = b.ids() - {b.slug}
     owner_a = a.tokens[Role.OWNER]

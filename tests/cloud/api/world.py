@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from peewee import Database
 
+from cloud.api.schemas.series import RuleIn
 from cloud.api.services.accounts import (
     add_membership,
     create_organisation,
@@ -31,6 +32,7 @@ from cloud.models import (
     Session,
     SessionDevice,
     SessionParticipant,
+    SessionSeries,
     SessionStatus,
     SessionTransition,
     Team,
@@ -38,6 +40,7 @@ from cloud.models import (
     utc_now,
 )
 from cloud.mqtt import PublishError
+from cloud.scheduling.recurrence import Frequency
 from protocol.ids import new_id
 from tests.cloud.factories import make_device
 
@@ -110,6 +113,7 @@ class World:
     event: DetectionEventRecord
     command: Command
     participant: SessionParticipant
+    series: SessionSeries | None = None  # with build_world(..., scheduling=True)
 
     @property
     def slug(self) -> str:
@@ -129,6 +133,7 @@ class World:
             self.event.id,
             self.command.id,
             self.participant.id,
+            *([self.series.id] if self.series is not None else []),
             *self.user_ids.values(),
             *self.membership_ids.values(),
             *self.token_ids.values(),
@@ -177,7 +182,8 @@ def make_clip(org: Organisation, session: Session, device_id: str, **fields: Any
     )
 
 
-def build_world(db: Database, slug: str) -> World:
+def build_world(db: Database, slug: str, *, scheduling: bool = False) -> World:
+    """The organisation; ``scheduling`` adds a series (and the rest of scheduling's things)."""
     org = create_organisation(db, slug=slug, name=slug.title())
     tokens: dict[Role, str] = {}
     user_ids: dict[Role, UUID] = {}
@@ -244,6 +250,7 @@ def build_world(db: Database, slug: str) -> World:
     )
     participant = SessionParticipant.create(session=session, user=user_ids[Role.GUEST])
     Session.update(participant_count=1).where(Session.id == session.id).execute()
+    series = _weekly_series(db, org, user_ids) if scheduling else None
     return World(
         org=org,
         tokens=tokens,
@@ -261,4 +268,25 @@ def build_world(db: Database, slug: str) -> World:
         event=event,
         command=command,
         participant=participant,
+        series=series,
     )
+
+
+def _weekly_series(db: Database, org: Organisation, user_ids: dict[Role, UUID]) -> SessionSeries:
+    """A weekly practice hosted by the host, starting next year (four occurrences)."""
+    from cloud.api.access.scope import OrgScope
+    from cloud.api.schemas.series import SeriesCreate
+    from cloud.api.services.series import create_series
+    from cloud.models import User
+
+    coach = User.get_by_id(user_ids[Role.COACH])
+    data = SeriesCreate(
+        title="Weekly practice",
+        host_id=user_ids[Role.HOST],
+        start=datetime(utc_now().year + 1, 6, 7, 18, 0),
+        timezone="Europe/London",
+        duration_minutes=60,
+        rule=RuleIn(freq=Frequency.WEEKLY, count=4),
+    )
+    scope = OrgScope(org=org, user=coach, role=Role.COACH)
+    return create_series(db, scope=scope, data=data).series
