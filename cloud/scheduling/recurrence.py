@@ -24,6 +24,7 @@ from enum import StrEnum
 from dateutil.rrule import rrule as DateutilRule
 from dateutil.rrule import rrulestr
 
+from cloud.errors import CloudError
 from cloud.scheduling.zones import to_utc, zone
 
 __all__ = [
@@ -42,7 +43,7 @@ MAX_SPAN_DAYS = 5 * 366
 """A series with an end date ends within five years of its start."""
 
 
-class RuleError(ValueError):
+class RuleError(CloudError, ValueError):
     """A rule that cannot be used; ``field`` names the part of the rule at fault."""
 
     def __init__(self, field: str, message: str) -> None:

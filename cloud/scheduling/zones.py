@@ -19,6 +19,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from cloud.errors import CloudError
+
 __all__ = [
     "KNOWN_ZONES",
     "UnknownZone",
@@ -34,7 +36,7 @@ __all__ = [
 KNOWN_ZONES = frozenset(available_timezones())
 
 
-class UnknownZone(ValueError):
+class UnknownZone(CloudError, ValueError):
     """A name that is not an IANA time zone."""
 
 
