@@ -68,19 +68,29 @@ def write_test_video(
     noise = np.random.default_rng(3).integers(16, 235, (height // 4, width), dtype=np.uint8)
     with av.open(str(path), "w", format=container) as output:
         stream = output.add_stream(codec, rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        # MJPEG (and RTP's JPEG payload) wants full-range 4:2:0.
+        pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
         stream.codec_context.gop_size = keyframe_interval
         stream.codec_context.bit_rate = bitrate_kbps * 1000
+        stream.codec_context.max_b_frames = bframes
         if codec == "libx264":
             stream.options = {
                 "preset": "ultrafast",
                 "x264-params": f"keyint={keyframe_interval}:min-keyint={keyframe_interval}:scenecut=0:bframes={bframes}",
+            }
+        elif codec in ("hevc", "libx265"):
+            stream.options = {
+                "preset": "ultrafast",
+                "x265-params": f"log-level=error:keyint={keyframe_interval}:min-keyint={keyframe_interval}:scenecut=0:bframes={bframes}",
             }
         for index in range(frames):
             image = painter.paint(index, round((start_at + index / fps) * 1000))
             if texture:
                 image[height - height // 4 : height] = np.roll(noise, index * 7, axis=1)
             frame = av.VideoFrame.from_ndarray(image, format="yuv420p")
+            if pix_fmt != "yuv420p":
+                frame = frame.reformat(format=pix_fmt)
             frame.pts = index
             frame.time_base = Fraction(1, fps)
             output.mux(stream.encode(frame))
@@ -103,6 +113,7 @@ class DecodedClip:
     codec: str
     pix_fmt: str | None
     keyframe_first: bool
+    first_time_s: float | None  # presentation time of the first frame shown
 
     @property
     def indices(self) -> list[int]:
@@ -116,11 +127,14 @@ def decode_clip(path: Path) -> DecodedClip:
         stream = container.streams.video[0]
         duration = float(container.duration / av.time_base) if container.duration else 0.0
         first_key = None
+        times: list[float] = []
         for packet in container.demux(stream):
             if packet.size and first_key is None:
                 first_key = bool(packet.is_keyframe)
             for frame in packet.decode():
                 stamps.append(read_stamp(frame.to_ndarray(format="gray")))
+                if frame.time is not None:
+                    times.append(frame.time)
         return DecodedClip(
             stamps=stamps,
             frames=len(stamps),
@@ -130,6 +144,7 @@ def decode_clip(path: Path) -> DecodedClip:
             codec=stream.codec_context.name,
             pix_fmt=stream.codec_context.pix_fmt,
             keyframe_first=bool(first_key),
+            first_time_s=min(times) if times else None,
         )
 
 

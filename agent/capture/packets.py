@@ -84,6 +84,17 @@ class EncodedPacket:
     def time_base(self) -> Fraction:
         return self.stream.time_base
 
+    @property
+    def decoded_at(self) -> float:
+        """UTC seconds of the frame's decode time: ``captured_at`` less its reorder delay.
+
+        Equal to ``captured_at`` without B-frames. Decode times only grow, so once a
+        packet decoded at ``t`` has arrived, no later packet presents before ``t``.
+        """
+        if self.pts == self.dts:
+            return self.captured_at
+        return self.captured_at - float((self.pts - self.dts) * self.stream.time_base)
+
 
 def nal_types(data: bytes) -> list[int]:
     """NAL unit types in an Annex B buffer, in order."""

@@ -23,6 +23,7 @@ import threading
 from collections import deque
 
 from agent.capture.packets import EncodedPacket
+from agent.capture.presentation import MAX_REORDER_S, window_end
 
 __all__ = ["PACKET_OVERHEAD_BYTES", "PacketRing", "RingFollower"]
 
@@ -37,7 +38,12 @@ _CLOCK_STEP_BACK_S = 2.0
 
 
 class RingFollower:
-    """The packets of one clip: a snapshot from its start keyframe plus everything after."""
+    """The packets of one clip: a snapshot from its start keyframe plus everything after.
+
+    ``reached_end`` is set once the packets hold the clip's whole window, in
+    presentation order (:func:`agent.capture.presentation.window_end`): with
+    B-frames that is a packet or two after the first frame at or after the end.
+    """
 
     def __init__(
         self, packets: list[EncodedPacket], end_time: float, wakeup: threading.Event
@@ -46,14 +52,21 @@ class RingFollower:
         self.end_time = end_time
         self.reached_end = threading.Event()
         self._wakeup = wakeup
-        if packets and packets[-1].captured_at >= end_time:
+        self._check_end()
+
+    def _check_end(self) -> None:
+        """Called under the ring's lock whenever the packets or the end change."""
+        if self.reached_end.is_set() or not self.packets:
+            return
+        if self.packets[-1].decoded_at < self.end_time - MAX_REORDER_S:
+            return  # cheap: the end is still far ahead
+        if window_end(self.packets, self.end_time) is not None:
             self.reached_end.set()
+            self._wakeup.set()
 
     def _add(self, packet: EncodedPacket) -> None:
         self.packets.append(packet)
-        if packet.captured_at >= self.end_time and not self.reached_end.is_set():
-            self.reached_end.set()
-            self._wakeup.set()
+        self._check_end()
 
 
 class PacketRing:
@@ -155,8 +168,8 @@ class PacketRing:
     def set_end(self, follower: RingFollower, end_time: float) -> None:
         with self._lock:
             follower.end_time = end_time
-            if follower.packets and follower.packets[-1].captured_at < end_time:
-                follower.reached_end.clear()
+            follower.reached_end.clear()
+            follower._check_end()
 
     def unfollow(self, follower: RingFollower) -> None:
         with self._lock:

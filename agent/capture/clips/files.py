@@ -127,7 +127,8 @@ class ClipFileWriter:
         try:
             mux_mp4(temp, timed)
             sha256, size = _sha256_and_size(temp)
-            first, last = timed[0], timed[-1]
+            first = timed[0]
+            last = max(timed, key=lambda t: t.pts)  # the last shown (B-frames: not the last sent)
             span = max(t.pts + t.duration for t in timed) - min(t.pts for t in timed)
             clip = LocalClip(
                 id=job.clip_id,

@@ -3,13 +3,18 @@
 Selection (:func:`select_window`): the packets whose stream can share a track
 with the stream live at the anchor time (a reconnect with different codec
 parameters is left out, not mixed in), starting at the last keyframe at or
-before ``start`` and ending with the first packet at or after ``end``.
+before ``start``. The end is cut in presentation order (:func:`window_end`):
+every frame presented up to the first frame at or after ``end`` is in the clip,
+once, also when the source has B-frames (there the packets come in decode
+order, and a frame shown inside the window may arrive after one shown later).
 
 Timing (:func:`lay_out`): inside one stream session the source's own
 timestamps are kept exactly (rescaled to 90 kHz), so frame spacing is what the
-camera sent; between sessions (a reconnect, a file loop) the wall-clock gap is
-used, so a dropout shows as a held frame of honest length, never as time
-squeezed out. Decode timestamps are kept strictly increasing, as MP4 requires.
+camera sent; the clip's first frame presents at 0 (with B-frames its decode
+time is negative; the MP4 muxer writes the edit list that says so). Between
+sessions (a reconnect, a file loop) the wall-clock gap is used, so a dropout
+shows as a held frame of honest length, never as time squeezed out. Decode
+timestamps are kept strictly increasing, as MP4 requires.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from agent.capture.packets import EncodedPacket, StreamInfo
+from agent.capture.presentation import window_end
 
 __all__ = ["OUTPUT_TIME_BASE", "TimedPacket", "lay_out", "select_window"]
 
@@ -29,7 +35,7 @@ _TICKS = 90_000
 @dataclass(frozen=True, slots=True)
 class TimedPacket:
     packet: EncodedPacket
-    pts: int  # in OUTPUT_TIME_BASE, from 0
+    pts: int  # in OUTPUT_TIME_BASE; the first frame presents at 0
     dts: int
     duration: int
 
@@ -71,12 +77,17 @@ def select_window(
             break
     if not usable[first].is_keyframe:  # nothing at or before start: earliest keyframe
         first = next(i for i, p in enumerate(usable) if p.is_keyframe)
-    chosen: list[EncodedPacket] = []
-    for packet in usable[first:]:
+    key = usable[first]
+    chosen = [key]
+    opening = True  # until the next keyframe: drop frames shown before the start keyframe
+    for packet in usable[first + 1 :]:
+        if packet.is_keyframe or packet.stream is not key.stream:
+            opening = False
+        if opening and packet.captured_at < key.captured_at:
+            continue  # an open GOP's leading frame: its reference is not in the clip
         chosen.append(packet)
-        if packet.captured_at >= end:
-            break
-    return chosen
+    cut = window_end(chosen, end, complete_only=False)
+    return chosen[:cut]
 
 
 def _ticks(value: int, time_base: Fraction) -> int:
@@ -86,24 +97,26 @@ def _ticks(value: int, time_base: Fraction) -> int:
 def lay_out(packets: Sequence[EncodedPacket]) -> list[TimedPacket]:
     if not packets:
         return []
-    origin = packets[0].captured_at
+    origin = packets[0].captured_at  # the start keyframe: shown first
     out: list[TimedPacket] = []
     stream: StreamInfo | None = None
     run_first_pts = 0
     run_offset = 0
-    last_dts = -1
+    last_dts: int | None = None
     end_of_previous = 0
     for packet in packets:
         tb = packet.stream.time_base
         if packet.stream is not stream:
             stream = packet.stream
             run_first_pts = packet.pts
+            lead = max(0, _ticks(packet.pts - packet.dts, tb))  # B-frames: decoded earlier
             run_offset = max(round((packet.captured_at - origin) * _TICKS), end_of_previous)
-            lead = _ticks(packet.pts - packet.dts, tb)  # B-frames: decode before presentation
-            run_offset += max(0, lead) if not out else 0
+            if last_dts is not None:
+                run_offset = max(run_offset, last_dts + 1 + lead)
         pts = run_offset + _ticks(packet.pts - run_first_pts, tb)
         dts = run_offset + _ticks(packet.dts - run_first_pts, tb)
-        dts = max(dts, last_dts + 1)
+        if last_dts is not None:
+            dts = max(dts, last_dts + 1)
         pts = max(pts, dts)
         if packet.duration:
             duration = _ticks(packet.duration, tb)

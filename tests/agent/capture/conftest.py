@@ -63,7 +63,8 @@ def video(media_dir: Path) -> TestVideo:
 
 @pytest.fixture(scope="session")
 def bframe_video(media_dir: Path) -> TestVideo:
-    return write_test_video(media_dir / "bframes.mp4", seconds=3, bframes=2)
+    """Three B-frames per reference frame with x264's b-pyramid: frames come out of order."""
+    return write_test_video(media_dir / "bframes.mp4", seconds=5, bframes=3)
 
 
 @pytest.fixture(scope="session")

@@ -153,7 +153,8 @@ class RtspPublisher:
                 delay = due - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
-                last = packet.pts + (packet.duration or 0)
+                # With B-frames the last packet in decode order is not the last shown.
+                last = max(last, packet.pts + (packet.duration or 0))
                 packet.pts += offset
                 packet.dts = (packet.dts or 0) + offset
                 packet.stream = stream

@@ -84,6 +84,42 @@ def test_clip_boundaries_are_frame_exact(
     assert decoded.codec == "h264" and decoded.pix_fmt == "yuv420p" and decoded.keyframe_first
 
 
+@pytest.mark.parametrize(
+    ("frame", "pre", "post"),
+    [(60, 1.0, 0.0), (61, 1.0, 0.5), (75, 2.0, 1.0), (88, 0.4, 0.9), (100, 0.0, 1.3)],
+)
+def test_b_frame_clips_hold_every_frame_of_the_window_once(
+    tmp_path: Path, bframe_video: TestVideo, frame: int, pre: float, post: float
+) -> None:
+    """Packets come in decode order (a B-frame after the frame it looks ahead to): the clip
+    still holds every frame shown in the window, once, and starts presenting at 0."""
+    packets = read_packets(bframe_video)
+    assert any(p.pts != p.dts for p in packets)  # really reordered
+    shown = sorted(packets, key=lambda p: p.pts)  # presentation order: shown[i] is frame i
+    sink = ListSink()
+    writer, ring = make_writer(tmp_path, sink)
+    moment = ms(shown[frame].captured_at)
+    arrived = 0
+    while arrived < len(packets) and packets[arrived].decoded_at <= moment:
+        ring.append(packets[arrived])
+        arrived += 1
+    writer.request_clip(ClipRequest(trigger=trigger_at(moment), pre_s=pre, post_s=post))
+    for packet in packets[arrived:]:
+        ring.append(packet)
+        if writer._pending and writer._pending[0].follower.reached_end.is_set():  # noqa: SLF001
+            break
+    assert writer.process_ready() == 1
+    [clip] = sink.clips
+    decoded = decode_clip(clip.path)
+    first, last_needed = expected_range(shown, moment, pre, post)
+    indices = decoded.indices
+    assert indices == list(range(first, indices[-1] + 1))  # contiguous, each frame once
+    assert last_needed <= indices[-1] <= last_needed + 3  # at most the B-frames' reference
+    assert decoded.first_time_s == 0.0 and decoded.keyframe_first
+    assert clip.frame_count == decoded.frames
+    assert abs(clip.ended_at.timestamp() - shown[indices[-1]].captured_at) < 0.002
+
+
 def test_clip_file_is_faststart_hashed_and_has_a_thumbnail(
     tmp_path: Path, packets: list[EncodedPacket]
 ) -> None:
