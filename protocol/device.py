@@ -5,8 +5,9 @@ from __future__ import annotations
 from enum import StrEnum
 from uuid import UUID
 
-from pydantic import Field, JsonValue
+from pydantic import Field
 
+from protocol.data import JsonData
 from protocol.envelope import Message, WireModel
 from protocol.ids import Segment
 from protocol.times import UtcDateTime
@@ -144,6 +145,6 @@ class CommandAck(Message):
     command_id: UUID
     status: AckStatus
     reason: str | None = Field(default=None, max_length=500)
-    result: dict[str, JsonValue] = Field(
+    result: JsonData = Field(
         default_factory=dict, description="e.g. {'clip_ids': [...]} for a clip command."
     )

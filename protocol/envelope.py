@@ -21,9 +21,10 @@ MAX_RECORDS_PER_BATCH = 500
 
 
 class WireModel(BaseModel):
-    """Base of every model that crosses the wire: unknown fields are errors, values immutable."""
+    """Base of every model that crosses the wire: unknown fields are errors, values
+    immutable, and a float is a finite number (JSON has no NaN or Infinity)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Message(WireModel):

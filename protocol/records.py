@@ -7,14 +7,16 @@ primary key, which is what makes re-sending harmless. Records travel in batches
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import Field, JsonValue, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
+from protocol.data import JsonData
 from protocol.envelope import MAX_RECORDS_PER_BATCH, Message, WireModel
-from protocol.ids import RecordId, Segment
+from protocol.ids import ObjectKey, RecordId, Segment
 from protocol.times import UtcDateTime
 
 __all__ = [
@@ -76,7 +78,7 @@ class LogRecord(WireModel):
     occurred_at: UtcDateTime
     source: LogSource
     type: ShortText = Field(description="Short label, e.g. 'marker', 'camera_lost'.")
-    data: dict[str, JsonValue] = Field(default_factory=dict)
+    data: JsonData = Field(default_factory=dict)
 
 
 class ClipRecord(WireModel):
@@ -90,8 +92,8 @@ class ClipRecord(WireModel):
     triggers: list[Trigger] = Field(
         min_length=1, description="Every trigger merged into this clip, oldest first."
     )
-    object_key: Annotated[str, StringConstraints(min_length=1, max_length=512)]
-    thumbnail_key: Annotated[str, StringConstraints(min_length=1, max_length=512)] | None = None
+    object_key: ObjectKey = Field(description="Under '{org}/{device}/'; normal form (no '..').")
+    thumbnail_key: ObjectKey | None = None
     content_type: Literal["video/mp4"] = "video/mp4"
     size_bytes: int = Field(ge=0)
     sha256: Sha256Hex = Field(description="SHA-256 of the whole MP4 file, lowercase hex.")
@@ -131,19 +133,44 @@ class DetectionEvent(WireModel):
     )
     rule: ShortText | None = None
     clip_id: UUID | None = Field(default=None, description="The clip a rule triggered, if any.")
-    data: dict[str, JsonValue] = Field(default_factory=dict)
+    data: JsonData = Field(default_factory=dict)
+
+
+def _check_unique_ids(records: Sequence[LogRecord | DetectionEvent | ClipRecord]) -> None:
+    # A second copy of an id in one batch would be dropped by the insert (or win
+    # over the first): refuse the batch instead, so the copy is named, not lost.
+    seen: dict[int, int] = {}
+    for index, record in enumerate(records):
+        first = seen.setdefault(record.id.int, index)
+        if first != index:
+            raise ValueError(f"records.{index}.id repeats records.{first}.id ({record.id})")
 
 
 class LogBatch(Message):
     records: list[LogRecord] = Field(min_length=1, max_length=MAX_RECORDS_PER_BATCH)
 
+    @model_validator(mode="after")
+    def _unique_ids(self) -> LogBatch:
+        _check_unique_ids(self.records)
+        return self
+
 
 class EventBatch(Message):
     records: list[DetectionEvent] = Field(min_length=1, max_length=MAX_RECORDS_PER_BATCH)
 
+    @model_validator(mode="after")
+    def _unique_ids(self) -> EventBatch:
+        _check_unique_ids(self.records)
+        return self
+
 
 class ClipBatch(Message):
     records: list[ClipRecord] = Field(min_length=1, max_length=MAX_RECORDS_PER_BATCH)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> ClipBatch:
+        _check_unique_ids(self.records)
+        return self
 
     @model_validator(mode="after")
     def _keys_under_device_prefix(self) -> ClipBatch:

@@ -16,13 +16,23 @@ __all__ = ["UtcDateTime", "format_utc", "parse_utc", "to_utc_ms", "utc_now"]
 
 
 def to_utc_ms(value: datetime) -> datetime:
-    """Convert an aware datetime to UTC and truncate it to whole milliseconds."""
+    """Convert an aware datetime to UTC and truncate it to whole milliseconds.
+
+    Raises ``ValueError`` (never ``OverflowError``) for a time whose UTC instant
+    is outside what a datetime can hold, e.g. ``0001-01-01T00:00:00+14:00``.
+    """
     if value.tzinfo is not UTC:
         if value.utcoffset() is None:
             raise ValueError(
                 "must be timezone-aware (e.g. '2026-11-22T10:32:05.123Z'), got a naive time"
             )
-        value = value.astimezone(UTC)
+        try:
+            value = value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError(
+                f"{value.isoformat()} is outside the range of times in UTC "
+                "(0001-01-01 to 9999-12-31)"
+            ) from None
     extra = value.microsecond % 1000
     return value.replace(microsecond=value.microsecond - extra) if extra else value
 
