@@ -55,7 +55,8 @@ class UtcDateTimeField(Field):
         if value.tzinfo is None:
             raise ValueError(f"{self.name}: naive datetime {value!r}; pass an aware one (UTC)")
         # Fixed width, always with microseconds and offset: text order == time order.
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00:00")
+        # (isoformat pads the year to four digits; strftime's %Y writes year 1 as "1".)
+        return value.astimezone(UTC).isoformat(sep=" ", timespec="microseconds")
 
     def python_value(self, value: Any) -> datetime | None:
         if value is None:
