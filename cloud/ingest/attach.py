@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 from uuid import UUID
 
@@ -63,9 +63,25 @@ def _window_of(session: Session | _SessionTimes, camera_id: str | None) -> Sessi
             return SessionWindow(session.id, session.started_at, session.ended_at, camera_id)
         return None
     if session.scheduled_at is not None and session.duration_minutes:
-        end = session.scheduled_at + timedelta(minutes=session.duration_minutes)
-        return SessionWindow(session.id, session.scheduled_at, end, camera_id)
+        return SessionWindow(
+            session.id,
+            session.scheduled_at,
+            _plus_minutes(session.scheduled_at, session.duration_minutes),
+            camera_id,
+        )
     return None
+
+
+_END_OF_TIME = datetime.max.replace(tzinfo=UTC)
+
+
+def _plus_minutes(start: datetime, minutes: int) -> datetime:
+    """``start`` + ``minutes``, or the last representable instant for a window that
+    would end after it (a session scheduled at the end of year 9999)."""
+    try:
+        return start + timedelta(minutes=minutes)
+    except OverflowError:
+        return _END_OF_TIME
 
 
 @dataclass(frozen=True, slots=True)

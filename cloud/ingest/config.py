@@ -65,6 +65,16 @@ class IngestConfig(Section):
     dead_letter_payload_bytes: int = Field(
         default=64 * 1024, ge=0, le=1024 * 1024, description="Raw payload kept per dead letter."
     )
+    poison_after_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        description=(
+            "A message the broker re-delivers after this many starts that never finished "
+            "(the worker was killed or hung inside it) is set aside as a 'poison' dead "
+            "letter, and its records refused in the receipt, instead of being tried again."
+        ),
+    )
     dead_letter_retention_s: float = Field(
         default=30 * 24 * 3600, gt=0, description="Dead letters older than this are deleted."
     )

@@ -17,6 +17,7 @@ from cloud.ingest.salvage import salvage_batch
 from protocol import (
     UP_CHANNELS,
     Channel,
+    MalformedPayload,
     Message,
     ProtocolError,
     Rejection,
@@ -44,6 +45,7 @@ class Inbound:
     generation: int  # the connection it arrived on: acks go only to that one
     received_at: datetime
     sequence: int = 0  # arrival order in this process: acknowledgements keep it
+    dup: bool = False  # MQTT's DUP flag: the broker delivered it before, unacknowledged
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +95,7 @@ def _decode(inbound: Inbound, prefix: str) -> Decoded:
         )
     try:
         message = decode(topic.channel, inbound.payload)
-    except SchemaMismatch as exc:
+    except (SchemaMismatch, MalformedPayload) as exc:
         if topic.channel not in RECORD_CHANNELS:
             return Decoded(inbound, topic, problem=Problem(exc.code, str(exc)))
         salvaged = salvage_batch(topic.channel, inbound.payload)

@@ -6,6 +6,12 @@ window on the device contains the record), inserts all rows at once with
 ``ON CONFLICT DO NOTHING``, refuses ids that another device already owns, and
 says which ids the receipt may name as stored. Clips are stored ``pending`` and
 named in a receipt only once verified (``cloud.ingest.verify``).
+
+Whatever goes wrong while filing one record (working out its session or command,
+encoding its row) refuses that record alone: it is rejected in the receipt with
+the cause and listed in ``RecordMessage.failures``, which the store keeps as an
+``internal_error`` dead letter of the whole message, for an operator to replay
+once the cause is fixed. The records beside it are stored as usual.
 """
 
 from __future__ import annotations
@@ -28,6 +34,10 @@ from protocol import ClipRecord, Rejection
 __all__ = ["RecordMessage", "write_records"]
 
 _FOREIGN = "this id is already used by another device's record"
+_FAILED = (
+    "the cloud could not file this record ({cause}); the message is kept as a dead "
+    "letter for an operator to replay once that is fixed"
+)
 
 
 @dataclass(slots=True)
@@ -42,6 +52,7 @@ class RecordMessage:
     prepared: Sequence[Any] | None = None  # the records' encoded parts, if done on receipt
     stored: list[UUID] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
+    failures: dict[UUID, str] = field(default_factory=dict)  # records the cloud failed to file
 
 
 @dataclass(slots=True)
@@ -61,6 +72,7 @@ def write_records(
     # Keyed by the id's integer: UUID.__hash__ is Python code, int's is not (×4 per row).
     rows: dict[int, PreparedRow] = {}
     sessions = _SessionResolver(spec, messages)
+    refused: dict[UUID, str] = {}
     for message in messages:
         commands = _commands_named(message) if kind == "clips" else set()
         ctx = RecordContext(
@@ -68,31 +80,37 @@ def write_records(
         )
         encoded = message.prepared
         if encoded is None or len(encoded) != len(message.records):
-            encoded = encoder.encode_records(spec, message.records)
+            encoded = _encode_each(encoder, spec, message)
         contexts: dict[tuple[UUID | None, UUID | None], Any] = {}
         for record, record_part in zip(message.records, encoded, strict=True):
             key_int = record.id.int
-            if key_int in rows:
+            if key_int in rows or record.id in message.failures:
                 continue  # the same record twice in one transaction (a re-delivery)
-            key = (
-                sessions.session_of(record, message.device_id),
-                _command_of(record, commands) if commands else None,
-            )
-            context_part = contexts.get(key)
-            if context_part is None:
-                context_part = contexts[key] = encoder.encode(
-                    spec.context_fields, spec.context_values(ctx, *key)
+            try:
+                key = (
+                    sessions.session_of(record, message.device_id),
+                    _command_of(record, commands) if commands else None,
                 )
+                context_part = contexts.get(key)
+                if context_part is None:
+                    context_part = contexts[key] = encoder.encode(
+                        spec.context_fields, spec.context_values(ctx, *key)
+                    )
+            except Exception as exc:  # noqa: BLE001 - one record's failure is that record's
+                message.failures[record.id] = _cause(exc)
+                continue
             rows[key_int] = PreparedRow(record.id, message.device_id, context_part, record_part)
+        for record_id, cause in message.failures.items():
+            refused[record_id] = _FAILED.format(cause=cause)[:500]
     totals = KindTotals()
-    refused: dict[UUID, str] = {}
     if isolate:
         totals.inserted = _insert_one_by_one(database, spec, rows.values(), refused)
     else:
         outcome = insert_ignore(database, spec, list(rows.values()))
         totals.inserted = outcome.inserted
         refused.update(dict.fromkeys(outcome.foreign, _FOREIGN))
-    totals.duplicates = len(rows) - totals.inserted - len(refused)
+    failed = sum(len(message.failures) for message in messages)
+    totals.duplicates = len(rows) - totals.inserted - (len(refused) - failed)
     totals.rejected = len(refused)
     ready = _clip_states(messages, refused) if kind == "clips" else None
     for message in messages:
@@ -105,6 +123,26 @@ def write_records(
             elif ready is None or record.id in ready:
                 message.stored.append(record.id)
     return totals
+
+
+def _cause(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+def _encode_each(encoder: RowEncoder, spec: RecordSpec, message: RecordMessage) -> list[Any]:
+    """The record parts of ``message``; a record that cannot be encoded gets ``None``
+    and an entry in ``message.failures`` (one at a time only after the whole failed)."""
+    try:
+        return encoder.encode_records(spec, message.records)
+    except Exception:  # noqa: BLE001 - find which record it was
+        parts: list[Any] = []
+        for record in message.records:
+            try:
+                parts.extend(encoder.encode_records(spec, [record]))
+            except Exception as exc:  # noqa: BLE001 - that record's, and only its
+                message.failures[record.id] = _cause(exc)
+                parts.append(None)
+        return parts
 
 
 class _SessionResolver:
@@ -123,7 +161,7 @@ class _SessionResolver:
         self.valid: set[UUID] = set()
         for org_id, session_ids in claimed.items():
             self.valid |= sessions_of_org(org_id, session_ids)
-        self.windows: dict[str, list[SessionWindow]] = {}
+        self.windows: dict[str, list[SessionWindow] | Exception] = {}
 
     def session_of(self, record: Any, device_id: str) -> UUID | None:
         if record.session_id is not None and record.session_id in self.valid:
@@ -136,9 +174,13 @@ class _SessionResolver:
                 if message.device_id == device_id
                 for r in message.records
             ]
-            windows = self.windows[device_id] = windows_for_device(
-                device_id, min(times), max(times)
-            )
+            try:
+                windows = windows_for_device(device_id, min(times), max(times))
+            except Exception as exc:  # noqa: BLE001 - asked once per device, failing or not
+                windows = exc
+            self.windows[device_id] = windows
+        if isinstance(windows, Exception):
+            raise windows
         if not windows:
             return None
         return pick_session(windows, self.spec.time_of(record), record.camera_id)

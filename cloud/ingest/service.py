@@ -211,6 +211,7 @@ class IngestService:
             generation=generation,
             received_at=utc_now(),
             sequence=self._received,
+            dup=bool(message.dup),
         )
         self._received += 1
         try:

@@ -10,6 +10,7 @@ worker acknowledges the MQTT messages only once all of it is durable.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -21,10 +22,20 @@ from cloud.ingest.config import IngestConfig
 from cloud.ingest.decoding import Decoded, Problem
 from cloud.ingest.health import apply_heartbeat, apply_status, prune_heartbeats
 from cloud.ingest.record_writer import RecordMessage, write_records
-from cloud.models import DeadLetter, Device, Organisation
-from protocol import CommandAck, Heartbeat, Receipt, Status
+from cloud.models import DeadLetter, Device, IngestAttempt, Organisation, utc_now
+from protocol import (
+    MAX_PAYLOAD_BYTES,
+    MAX_RECORDS_PER_BATCH,
+    CommandAck,
+    Heartbeat,
+    Receipt,
+    Status,
+)
 
-__all__ = ["GroupResult", "IngestStore"]
+__all__ = ["KEEP_WHOLE_PAYLOAD", "GroupResult", "IngestStore"]
+
+KEEP_WHOLE_PAYLOAD = frozenset({"internal_error", "poison"})
+"""Dead letters whose records a replay may still store: their payload is kept whole."""
 
 
 @dataclass(slots=True)
@@ -51,14 +62,43 @@ class IngestStore:
         self.config = config
         self.worker = worker
 
-    def write(self, group: list[Decoded], *, isolate: bool = False) -> GroupResult:
+    def write(
+        self, group: list[Decoded], *, isolate: bool = False, finished: Iterable[str] = ()
+    ) -> GroupResult:
         """Everything in ``group`` in one transaction; raises if the database fails.
 
         ``isolate``: insert records one by one so that a row the database refuses
         is rejected instead of failing the group (the retry after a permanent error).
+        ``finished``: digests of re-delivered messages begun with :meth:`begin_attempt`,
+        whose attempt rows go in the same commit.
         """
         with write_transaction(self.database):
-            return self._write(group, isolate)
+            result = self._write(group, isolate)
+            digests = list(finished)
+            if digests:
+                IngestAttempt.delete().where(IngestAttempt.digest.in_(digests)).execute()
+            return result
+
+    def begin_attempt(self, digest: str, topic: str) -> int:
+        """Count one more start on a re-delivered message, committed before the worker
+        handles it; returns how many starts it has had, this one included."""
+        now = utc_now()
+        with write_transaction(self.database):
+            row = IngestAttempt.get_or_none(IngestAttempt.digest == digest)
+            if row is None:
+                IngestAttempt.create(
+                    digest=digest,
+                    topic=topic,
+                    attempts=1,
+                    first_at=now,
+                    last_at=now,
+                    worker=self.worker,
+                )
+                return 1
+            IngestAttempt.update(
+                attempts=IngestAttempt.attempts + 1, last_at=now, worker=self.worker
+            ).where(IngestAttempt.digest == digest).execute()
+            return int(row.attempts) + 1
 
     def _write(self, group: list[Decoded], isolate: bool) -> GroupResult:
         result = GroupResult()
@@ -74,9 +114,6 @@ class IngestStore:
                         )
                 elif decoded.message is not None:
                     self._apply_device_message(decoded, sender)
-            if decoded.problem is not None:
-                self._dead_letter(decoded, decoded.problem)
-                result.dead_letters[decoded.problem.code] += 1
         for kind, items in by_kind.items():
             totals = write_records(self.database, kind, [m for _, m in items], isolate=isolate)
             result.inserted += totals.inserted
@@ -84,9 +121,14 @@ class IngestStore:
             result.rejected += totals.rejected + sum(len(d.rejected) for d, _ in items)
             result.clips_to_verify |= kind == "clips"
             for decoded, message in items:
-                receipt = self._receipt(decoded, message, kind)
-                if receipt is not None:
+                if message.failures:
+                    decoded.problem = _with_failures(decoded.problem, message.failures)
+                for receipt in self._receipts(decoded, message, kind):
                     result.receipts.append((decoded, receipt))
+        for decoded in group:
+            if decoded.problem is not None:
+                self._dead_letter(decoded, decoded.problem)
+                result.dead_letters[decoded.problem.code] += 1
         return result
 
     # -- senders ----------------------------------------------------------------------
@@ -175,24 +217,33 @@ class IngestStore:
                     f"command {message.command_id} is not a command of {sender.device_id!r}",
                 )
 
-    def _receipt(self, decoded: Decoded, message: RecordMessage, kind: str) -> Receipt | None:
+    def _receipts(self, decoded: Decoded, message: RecordMessage, kind: str) -> list[Receipt]:
+        """The receipt for ``decoded``: one, or several when it names more ids than
+        one receipt holds (a batch of more records than a batch may have)."""
         rejected = [*decoded.rejected, *message.rejected]
         if (not message.stored and not rejected) or decoded.message_id is None:
-            return None
+            return []
         topic = decoded.topic
         assert topic is not None
-        return Receipt(
-            org=topic.org,
-            device_id=topic.device,
-            kind=kind,
-            for_message_id=decoded.message_id,
-            stored=message.stored,
-            rejected=rejected,
-        )
+        size = MAX_RECORDS_PER_BATCH
+        parts = max(-(-len(message.stored) // size), -(-len(rejected) // size))
+        return [
+            Receipt(
+                org=topic.org,
+                device_id=topic.device,
+                kind=kind,
+                for_message_id=decoded.message_id,
+                stored=message.stored[part * size : (part + 1) * size],
+                rejected=rejected[part * size : (part + 1) * size],
+            )
+            for part in range(parts)
+        ]
 
     def _dead_letter(self, decoded: Decoded, problem: Problem) -> None:
         payload = decoded.inbound.payload
         limit = self.config.dead_letter_payload_bytes
+        if problem.code in KEEP_WHOLE_PAYLOAD:
+            limit = max(limit, MAX_PAYLOAD_BYTES)
         topic = decoded.topic
         DeadLetter.create(
             received_at=decoded.inbound.received_at,
@@ -201,10 +252,22 @@ class IngestStore:
             device_id=topic.device if topic else None,
             channel=topic.channel.value if topic else None,
             code=problem.code,
-            reason=problem.reason[:4000],
+            reason=problem.reason[:4000].replace("\x00", "\\0"),  # PostgreSQL text has no NUL
             payload=payload[:limit],
             payload_size=len(payload),
             truncated=len(payload) > limit,
             message_id=decoded.message_id,
             worker=self.worker,
         )
+
+
+def _with_failures(problem: Problem | None, failures: dict[UUID, str]) -> Problem:
+    listed = "; ".join(f"{record_id}: {cause}" for record_id, cause in list(failures.items())[:5])
+    more = f"; and {len(failures) - 5} more" if len(failures) > 5 else ""
+    reason = (
+        f"the cloud could not file {len(failures)} record(s), refused in the receipt: "
+        f"{listed}{more}"
+    )
+    if problem is not None:
+        reason = f"{reason}; also: {problem.code}: {problem.reason}"
+    return Problem("internal_error", reason)

@@ -9,17 +9,30 @@ no receipt comes; either way the insert is idempotent.
 
 Database errors: a lost connection, a deadlock or a locked SQLite file is
 transient — roll back, wait (doubling), try the same group again, acknowledging
-nothing meanwhile. Anything else is about the data: the group is written again
-with each record on its own savepoint, and records the database refuses are
-rejected in the receipt and kept as dead letters of their message.
+nothing meanwhile. Anything else — a refusal by the database, or any exception
+at all while handling the group — is about the data: the group is written again
+with each record on its own savepoint, then each message alone; a message that
+still fails becomes an ``internal_error`` dead letter (its whole payload, the
+cause) with its records refused in the receipt, and is acknowledged. Whatever
+one message does, the worker goes on.
+
+A message the broker delivers again (MQTT's DUP flag: the worker that had it
+stopped before acknowledging) is handled alone, with its start counted in the
+database first (``IngestAttempt``). One that keeps stopping workers (killed,
+hung, crashed in C) is set aside as a ``poison`` dead letter after
+``poison_after_attempts`` starts, instead of taking the worker down again.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 import queue
 import threading
-from typing import Protocol
+from collections.abc import Callable
+from functools import partial
+from typing import Protocol, TypeVar
 
 from peewee import DatabaseError, InterfaceError, OperationalError
 
@@ -27,14 +40,15 @@ from cloud.ingest.config import IngestConfig
 from cloud.ingest.decoding import Decoded, Inbound, Problem
 from cloud.ingest.stats import IngestStats
 from cloud.ingest.store import GroupResult, IngestStore
-from protocol import Channel, Receipt, Topic, encode
+from protocol import Channel, Receipt, Rejection, Topic, encode
 
 __all__ = ["BrokerLink", "IngestWorker"]
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 _TRANSIENT = (OperationalError, InterfaceError)
-_PERMANENT = (DatabaseError, ValueError, TypeError)
 
 
 class BrokerLink(Protocol):
@@ -92,13 +106,55 @@ class IngestWorker:
         return group
 
     def process(self, group: list[Decoded], stop: threading.Event) -> bool:
-        """Write, then ack and receipt; False when stopped before the commit."""
-        result = self._write(group, stop)
+        """Write, then ack and receipt; False when stopped before the commit.
+
+        Re-delivered messages go one by one, each counted first (see the module)."""
+        fresh = [decoded for decoded in group if not decoded.inbound.dup]
+        if fresh and not self._process(fresh, stop):
+            return False
+        for decoded in group:
+            if decoded.inbound.dup and not self._process_again(decoded, stop):
+                return False
+        return True
+
+    def _process_again(self, decoded: Decoded, stop: threading.Event) -> bool:
+        digest = hashlib.sha256(
+            decoded.inbound.topic.encode() + b"\0" + decoded.inbound.payload
+        ).hexdigest()
+        attempts = self._retrying(
+            lambda: self.store.begin_attempt(digest, decoded.inbound.topic), stop
+        )
+        if attempts is None:
+            return False
+        limit = self.config.poison_after_attempts
+        if attempts > limit:
+            log.error(
+                "a message on %s was delivered %d times and never finished; set aside",
+                decoded.inbound.topic,
+                attempts,
+            )
+            _set_aside(
+                decoded,
+                Problem(
+                    "poison",
+                    f"delivered {attempts} times; the {attempts - 1} earlier starts never "
+                    "finished (the worker stopped inside it), so it is set aside",
+                ),
+            )
+        return self._process([decoded], stop, finished=[digest])
+
+    def _process(
+        self, group: list[Decoded], stop: threading.Event, finished: list[str] | None = None
+    ) -> bool:
+        result = self._write(group, stop, finished or [])
         if result is None:
             return False
         skipped = sum(0 if self.link.ack(decoded.inbound) else 1 for decoded in group)
         for _, receipt in result.receipts:
-            self.send_receipt(receipt)
+            try:
+                self.send_receipt(receipt)
+            except Exception:  # noqa: BLE001 - the box re-sends; the next receipt may go
+                log.exception("could not publish a receipt to %s", receipt.device_id)
         self.stats.add(
             messages=len(group),
             transactions=1,
@@ -117,39 +173,58 @@ class IngestWorker:
         self.link.publish(str(topic), encode(receipt), qos=1)
         self.stats.add(receipts_sent=1)
 
-    def _write(self, group: list[Decoded], stop: threading.Event) -> GroupResult | None:
+    def _retrying(self, operation: Callable[[], T], stop: threading.Event) -> T | None:
+        """``operation()``, retried while the database is unavailable; None if stopped."""
         delay = 0.5
-        isolate = False
         while not stop.is_set():
             try:
-                return self.store.write(group, isolate=isolate)
+                return operation()
             except _TRANSIENT as exc:
                 log.warning("database unavailable (%s); retrying in %.1f s", exc, delay)
                 self.stats.add(db_retries=1)
                 self._reset_connection()
                 stop.wait(delay)
                 delay = min(delay * 2, 30.0)
-            except _PERMANENT as exc:
-                if isolate:
-                    return self._write_alone(group, exc)
-                log.warning(
-                    "database refused a group of %d messages (%s); isolating", len(group), exc
-                )
-                isolate = True
         return None
 
-    def _write_alone(self, group: list[Decoded], error: Exception) -> GroupResult:
-        """Last resort: each message by itself; one the database still refuses is
-        kept only as a dead letter (and acknowledged, so it cannot block the queue)."""
-        log.error("database refused records even one by one (%s); writing messages alone", error)
+    def _write(
+        self, group: list[Decoded], stop: threading.Event, finished: list[str]
+    ) -> GroupResult | None:
+        try:
+            return self._retrying(lambda: self.store.write(group, finished=finished), stop)
+        except Exception as exc:  # noqa: BLE001 - whatever it is, it is about this group
+            log.warning("could not write a group of %d messages (%r); isolating", len(group), exc)
+        try:
+            return self._retrying(
+                lambda: self.store.write(group, isolate=True, finished=finished), stop
+            )
+        except Exception as exc:  # noqa: BLE001
+            return self._write_alone(group, exc, stop, finished)
+
+    def _write_alone(
+        self, group: list[Decoded], error: Exception, stop: threading.Event, finished: list[str]
+    ) -> GroupResult | None:
+        """Last resort: each message by itself; one that still fails is kept whole as
+        a dead letter, its records refused in the receipt, and it is acknowledged, so
+        that it can neither block the queue nor come back."""
+        log.error("a group failed even record by record (%r); writing messages alone", error)
         combined = GroupResult()
         for decoded in group:
+            alone = [decoded]
             try:
-                result = self.store.write([decoded], isolate=True)
-            except _PERMANENT as exc:
-                decoded.message, decoded.rejected = None, []
-                decoded.problem = Problem("db_error", f"the database refused it: {exc}"[:4000])
-                result = self.store.write([decoded])
+                result = self._retrying(
+                    partial(self.store.write, alone, isolate=True, finished=finished), stop
+                )
+            except Exception as exc:  # noqa: BLE001 - this message's, whatever it is
+                log.exception("a message on %s could not be handled", decoded.inbound.topic)
+                code = "db_error" if isinstance(exc, DatabaseError) else "internal_error"
+                _set_aside(
+                    decoded,
+                    Problem(code, f"handling it failed: {type(exc).__name__}: {exc}"[:4000]),
+                )
+                result = self._dead_letter_only(decoded, stop, finished)
+            if result is None:
+                return None
             combined.receipts.extend(result.receipts)
             combined.inserted += result.inserted
             combined.duplicates += result.duplicates
@@ -158,11 +233,41 @@ class IngestWorker:
             combined.clips_to_verify |= result.clips_to_verify
         return combined
 
+    def _dead_letter_only(
+        self, decoded: Decoded, stop: threading.Event, finished: list[str]
+    ) -> GroupResult | None:
+        try:
+            return self._retrying(partial(self.store.write, [decoded], finished=finished), stop)
+        except Exception:  # noqa: BLE001 - not even the dead letter: the log is all that is left
+            log.exception(
+                "could not keep a dead letter for a message on %s (%d bytes, first 2 KiB "
+                "base64: %s); acknowledging it so that it cannot stop this worker",
+                decoded.inbound.topic,
+                len(decoded.inbound.payload),
+                base64.b64encode(decoded.inbound.payload[:2048]).decode(),
+            )
+            return GroupResult()
+
     def _reset_connection(self) -> None:
         try:
             self.store.database.close()
         except DatabaseError:
             pass  # already gone
+
+
+def _set_aside(decoded: Decoded, problem: Problem) -> None:
+    """Make ``decoded`` a dead letter whose records (if any) are refused by id."""
+    records = getattr(decoded.message, "records", None) or []
+    reason = (
+        f"{problem.code}: {problem.reason}"[:400]
+        + "; the message is kept as a dead letter for an operator to replay"
+    )
+    refused = {rejection.id for rejection in decoded.rejected}
+    decoded.rejected = [
+        *decoded.rejected,
+        *(Rejection(id=r.id, reason=reason[:500]) for r in records if r.id not in refused),
+    ]
+    decoded.message, decoded.problem = None, problem
 
 
 def _record_count(decoded: Decoded) -> int:

@@ -6,7 +6,7 @@ No database is bound at import: :func:`cloud.db.open_database` binds them all.
 from cloud.models.accounts import ApiToken, Membership, Organisation, Team, TeamMember, User
 from cloud.models.base import BaseModel, StrEnumField, UtcDateTimeField, utc_now
 from cloud.models.control import Command, CommandAckRecord, DesiredStateRecord
-from cloud.models.deadletters import DeadLetter
+from cloud.models.deadletters import DeadLetter, IngestAttempt
 from cloud.models.devices import Camera, Device, DeviceStatus, HeartbeatSample
 from cloud.models.enums import (
     ROLE_RANK,
@@ -48,6 +48,7 @@ __all__ = [
     "FormVersion",
     "HeartbeatSample",
     "HostBusy",
+    "IngestAttempt",
     "Log",
     "LogOrigin",
     "Membership",
@@ -96,5 +97,6 @@ ALL_MODELS: list[type[BaseModel]] = [
     DeadLetter,
     SessionSeries,
     HostBusy,
+    IngestAttempt,
 ]
 """Every table, in an order where each comes after the tables it references."""

@@ -1,4 +1,6 @@
-"""Payloads the ingest could not accept, kept (bounded) for a person to look at."""
+"""Payloads the ingest could not accept, kept (bounded) for a person to look at, and
+the deliveries it is working on a second time (to recognise a message that keeps
+stopping the worker)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ from peewee import BlobField, BooleanField, CharField, IntegerField, TextField, 
 
 from cloud.models.base import SEGMENT_LENGTH, BaseModel, UtcDateTimeField, new_uuid_pk, utc_now
 
-__all__ = ["DeadLetter"]
+__all__ = ["DeadLetter", "IngestAttempt"]
 
 
 class DeadLetter(BaseModel):
@@ -29,6 +31,8 @@ class DeadLetter(BaseModel):
     truncated = BooleanField(default=False)
     message_id = UUIDField(null=True)  # when the envelope could be read
     worker = CharField(max_length=128, null=True)
+    replayed_at = UtcDateTimeField(null=True)  # `sideline cloud dead-letters replay`
+    replay_result = TextField(null=True)  # what the replay did, for people
 
     class Meta:
         table_name = "dead_letter"
@@ -37,3 +41,24 @@ class DeadLetter(BaseModel):
             (("device_id", "received_at"), False),
             (("org", "received_at"), False),
         )
+
+
+class IngestAttempt(BaseModel):
+    """A message the broker delivered again (MQTT's DUP flag) that a worker has begun.
+
+    Written and committed before the worker handles the message, deleted in the
+    transaction that finishes it: a row that stays means the worker stopped (was
+    killed, hung, crashed) inside it. After ``ingest.poison_after_attempts`` such
+    starts the message is set aside as a ``poison`` dead letter instead of being
+    tried again, so one message cannot keep a worker from ever getting past it.
+    """
+
+    digest = CharField(max_length=64, primary_key=True)  # SHA-256 of topic and payload
+    topic = TextField()
+    attempts = IntegerField()
+    first_at = UtcDateTimeField()
+    last_at = UtcDateTimeField()
+    worker = CharField(max_length=128, null=True)
+
+    class Meta:
+        table_name = "ingest_attempt"

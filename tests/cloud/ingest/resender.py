@@ -41,6 +41,7 @@ class ResendingPublisher:
         self.receipts_topic = str(p.Topic("sideline", org, device, p.Channel.RECEIPTS))
         self.pending: dict[UUID, _Pending] = {}
         self.stored: set[UUID] = set()
+        self.refused: set[UUID] = set()
         self.resends = 0
         self._lock = threading.Condition()
         self._stop = threading.Event()
@@ -63,6 +64,7 @@ class ResendingPublisher:
         receipt = p.decode(p.Channel.RECEIPTS, message.payload)
         with self._lock:
             self.stored.update(receipt.stored)
+            self.refused.update(rejection.id for rejection in receipt.rejected)
             self.pending.pop(receipt.for_message_id, None)
             self._lock.notify_all()
 

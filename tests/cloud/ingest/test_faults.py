@@ -62,12 +62,13 @@ def _waiting_on_lock(db_url: str) -> bool:
 
 
 def _start_worker(
-    tmp_path: Path, broker: MosquittoBroker, db_url: str, worker_id: str
+    tmp_path: Path, broker: MosquittoBroker, db_url: str, worker_id: str, *, extra: str = ""
 ) -> subprocess.Popen[bytes]:
     config = tmp_path / "cloud.toml"
     config.write_text(
         f'database_url = "{db_url}"\nlog_level = "DEBUG"\n[mqtt]\nhost = "{broker.host}"\n'
         f'port = {broker.port}\nusername = "{MQTT_ADMIN[0]}"\npassword = "{MQTT_ADMIN[1]}"\n'
+        + extra
     )
     log = tmp_path / f"{worker_id}.log"
     with log.open("ab") as output:  # the child keeps its own copy of the descriptor
