@@ -18,6 +18,7 @@ import av
 
 from sideline.services.process import free_port
 from tests.procs import child_env, sideline_argv
+from tests.waiting import wait_until
 
 
 def _lines(stream: IO[str], into: queue.Queue[str]) -> None:
@@ -35,16 +36,6 @@ def _call(url: str, token: str, body: dict[str, Any] | None = None) -> dict[str,
     with urllib.request.urlopen(request, timeout=15) as response:
         result: dict[str, Any] = json.loads(response.read())
         return result
-
-
-def _wait_for(condition: Any, *, timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
 def test_a_press_on_the_lan_or_through_the_cloud_becomes_a_playable_clip(tmp_path: Path) -> None:
@@ -100,7 +91,7 @@ def test_a_press_on_the_lan_or_through_the_cloud_becomes_a_playable_clip(tmp_pat
         def ready_clip() -> dict[str, Any] | None:
             return ready_clip_with(clip_id)
 
-        clip = _wait_for(ready_clip, timeout_s=90, what="the clip ready in the cloud")
+        clip = wait_until(ready_clip, timeout_s=90, what="the clip ready in the cloud")
         assert clip["trigger_source"] == "lan" and clip["triggers"][0]["note"] == "what a goal"
         assert clip["session_id"] == state["session_id"]  # the session the box records
 
@@ -127,7 +118,7 @@ def test_a_press_on_the_lan_or_through_the_cloud_becomes_a_playable_clip(tmp_pat
             assert command["progress"] not in {"refused", "failed", "expired"}, command
             return command if command["progress"] == "clip_uploaded" else None
 
-        command = _wait_for(uploaded, timeout_s=90, what="the command's clip in the cloud")
+        command = wait_until(uploaded, timeout_s=90, what="the command's clip in the cloud")
         (commanded_clip,) = command["clip_ids"]
         assert commanded_clip != clip_id
         assert ready_clip_with(commanded_clip)["trigger_source"] == "cloud"

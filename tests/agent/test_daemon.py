@@ -21,10 +21,11 @@ from agent.systemd_notify import SystemdNotifier
 from agent.wiring import PartsContext
 from protocol import Channel, Command, DeviceState, ReloadConfig, Status, Topic, decode_as, encode
 from sideline.services.mosquitto import MosquittoBroker
-from tests.agent.sync.conftest import Device, agent_config, config_json, wait_until
+from tests.agent.sync.conftest import Device, agent_config, config_json
 from tests.agent.sync.test_control import ack_for, command
 from tests.mqtt_helpers import TestClient
 from tests.procs import child_env, sideline_argv
+from tests.waiting import wait_until
 
 
 class NotifySocket:

@@ -46,9 +46,10 @@ from sideline.services.mosquitto import MosquittoBroker
 from sideline.services.process import free_port
 from tests.agent.detect.scenes import BALL, BIB, PERSON
 from tests.agent.detect.synthetic_models import build_colour_detector, manifest_for, write_model
-from tests.agent.sync.conftest import Device, agent_config, wait_until
+from tests.agent.sync.conftest import Device, agent_config
 from tests.agent.sync.test_control import ack_for, command, topic
 from tests.mqtt_helpers import TestClient
+from tests.waiting import wait_until
 
 TOKEN = "a-test-token-of-enough-length"
 BUTTON_PIN, LED_PIN = 17, 27

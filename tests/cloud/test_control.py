@@ -23,9 +23,10 @@ from cloud.models import (
 from cloud.mqtt import CloudMqttClient, PublishError
 from sideline.services.mosquitto import MosquittoBroker
 from tests.cloud.factories import make_device, make_org, make_session
-from tests.cloud.ingest.helpers import cloud_config, running_ingest, wait_until
+from tests.cloud.ingest.helpers import cloud_config, running_ingest
 from tests.fixtures.services import MQTT_ADMIN
 from tests.mqtt_helpers import connect
+from tests.waiting import wait_until
 
 
 @pytest.fixture

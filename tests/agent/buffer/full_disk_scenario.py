@@ -22,7 +22,7 @@ from agent.buffer.outbox import KINDS
 from agent.clock import SystemClock
 from agent.interfaces.sinks import StoreUnavailable
 from agent.sync.config import SyncConfig
-from agent.sync.link import DeliveryOutcome, LinkListener, PublishRequest
+from agent.sync.link_types import DeliveryOutcome, LinkListener, PublishRequest
 from agent.sync.publisher import RecordPublisher
 from protocol import Channel, Receipt, decode
 from tests.agent.buffer.conftest import open_store

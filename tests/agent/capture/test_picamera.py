@@ -32,8 +32,8 @@ from agent.capture.sources.picamera import PiCameraSource
 from agent.interfaces.frames import Frame
 from agent.interfaces.triggers import ClipRequest
 from tests.agent.capture.conftest import ListSink, trigger_at
-from tests.agent.capture.test_runner import wait_for
 from tests.media import decode_clip
+from tests.waiting import wait_until
 
 
 class FakeOutput:
@@ -199,15 +199,15 @@ def test_picamera_packets_lores_frames_and_a_clip(
         sink,
     )
     try:
-        wait_for(lambda: ring.span_seconds > 1.2)
+        wait_until(lambda: ring.span_seconds > 1.2)
         now = ring.newest_time or 0
         [clip_id] = writer.request_clip(ClipRequest(trigger=trigger_at(now)))
-        wait_for(lambda: writer.process_ready() == 1)
+        wait_until(lambda: writer.process_ready() == 1)
         # The camera stops delivering: a stall, reported and reopened.
         fake_picamera2.instances[-1].stalled.set()
-        wait_for(lambda: runner.failures >= 1)
+        wait_until(lambda: runner.failures >= 1)
         assert "no frame from the Pi camera for 0.5 s" in (runner.last_error or "")
-        wait_for(lambda: len(fake_picamera2.instances) >= 2 and runner.frames_captured > 0)
+        wait_until(lambda: len(fake_picamera2.instances) >= 2 and runner.frames_captured > 0)
     finally:
         runner.stop()
         thread.join(5)

@@ -18,8 +18,8 @@ from agent.config import AgentConfig
 from agent.interfaces.triggers import TriggerRejected
 from protocol import TriggerSource
 from tests.agent.capture.conftest import ListSink, trigger_at
-from tests.agent.capture.test_runner import wait_for
 from tests.media import decode_clip
+from tests.waiting import wait_until
 
 
 def without_aud(data: bytes) -> bytes:
@@ -124,7 +124,7 @@ def test_clip_range_cuts_from_segments_after_the_ring_has_moved_on(tmp_path: Pat
     service = CaptureService(config, sink)
     service.start()
     try:
-        wait_for(lambda: len(service.recorder.segments("pitch")) >= 6)
+        wait_until(lambda: len(service.recorder.segments("pitch")) >= 6)
         segments = service.recorder.segments("pitch")
         start, end = segments[1].start + 0.3, segments[2].end - 0.2
         assert (service.rings["pitch"].oldest_time or 0) > end  # only on disk now
@@ -134,7 +134,7 @@ def test_clip_range_cuts_from_segments_after_the_ring_has_moved_on(tmp_path: Pat
             datetime.fromtimestamp(end, UTC),
             trigger_at(time.time(), TriggerSource.CLOUD, by="dashboard"),
         )
-        wait_for(lambda: bool(sink.clips))
+        wait_until(lambda: bool(sink.clips))
         with pytest.raises(TriggerRejected, match="camera pitch: .* is not on this box"):
             service.clip_range(
                 "pitch",
@@ -189,7 +189,7 @@ def test_clip_range_from_memory_without_recording(tmp_path: Path) -> None:
     service = CaptureService(config, sink)
     service.start()
     try:
-        wait_for(lambda: service.rings["pitch"].span_seconds > 2)
+        wait_until(lambda: service.rings["pitch"].span_seconds > 2)
         newest = service.rings["pitch"].newest_time or 0
         service.clip_range(
             "pitch",
@@ -197,7 +197,7 @@ def test_clip_range_from_memory_without_recording(tmp_path: Path) -> None:
             datetime.fromtimestamp(newest - 0.5, UTC),
             trigger_at(time.time()),
         )
-        wait_for(lambda: bool(sink.clips))
+        wait_until(lambda: bool(sink.clips))
     finally:
         service.stop()
     assert decode_clip(sink.clips[0].path).frames >= 30

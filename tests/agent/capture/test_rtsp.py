@@ -23,8 +23,8 @@ from agent.interfaces.triggers import ClipRequest
 from protocol import CameraState
 from tests.agent.capture.conftest import ListSink, trigger_at
 from tests.agent.capture.rtsp import RtspPublisher, RtspServer
-from tests.agent.capture.test_runner import wait_for
 from tests.media import TestVideo, decode_clip, write_test_video
+from tests.waiting import wait_until
 
 
 def test_rtsp_camera_clip_stall_and_reconnect(
@@ -61,18 +61,18 @@ def test_rtsp_camera_clip_stall_and_reconnect(
     with caplog.at_level(logging.INFO):
         thread.start()
         try:
-            wait_for(lambda: ring.span_seconds > 2.2)
+            wait_until(lambda: ring.span_seconds > 2.2)
             assert runner.stream is not None and runner.stream.kind == "rtsp"
             assert runner.stream.extradata  # SPS/PPS from the SDP
             moment = ring.newest_time or 0
             writer.request_clip(ClipRequest(trigger=trigger_at(moment)))
-            wait_for(lambda: writer.process_ready() == 1)
+            wait_until(lambda: writer.process_ready() == 1)
             publisher.paused.set()  # the camera stops sending
-            wait_for(lambda: runner.failures >= 1)
+            wait_until(lambda: runner.failures >= 1)
             assert runner.state is CameraState.RECONNECTING or runner.failures >= 1
             publisher.paused.clear()
             captured = runner.frames_captured
-            wait_for(lambda: runner.frames_captured > captured + 30)
+            wait_until(lambda: runner.frames_captured > captured + 30)
         finally:
             runner.stop()
             publisher.stop()
@@ -127,7 +127,7 @@ def test_detection_reads_the_substream_and_recording_never_waits_for_it(
     with caplog.at_level(logging.INFO):
         service.start()
         try:
-            wait_for(lambda: len(frames) >= 5 and main_runner.frames_captured > 30)
+            wait_until(lambda: len(frames) >= 5 and main_runner.frames_captured > 30)
             # Frames come from the 320x180 substream: the 640x360 main stream would give
             # 640-wide frames (detect_width is 640).
             assert {(f.width, f.height) for f in frames} == {(320, 180)}
@@ -136,13 +136,13 @@ def test_detection_reads_the_substream_and_recording_never_waits_for_it(
             assert service.frames_decoded("gate") >= len(frames)
 
             sub.paused.set()  # the substream stops; the main stream goes on
-            wait_for(lambda: sub_runner.failures >= 1)
+            wait_until(lambda: sub_runner.failures >= 1)
             captured = main_runner.frames_captured
-            wait_for(lambda: main_runner.frames_captured > captured + 30)
+            wait_until(lambda: main_runner.frames_captured > captured + 30)
             assert main_runner.failures == 0
             sub.paused.clear()
             seen = len(frames)
-            wait_for(lambda: len(frames) > seen + 3)
+            wait_until(lambda: len(frames) > seen + 3)
             [health] = service.health()  # what the heartbeat carries
         finally:
             service.stop(10)
@@ -190,8 +190,8 @@ def test_the_status_page_names_a_dead_substream_while_the_camera_records(
     capture.start()
     try:
         sub = capture.service.substreams["gate"]
-        wait_for(lambda: capture.service.runners["gate"].frames_captured > 30)
-        wait_for(lambda: sub.failures >= 1)
+        wait_until(lambda: capture.service.runners["gate"].frames_captured > 30)
+        wait_until(lambda: sub.failures >= 1)
         snapshot = board.sample()
     finally:
         capture.stop(10)

@@ -7,7 +7,6 @@ import random
 import shutil
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,14 +18,7 @@ from agent.capture.sources.demux import DemuxSource
 from agent.interfaces.frames import Frame
 from protocol import CameraState
 from tests.media import TestVideo, write_garbage
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.02)
+from tests.waiting import wait_until
 
 
 def start(runner: CameraRunner) -> threading.Thread:
@@ -51,12 +43,12 @@ def test_garbage_then_a_working_camera(
     )
     with caplog.at_level(logging.INFO):
         thread = start(runner)
-        wait_for(lambda: runner.failures >= 3)
+        wait_until(lambda: runner.failures >= 3)
         assert runner.state is CameraState.RECONNECTING
         assert ring.packet_count == 0
         assert "camera yard: cannot open" in caplog.text and "Invalid data" in caplog.text
         shutil.copy(video.path, path)  # the camera comes back
-        wait_for(lambda: runner.frames_captured > 45)
+        wait_until(lambda: runner.frames_captured > 45)
     health = runner.health()
     assert health.state is CameraState.STREAMING
     assert health.reconnects >= 3 and health.gap_seconds > 0 and health.frames_dropped == 0
@@ -83,7 +75,7 @@ def test_backoff_grows_and_is_jittered(tmp_path: Path) -> None:
         rng=random.Random(3),
     )
     thread = start(runner)
-    wait_for(lambda: len(opened) >= 6)
+    wait_until(lambda: len(opened) >= 6)
     runner.stop()
     thread.join(5)
     waits = [b - a for a, b in zip(opened, opened[1:], strict=False)]
@@ -102,7 +94,7 @@ def test_file_without_loop_is_reopened_when_it_ends(video: TestVideo) -> None:
         reconnect_max_s=0.02,
     )
     thread = start(runner)
-    wait_for(lambda: runner.frames_captured > video.frames * 2)
+    wait_until(lambda: runner.frames_captured > video.frames * 2)
     runner.stop()
     thread.join(5)
     assert runner.reconnects >= 2
@@ -120,10 +112,10 @@ def test_encoded_source_decodes_only_for_listeners_at_their_rate(video: TestVide
     decoder = threading.Thread(target=tap.run, daemon=True)
     decoder.start()
     thread = start(runner)
-    wait_for(lambda: runner.frames_captured > 20)
+    wait_until(lambda: runner.frames_captured > 20)
     assert tap.frames_decoded == 0  # nobody listens: nothing decoded
     tap.add_listener(frames.append, fps=5)
-    wait_for(lambda: len(frames) >= 8)
+    wait_until(lambda: len(frames) >= 8)
     runner.stop()
     tap.stop()
     thread.join(5)

@@ -13,8 +13,8 @@ from agent.interfaces.frames import Frame
 from agent.interfaces.triggers import ClipRequest, TriggerRejected
 from protocol import CameraState, TriggerSource
 from tests.agent.capture.conftest import ListSink, trigger_at
-from tests.agent.capture.test_runner import wait_for
 from tests.media import TestVideo, decode_clip, write_garbage
+from tests.waiting import wait_until
 
 
 def config(tmp_path: Path, video: TestVideo, broken: Path) -> AgentConfig:
@@ -68,7 +68,7 @@ def test_service_runs_several_cameras_and_survives_a_broken_one(
         assert not interrupted.exists() and service.recovery is not None
         with pytest.raises(RuntimeError, match="already running"):
             service.start()
-        wait_for(lambda: all(service.rings[c].span_seconds > 1.2 for c in ("pattern", "replay")))
+        wait_until(lambda: all(service.rings[c].span_seconds > 1.2 for c in ("pattern", "replay")))
         ids = service.clip_writer.request_clip(
             ClipRequest(trigger=trigger_at(time.time(), TriggerSource.LAN, by="coach"))
         )
@@ -77,7 +77,7 @@ def test_service_runs_several_cameras_and_survives_a_broken_one(
             service.clip_writer.request_clip(
                 ClipRequest(trigger=trigger_at(time.time()), camera_id="broken")
             )
-        wait_for(lambda: len(sink.clips) == 2)
+        wait_until(lambda: len(sink.clips) == 2)
         health = {h.camera_id: h for h in service.health()}
     finally:
         service.stop()
@@ -109,7 +109,7 @@ def test_stop_finishes_a_clip_still_collecting_its_post_roll(
     service = CaptureService(config(tmp_path, video, write_garbage(tmp_path / "b.mp4")), sink)
     service.start()
     try:
-        wait_for(lambda: service.rings["pattern"].span_seconds > 1.2)
+        wait_until(lambda: service.rings["pattern"].span_seconds > 1.2)
         service.clip_writer.request_clip(
             ClipRequest(trigger=trigger_at(time.time()), camera_id="pattern", post_s=2)
         )

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from tests.agent.sync.cloud_ingest import (
 )
 from tests.fixtures.services import MQTT_ADMIN
 from tests.mqtt_helpers import TestClient, connect
+from tests.waiting import wait_until
 
 
 @dataclass(frozen=True)
@@ -40,16 +40,6 @@ class Device:
     password: str
     s3_key: str | None = None
     s3_secret: str | None = None
-
-
-def wait_until(condition: Callable[[], object], *, timeout_s: float = 30.0, what: str) -> None:
-    """Poll until ``condition()`` is truthy; fail naming ``what`` (a bound, not a benchmark)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
 def register_device(broker: MosquittoBroker, device_id: str, password: str) -> None:

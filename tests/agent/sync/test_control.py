@@ -25,8 +25,9 @@ from protocol import (
 )
 from sideline.services.mosquitto import MosquittoBroker
 from tests.agent.harness import FakeClipTrigger, TestParts, running_daemon
-from tests.agent.sync.conftest import Device, agent_config, wait_until
+from tests.agent.sync.conftest import Device, agent_config
 from tests.mqtt_helpers import TestClient
+from tests.waiting import wait_until
 
 
 def topic(device: Device, channel: Channel) -> str:

@@ -15,8 +15,9 @@ from protocol import CameraHealth, CameraState, Channel, Heartbeat, Topic, decod
 from sideline.services.mosquitto import MosquittoBroker
 from tests.agent.factories import make_log
 from tests.agent.harness import TestParts, running_daemon
-from tests.agent.sync.conftest import Device, RunningIngest, agent_config, wait_until
+from tests.agent.sync.conftest import Device, RunningIngest, agent_config
 from tests.mqtt_helpers import TestClient
+from tests.waiting import wait_until
 
 
 def camera_health() -> list[CameraHealth]:

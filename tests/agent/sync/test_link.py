@@ -10,12 +10,14 @@ from contextlib import contextmanager
 import pytest
 
 from agent.sync.config import MqttConfig
-from agent.sync.link import DeliveryOutcome, LinkListener, MqttLink, PublishRequest
+from agent.sync.link import MqttLink
+from agent.sync.link_types import DeliveryOutcome, LinkListener, PublishRequest
 from protocol import Channel, DeviceState, Status, Topic, decode_as, encode
 from sideline.services.mosquitto import MosquittoBroker
-from tests.agent.sync.conftest import Device, register_device, wait_until
+from tests.agent.sync.conftest import Device, register_device
 from tests.fixtures.services import MQTT_ADMIN, BrokerFactory
 from tests.mqtt_helpers import TestClient, connect
+from tests.waiting import wait_until
 
 
 class Inbox(LinkListener):

@@ -13,7 +13,8 @@ from sideline.services.mosquitto import MosquittoBroker
 from tests.agent.buffer.conftest import open_store
 from tests.agent.factories import make_event, make_log
 from tests.agent.harness import running_daemon
-from tests.agent.sync.conftest import Device, RunningIngest, agent_config, start_ingest, wait_until
+from tests.agent.sync.conftest import Device, RunningIngest, agent_config, start_ingest
+from tests.waiting import wait_until
 
 
 def state_counts(daemon: object, table: str = "logs") -> dict[int, int]:

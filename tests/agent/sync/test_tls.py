@@ -14,8 +14,9 @@ from agent.sync.link import MqttLink
 from protocol import DeviceState, Status, encode
 from sideline.services.mosquitto import MosquittoBroker
 from sideline.services.process import free_port
-from tests.agent.sync.conftest import Device, register_device, wait_until
+from tests.agent.sync.conftest import Device, register_device
 from tests.fixtures.services import BrokerFactory
+from tests.waiting import wait_until
 
 
 def make_certificates(directory: Path) -> dict[str, Path]:

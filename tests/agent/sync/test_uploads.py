@@ -27,9 +27,10 @@ from sideline.services.mosquitto import MosquittoBroker
 from sideline.services.seaweed import SeaweedS3
 from tests.agent.buffer.conftest import open_store
 from tests.agent.factories import make_clip, sha256_file
-from tests.agent.sync.conftest import Device, agent_config, config_json, wait_until
+from tests.agent.sync.conftest import Device, agent_config, config_json
 from tests.fixtures.services import S3_BUCKET
 from tests.procs import child_env
+from tests.waiting import wait_until
 
 MiB = 1024**2
 

@@ -15,6 +15,7 @@ from agent.triggers.button import ButtonTrigger
 from agent.triggers.config import ButtonConfig, LongPressAction
 from agent.triggers.led import LedState, StatusLed, StatusLedController, led_state
 from protocol import DetectionEvent, LogRecord, LogSource, TriggerSource, new_id
+from tests.waiting import wait_until
 
 
 class RecordingClips:
@@ -47,13 +48,6 @@ def factory() -> Iterator[MockFactory]:
     pins.reset()
 
 
-def wait_for(condition, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.01)
-
-
 def test_short_press_is_a_clip_timed_at_the_press(factory: MockFactory) -> None:
     clips, records = RecordingClips(), Records()
     session = new_id()
@@ -71,7 +65,7 @@ def test_short_press_is_a_clip_timed_at_the_press(factory: MockFactory) -> None:
     time.sleep(0.1)
     released = datetime.now(UTC)
     pin.drive_high()
-    wait_for(lambda: len(clips.requests) == 1)
+    wait_until(lambda: len(clips.requests) == 1)
     [request] = clips.requests
     assert request.trigger.source is TriggerSource.BUTTON and request.trigger.by == "gpio17"
     assert request.camera_id == "main"
@@ -91,7 +85,7 @@ def test_long_press_writes_a_marker_and_no_clip(factory: MockFactory) -> None:
     )
     pin = factory.pin(27)
     pin.drive_low()
-    wait_for(lambda: len(records.logs) == 1)
+    wait_until(lambda: len(records.logs) == 1)
     pin.drive_high()
     time.sleep(0.1)
     assert clips.requests == []
@@ -111,9 +105,9 @@ def test_bounce_is_one_press(factory: MockFactory) -> None:
     for _ in range(5):  # contacts chattering within the bounce time
         pin.drive_high()
         pin.drive_low()
-    wait_for(lambda: button.presses == 1)  # settled low once
+    wait_until(lambda: button.presses == 1)  # settled low once
     pin.drive_high()
-    wait_for(lambda: len(clips.requests) == 1)
+    wait_until(lambda: len(clips.requests) == 1)
     time.sleep(0.3)  # longer than the bounce time: nothing more may come of the chatter
     assert button.presses == 1 and len(clips.requests) == 1
     button.close()
@@ -132,7 +126,7 @@ def test_refused_clip_is_logged_and_the_button_keeps_working(
         time.sleep(0.02)
         pin.drive_high()
         time.sleep(0.05)
-    wait_for(lambda: len(button.rejections) == 2)
+    wait_until(lambda: len(button.rejections) == 2)
     assert button.rejections == ["camera main: no video in memory yet"] * 2
     assert "button gpio5: no clip: camera main: no video in memory yet" in caplog.text
     button.close()
@@ -146,9 +140,9 @@ def test_status_led_shows_state(factory: MockFactory) -> None:
 
     thread = threading.Thread(target=controller.run)
     thread.start()
-    wait_for(lambda: led.state is LedState.RECORDING and factory.pin(27).state)
+    wait_until(lambda: led.state is LedState.RECORDING and factory.pin(27).state)
     state["value"] = LedState.ERROR
-    wait_for(lambda: led.state is LedState.ERROR)
+    wait_until(lambda: led.state is LedState.ERROR)
     seen = set()
     deadline = time.monotonic() + 1
     while time.monotonic() < deadline and len(seen) < 2:

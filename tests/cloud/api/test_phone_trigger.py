@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -35,6 +35,7 @@ from tests.cloud.ingest.helpers import cloud_config, running_ingest, seaweed_obj
 from tests.fixtures.services import MQTT_ADMIN, S3_BUCKET
 from tests.mqtt_helpers import TestClient as DeviceClient
 from tests.mqtt_helpers import connect
+from tests.waiting import wait_until
 
 PREFIX = "sideline"
 
@@ -80,15 +81,6 @@ def device(world: World, mosquitto: MosquittoBroker) -> Iterator[DeviceClient]:
     client.close()
 
 
-def _wait(what: str, probe: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := probe():
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _received(device: DeviceClient, channel: p.Channel, model: Any) -> list[Any]:
     return [
         p.decode_as(model, m.payload)
@@ -122,9 +114,9 @@ def test_a_phone_trigger_round_trip_through_broker_ingest_and_store(
         assert started["devices"][0]["published"] is True
 
         # The box is told which session is live (retained, newest revision wins).
-        desired = _wait(
-            "the desired state",
+        desired = wait_until(
             lambda: [d for d in _received(device, p.Channel.DESIRED, p.DesiredState) if d.session],
+            what="the desired state",
         )
         assert str(desired[-1].session.session_id) == session["id"]
 
@@ -136,7 +128,9 @@ def test_a_phone_trigger_round_trip_through_broker_ingest_and_store(
         command_id = accepted.json()["command_ids"][0]
         command_url = f"/api/v1/orgs/{world.slug}/commands/{command_id}"
         assert client.get(command_url, headers=coach).json()["progress"] == "sent"
-        command = _wait("the command", lambda: _received(device, p.Channel.COMMANDS, p.Command))[-1]
+        command = wait_until(
+            lambda: _received(device, p.Channel.COMMANDS, p.Command), what="the command"
+        )[-1]
         assert str(command.command_id) == command_id and command.command.note == "what a goal"
 
         def up(channel: p.Channel, message: p.Message) -> None:
@@ -156,7 +150,7 @@ def test_a_phone_trigger_round_trip_through_broker_ingest_and_store(
                 status=p.AckStatus.ACCEPTED,
             ),
         )
-        _wait("acknowledged", lambda: progress() == "acknowledged")
+        wait_until(lambda: progress() == "acknowledged", what="acknowledged")
 
         # The box cuts the clip, uploads it, then sends its record and says it is done.
         video = b"\x00\x00\x00\x18ftypmp42" + secrets.token_bytes(4096)
@@ -199,7 +193,7 @@ def test_a_phone_trigger_round_trip_through_broker_ingest_and_store(
                 result={"clip_ids": [str(clip_id)]},
             ),
         )
-        _wait("the clip to be verified", lambda: progress() == "clip_uploaded")
+        wait_until(lambda: progress() == "clip_uploaded", what="the clip to be verified")
         final = client.get(command_url, headers=coach).json()
         assert final["clip_ids"] == [str(clip_id)] and final["state"] == "done"
         timeline = client.get(f"{sessions}/{session['id']}/timeline", headers=coach).json()
@@ -209,11 +203,11 @@ def test_a_phone_trigger_round_trip_through_broker_ingest_and_store(
 
         # Ending the session clears the box's active session.
         client.post(f"{sessions}/{session['id']}/end", headers=coach)
-        _wait(
-            "the cleared state",
+        wait_until(
             lambda: (
                 (states := _received(device, p.Channel.DESIRED, p.DesiredState))
                 and states[-1].session is None
                 and states[-1].revision > desired[-1].revision
             ),
+            what="the cleared state",
         )

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -137,17 +136,6 @@ def running_ingest(
         thread.join(30)
         assert not thread.is_alive(), "ingest did not stop"
         assert not errors, errors
-
-
-def wait_until(
-    condition: Callable[[], bool], timeout: float = 20.0, what: str = "condition"
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def inbound(

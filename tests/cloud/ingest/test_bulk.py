@@ -14,7 +14,8 @@ from cloud.ingest.encoding import RowEncoder
 from cloud.ingest.rows import KIND_SPECS, RecordContext
 from cloud.models import Log
 from tests.cloud.factories import make_device, make_org
-from tests.cloud.ingest.helpers import log_batch, wait_until
+from tests.cloud.ingest.helpers import log_batch
+from tests.waiting import wait_until
 
 SPEC = KIND_SPECS["logs"]
 

@@ -21,10 +21,11 @@ import protocol as p
 from cloud.models import Log
 from sideline.services.mosquitto import MosquittoBroker
 from tests.cloud.factories import make_device, make_org
-from tests.cloud.ingest.helpers import cloud_config, log_batch, running_ingest, wait_until
+from tests.cloud.ingest.helpers import cloud_config, log_batch, running_ingest
 from tests.cloud.ingest.resender import ResendingPublisher
 from tests.fixtures.services import MQTT_ADMIN, BrokerFactory
 from tests.procs import child_env, sideline_argv
+from tests.waiting import wait_until
 
 
 @contextmanager
@@ -78,7 +79,11 @@ def _start_worker(
             stderr=subprocess.STDOUT,
             env=child_env(),
         )
-    wait_until(lambda: "running" in log.read_text() or process.poll() is not None, 60, "worker")
+    wait_until(
+        lambda: "running" in log.read_text() or process.poll() is not None,
+        timeout_s=60,
+        what="worker",
+    )
     assert process.poll() is None, log.read_text()
     return process
 
@@ -98,7 +103,9 @@ def test_a_worker_killed_before_its_commit_loses_nothing(
         with writes_blocked(db_url):
             box.send(topic, batch)
             wait_until(
-                lambda: _waiting_on_lock(db_url), 20, "the worker to block in its transaction"
+                lambda: _waiting_on_lock(db_url),
+                timeout_s=20,
+                what="the worker to block in its transaction",
             )
             first.kill()  # SIGKILL between receive and commit
             first.wait()
@@ -132,7 +139,9 @@ def _broker_crash_with_backlog(
             with writes_blocked(db_url):  # a slow worker: the broker holds the backlog
                 for batch in sent:
                     box.send(topic, batch)
-                wait_until(lambda: box.client.want_write() is False, 10, "all published")
+                wait_until(
+                    lambda: box.client.want_write() is False, timeout_s=10, what="all published"
+                )
                 time.sleep(0.3)  # the PUBACKs are in: the broker has taken everything
                 broker.kill()
                 broker.start()

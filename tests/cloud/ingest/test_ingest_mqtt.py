@@ -8,9 +8,10 @@ import protocol as p
 from cloud.models import DeadLetter, Log
 from sideline.services.mosquitto import MosquittoBroker
 from tests.cloud.factories import make_device, make_org
-from tests.cloud.ingest.helpers import cloud_config, log_batch, running_ingest, wait_until
+from tests.cloud.ingest.helpers import cloud_config, log_batch, running_ingest
 from tests.fixtures.services import MQTT_ADMIN
 from tests.mqtt_helpers import connect
+from tests.waiting import wait_until
 
 
 def test_batches_are_stored_once_and_receipted(
