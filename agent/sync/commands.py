@@ -27,7 +27,8 @@ from agent.buffer.store import LocalStore
 from agent.clock import Clock, utc_from
 from agent.components import CommandTargets, RangeClipRequest
 from agent.interfaces.triggers import ClipRequest, TriggerRejected
-from agent.sync.link import DeliveryOutcome, MqttLink, PublishRequest
+from agent.sync.downlink import Misaddressed, decode_for
+from agent.sync.link_types import DeliveryOutcome, Link, PublishRequest
 from protocol import (
     AckStatus,
     Channel,
@@ -41,7 +42,6 @@ from protocol import (
     Trigger,
     TriggerClip,
     TriggerSource,
-    decode_as,
     encode,
 )
 
@@ -65,7 +65,7 @@ class CommandProcessor:
     def __init__(
         self,
         store: LocalStore,
-        link: MqttLink,
+        link: Link,
         targets: CommandTargets,
         *,
         clock: Clock,
@@ -87,17 +87,16 @@ class CommandProcessor:
     def handle(self, payload: bytes) -> None:
         now = self._clock.time()
         try:
-            command = decode_as(Command, payload, what="command")
+            command = decode_for(
+                Command, payload, what="command", org=self._org, device_id=self._device_id
+            )
+        except Misaddressed as exc:
+            other = exc.message
+            assert isinstance(other, Command)
+            self._refuse(other.command_id, str(exc), expires_at=other.expires_at.timestamp())
+            return
         except ProtocolError as exc:
             self._refuse_undecodable(payload, exc, now)
-            return
-        if command.org != self._org or command.device_id != self._device_id:
-            self._refuse(
-                command.command_id,
-                f"addressed to {command.org}/{command.device_id}; this is "
-                f"{self._org}/{self._device_id}",
-                expires_at=command.expires_at.timestamp(),
-            )
             return
         if not self._store.commands.claim(
             command.command_id, received_at=now, expires_at=command.expires_at.timestamp()

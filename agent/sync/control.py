@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from agent.sync.commands import CommandProcessor
 from agent.sync.desired import DesiredStateKeeper
-from agent.sync.link import LinkListener
+from agent.sync.link_types import LinkListener
 from protocol import Channel
 
 __all__ = ["ControlChannel"]

@@ -14,6 +14,7 @@ from uuid import UUID
 from agent.buffer.store import LocalStore
 from agent.clock import Clock
 from agent.components import DesiredStateListener
+from agent.sync.downlink import Misaddressed, decode_for
 from protocol import DesiredState, ProtocolError, decode_as
 
 __all__ = ["DesiredStateKeeper"]
@@ -62,18 +63,18 @@ class DesiredStateKeeper:
             log.info("the broker's retained desired state was cleared; keeping ours")
             return
         try:
-            state = decode_as(DesiredState, payload, what="desired state")
+            state = decode_for(
+                DesiredState,
+                payload,
+                what="desired state",
+                org=identity.org,
+                device_id=identity.device_id,
+            )
+        except Misaddressed as exc:
+            log.error("ignored a %s", exc)
+            return
         except ProtocolError as exc:
             log.error("ignored a desired state that does not decode: %s", exc)
-            return
-        if state.org != identity.org or state.device_id != identity.device_id:
-            log.error(
-                "ignored a desired state for %s/%s (this is %s/%s)",
-                state.org,
-                state.device_id,
-                identity.org,
-                identity.device_id,
-            )
             return
         if not self._store.desired.save_if_newer(
             state.revision, payload.decode(), self._clock.time()

@@ -19,7 +19,7 @@ from agent.clock import Clock, ClockJumpDetector
 from agent.components import CameraHealthProvider, DetectionHealthProvider
 from agent.health import ClockProbe, SystemProbe
 from agent.interfaces.sinks import StoreUnavailable
-from agent.sync.link import MqttLink, PublishRequest
+from agent.sync.link_types import Link, PublishRequest
 from protocol import CameraHealth, Channel, DetectionHealth, Heartbeat, encode
 
 __all__ = ["HeartbeatPublisher"]
@@ -33,7 +33,7 @@ class HeartbeatPublisher:
     def __init__(
         self,
         store: LocalStore,
-        link: MqttLink,
+        link: Link,
         *,
         interval_s: float,
         system: SystemProbe,

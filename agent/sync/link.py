@@ -37,7 +37,7 @@ from agent.sync.link_types import DeliveryOutcome, LinkListener, LinkStats, Publ
 from agent.sync.paho_client import build_client, connect_properties
 from protocol import DOWN_CHANNELS, Channel, Topic, TopicError, parse_topic
 
-__all__ = ["DeliveryOutcome", "LinkListener", "LinkStats", "MqttLink", "PublishRequest"]
+__all__ = ["MqttLink"]
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,10 @@
-"""What the MQTT link exchanges with the rest of sync: publish requests, outcomes, events."""
+"""The MQTT link's seam: :class:`Link` is what the rest of sync may ask of it, and the
+publish requests, outcomes and events it exchanges with them.
+
+:class:`agent.sync.link.MqttLink` is the real link (paho, one thread); the record
+publisher, the command handler and the heartbeat are typed against :class:`Link`,
+so a test can stand in for the broker with a few lines.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,11 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 from protocol import Channel
 
-__all__ = ["DeliveryOutcome", "LinkListener", "LinkStats", "PublishRequest"]
+__all__ = ["DeliveryOutcome", "Link", "LinkListener", "LinkStats", "PublishRequest"]
 
 
 class DeliveryOutcome(StrEnum):
@@ -50,3 +57,20 @@ class LinkStats:
     last_error: str | None = None
     connected_since: float | None = None  # monotonic
     history: deque[str] = field(default_factory=lambda: deque(maxlen=20))
+
+
+class Link(Protocol):
+    """What sync's publishers need of the MQTT link."""
+
+    @property
+    def connected(self) -> bool:
+        """Connected to the broker now (a publish may still fail)."""
+        ...
+
+    def publish(self, request: PublishRequest) -> None:
+        """Queue ``request``; its ``on_outcome`` is called once, on the link's thread."""
+        ...
+
+    def add_listener(self, listener: LinkListener) -> None:
+        """Be told of connects, disconnects and down-channel messages."""
+        ...

@@ -27,9 +27,10 @@ from agent.clock import Clock, utc_from
 from agent.ratelog import RateLimitedLog
 from agent.sync.batches import ENVELOPE_BUDGET, KIND_CHANNEL, assemble, check, find_bad_rows
 from agent.sync.config import SchemaCheck, SyncConfig
-from agent.sync.link import DeliveryOutcome, LinkListener, MqttLink, PublishRequest
+from agent.sync.downlink import Misaddressed, decode_for
+from agent.sync.link_types import DeliveryOutcome, Link, LinkListener, PublishRequest
 from agent.sync.window import InFlight, InFlightWindow
-from protocol import Channel, ProtocolError, Receipt, RecordKind, decode_as, new_id
+from protocol import Channel, ProtocolError, Receipt, RecordKind, new_id
 
 __all__ = ["PublisherStats", "RecordPublisher"]
 
@@ -74,7 +75,7 @@ class RecordPublisher(LinkListener):
     def __init__(
         self,
         store: LocalStore,
-        link: MqttLink,
+        link: Link,
         config: SyncConfig,
         *,
         clock: Clock,
@@ -110,18 +111,14 @@ class RecordPublisher(LinkListener):
         if channel is not Channel.RECEIPTS:
             return
         try:
-            receipt = decode_as(Receipt, payload, what="receipt")
+            receipt = decode_for(
+                Receipt, payload, what="receipt", org=self._org, device_id=self._device_id
+            )
+        except Misaddressed as exc:
+            log.error("ignored a %s", exc)
+            return
         except ProtocolError as exc:
             log.error("ignored a receipt that does not decode: %s", exc)
-            return
-        if receipt.org != self._org or receipt.device_id != self._device_id:
-            log.error(
-                "ignored a receipt addressed to %s/%s (we are %s/%s)",
-                receipt.org,
-                receipt.device_id,
-                self._org,
-                self._device_id,
-            )
             return
         self._events.put(_ReceiptEvent(receipt))
 
