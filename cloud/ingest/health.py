@@ -13,6 +13,7 @@ sample (id = its message id) in a history pruned by age and count per device.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from peewee import fn
 
@@ -70,29 +71,33 @@ def apply_status(device_id: str, status: Status, received_at: datetime) -> bool:
     return bool(changed)
 
 
-def _backlog_records(heartbeat: Heartbeat) -> int:
+def _figures(heartbeat: Heartbeat) -> dict[str, Any]:
+    """The figures a sample and the device's latest status both keep, listed once."""
     backlog = heartbeat.backlog
-    return backlog.logs + backlog.clips + backlog.events
+    return {
+        "uptime_s": heartbeat.uptime_s,
+        "cpu_percent": heartbeat.cpu_percent,
+        "load_1m": heartbeat.load_1m,
+        "memory_rss_bytes": heartbeat.memory_rss_bytes,
+        "soc_temp_c": heartbeat.soc_temp_c,
+        "disk_free_bytes": heartbeat.disk_free_bytes,
+        "backlog_records": backlog.logs + backlog.clips + backlog.events,
+        "backlog_clip_bytes": backlog.clip_bytes,
+    }
 
 
 def apply_heartbeat(device_id: str, heartbeat: Heartbeat, received_at: datetime) -> bool:
     """Store a heartbeat sample and, if it is the newest, the latest figures."""
+    figures = _figures(heartbeat)
     inserted = (
         HeartbeatSample.insert(
             id=heartbeat.message_id,
             device=device_id,
             sent_at=heartbeat.sent_at,
             received_at=received_at,
-            uptime_s=heartbeat.uptime_s,
-            cpu_percent=heartbeat.cpu_percent,
-            load_1m=heartbeat.load_1m,
-            memory_rss_bytes=heartbeat.memory_rss_bytes,
-            soc_temp_c=heartbeat.soc_temp_c,
-            disk_free_bytes=heartbeat.disk_free_bytes,
-            backlog_records=_backlog_records(heartbeat),
-            backlog_clip_bytes=heartbeat.backlog.clip_bytes,
             camera_fps={camera.camera_id: camera.fps for camera in heartbeat.cameras},
             detection_fps={item.camera_id: item.fps for item in heartbeat.detection},
+            **figures,
         )
         .on_conflict_ignore()
         .as_rowcount()
@@ -102,21 +107,14 @@ def apply_heartbeat(device_id: str, heartbeat: Heartbeat, received_at: datetime)
     DeviceStatus.update(
         heartbeat_at=heartbeat.sent_at,
         heartbeat_received_at=received_at,
-        uptime_s=heartbeat.uptime_s,
-        cpu_percent=heartbeat.cpu_percent,
-        load_1m=heartbeat.load_1m,
-        memory_rss_bytes=heartbeat.memory_rss_bytes,
-        soc_temp_c=heartbeat.soc_temp_c,
         throttled=heartbeat.throttled,
-        disk_free_bytes=heartbeat.disk_free_bytes,
         disk_total_bytes=heartbeat.disk_total_bytes,
-        backlog_records=_backlog_records(heartbeat),
-        backlog_clip_bytes=heartbeat.backlog.clip_bytes,
         oldest_unsynced_age_s=heartbeat.backlog.oldest_unsynced_age_s,
         evicted_unsynced_clips=heartbeat.evicted_unsynced_clips,
         clock_offset_ms=heartbeat.clock.offset_ms,
         agent_version=heartbeat.agent_version or DeviceStatus.agent_version,
         heartbeat=heartbeat.model_dump(mode="json", exclude={"protocol", "org", "device_id"}),
+        **figures,
     ).where(
         (DeviceStatus.device == device_id)
         & (DeviceStatus.heartbeat_at.is_null() | (DeviceStatus.heartbeat_at <= heartbeat.sent_at))
