@@ -61,6 +61,15 @@ class _HttpError(Exception):
         self.message = message
 
 
+def _unauthorized_message(header: str | None) -> str:
+    if header and header.startswith("Bearer ") and header[len("Bearer ") :].strip():
+        return (
+            "wrong token: the Bearer token sent is not this box's "
+            "(triggers.lan.token in the box's config; the phone page asks for it again)"
+        )
+    return "send the box's token as 'Authorization: Bearer <token>'"
+
+
 class LanTriggerServer:
     def __init__(
         self,
@@ -80,7 +89,7 @@ class LanTriggerServer:
         self._status = status
         self.requests = 0
         self.clips_requested = 0
-        self.unauthorised = 0
+        self.unauthorized = 0
         self._server = ThreadingHTTPServer((config.host, config.port), self._handler_class())
         self._server.daemon_threads = True
 
@@ -98,7 +107,7 @@ class LanTriggerServer:
 
     # -- request handling (one thread per request) ----------------------------------------
 
-    def authorised(self, header: str | None) -> bool:
+    def authorized(self, header: str | None) -> bool:
         if not header or not header.startswith("Bearer "):
             return False
         return hmac.compare_digest(header[len("Bearer ") :].strip().encode(), self._token)
@@ -116,7 +125,9 @@ class LanTriggerServer:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
             )
-            raise _HttpError(HTTPStatus.UNPROCESSABLE_ENTITY, "invalid", problems) from None
+            raise _HttpError(
+                HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error", problems
+            ) from None
         trigger = Trigger(
             source=TriggerSource.LAN,
             at=utc_now(),
@@ -171,12 +182,13 @@ class LanTriggerServer:
                             "method_not_allowed",
                             f"{path} takes {allowed}",
                         )
-                    if not server.authorised(self.headers.get("Authorization")):
-                        server.unauthorised += 1
+                    sent = self.headers.get("Authorization")
+                    if not server.authorized(sent):
+                        server.unauthorized += 1
                         raise _HttpError(
                             HTTPStatus.UNAUTHORIZED,
-                            "unauthorised",
-                            "send the box's token as 'Authorization: Bearer <token>'",
+                            "unauthorized",
+                            _unauthorized_message(sent),
                         )
                     if path == "/v1/status":
                         self._json(HTTPStatus.OK, dict(server._status()))
@@ -197,7 +209,7 @@ class LanTriggerServer:
                     log.exception("LAN %s %s failed", method, path)
                     self._json(
                         HTTPStatus.INTERNAL_SERVER_ERROR,
-                        {"error": "internal", "message": "see the box's log"},
+                        {"error": "internal_error", "message": "see the box's log"},
                     )
 
             def _body(self) -> bytes:

@@ -120,10 +120,12 @@ def test_clip_without_by_names_the_phone(box: Box) -> None:
 )
 def test_token_is_required(box: Box, token: str | None, expected: int) -> None:
     status, body = call("POST", f"{box.url}/v1/clips", b"{}", token=token)
-    assert status == expected and body["error"] == "unauthorised"
+    assert status == expected and body["error"] == "unauthorized"
+    # A wrong token is told apart from a missing one.
+    assert body["message"].startswith("wrong token" if token else "send the box's token")
     status, _ = call("GET", f"{box.url}/v1/status", token=token)
     assert status == 401
-    assert box.writer.pending_count == 0 and box.server.unauthorised == 2
+    assert box.writer.pending_count == 0 and box.server.unauthorized == 2
 
 
 def test_health_needs_no_token_and_status_comes_from_the_daemon(box: Box) -> None:
@@ -138,12 +140,12 @@ def test_health_needs_no_token_and_status_comes_from_the_daemon(box: Box) -> Non
         (b'{"pre_s": -3}', 422, "rejected", "camera cam: pre-roll -3 s is outside 0..2 s"),
         (b'{"post_s": 500}', 422, "rejected", "camera cam: post-roll 500 s is outside 0..2 s"),
         (b'{"camera_id": "roof"}', 422, "rejected", "camera roof: no such camera on this box"),
-        (b'{"pre_s": "soon"}', 422, "invalid", "pre_s: Input should be a valid number"),
-        (b'{"colour": "red"}', 422, "invalid", "colour: Extra inputs are not permitted"),
+        (b'{"pre_s": "soon"}', 422, "validation_error", "pre_s: Input should be a valid number"),
+        (b'{"colour": "red"}', 422, "validation_error", "colour: Extra inputs are not permitted"),
         (
             b'{"note": "' + b"x" * 600 + b'"}',
             422,
-            "invalid",
+            "validation_error",
             "note: String should have at most 500 characters",
         ),
     ],
