@@ -52,7 +52,7 @@ def describe_detection(config: DetectConfig, data_dir: Path) -> list[str]:
         ", ..." if len(model.manifest.classes) > 8 else ""
     )
     return [
-        f"  detect   {model.path} ({model.manifest.format.value}, {spec.width}x{spec.height}, "
+        f"  detect   {model.path} ({model.manifest.format}, {spec.width}x{spec.height}, "
         f"{len(model.manifest.classes)} classes: {classes})",
         f"           sha256 {model.sha256}; providers {', '.join(model.providers)}; "
         f"loaded and warmed up in {seconds:.2f} s; {config.fps:g} fps per camera",

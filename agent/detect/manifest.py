@@ -9,32 +9,27 @@ order and normalisation, the class names, the thresholds, and the file's sha256.
 from __future__ import annotations
 
 import json
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
 from agent.detect.errors import ModelError
 
 __all__ = [
     "BoxEncoding",
     "InputSpec",
-    "ModelFormat",
     "ModelManifest",
     "load_manifest",
     "parse_manifest",
 ]
-
-
-class ModelFormat(StrEnum):
-    YOLOV5 = "yolov5"  # one output [1, N, 5 + C]: cx, cy, w, h, objectness, class scores
-    YOLOV8 = "yolov8"  # one output [1, 4 + C, N]: cx, cy, w, h, class scores (v8, v11)
-    YOLOX = "yolox"  # one output [1, N, 5 + C] of raw grid offsets, decoded with strides
-    NANODET = "nanodet"  # one output [1, N, C + 4 * (reg_max + 1)]: scores, distance bins
-    SSD = "ssd"  # two outputs: boxes [1, N, 4] and scores [1, N, C (+1 background)]
-    NMS = "nms"  # NMS inside the graph: [1, K, 6] or num/boxes/scores/classes
-    CENTERFACE = "centerface"  # heat map, log-sizes and offsets at one stride (faces)
 
 
 class InputSpec(BaseModel):
@@ -69,7 +64,7 @@ class BoxEncoding(BaseModel):
 class ModelManifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    format: ModelFormat
+    format: str = Field(description="The output layout: one of the adapters' formats.")
     input: InputSpec
     classes: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
         min_length=1
@@ -90,6 +85,17 @@ class ModelManifest(BaseModel):
     background_class: bool = Field(
         default=False, description="SSD scores carry a background column first."
     )
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        # Imported here: the adapters import this module, and register themselves.
+        from agent.detect.adapters import known_formats
+
+        known = known_formats()
+        if value not in known:
+            raise ValueError(f"unknown format {value!r}; known formats: {', '.join(known)}")
+        return value
 
     def grid_size(self) -> int:
         """Anchor points over all strides, for grid-decoded formats."""

@@ -92,7 +92,7 @@ def load_model(
     log.info(
         "model %s loaded (%s, %d classes, input %dx%d, providers %s)",
         path,
-        manifest.format.value,
+        manifest.format,
         len(manifest.classes),
         manifest.input.width,
         manifest.input.height,
@@ -142,7 +142,7 @@ def _check_outputs(
     found = ", ".join(describe_shape(s) for s in shapes) or "none"
     raise ModelError(
         f"model file {path} {verb} {len(shapes)} output(s) {found}; its manifest says format "
-        f"{manifest.format.value!r} with {len(manifest.classes)} classes, which needs "
+        f"{manifest.format!r} with {len(manifest.classes)} classes, which needs "
         f"{adapter.expected()}; check the manifest's format and classes"
     )
 

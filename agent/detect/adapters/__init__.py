@@ -1,26 +1,27 @@
-"""Output adapters: one per layout that detectors are commonly exported in."""
+"""Output adapters: one per layout that detectors are commonly exported in.
+
+Each adapter declares the manifest ``format`` it reads and so registers itself
+(:class:`~agent.detect.adapters.base.OutputAdapter`); importing this package
+imports every module in it. Adding a format is adding a module here.
+"""
 
 from __future__ import annotations
 
-from agent.detect.adapters.base import Candidates, OutputAdapter
-from agent.detect.adapters.centerface import CenterfaceAdapter
-from agent.detect.adapters.nanodet import NanodetAdapter
-from agent.detect.adapters.ssd import NmsAdapter, SsdAdapter
-from agent.detect.adapters.yolo import YoloV5Adapter, YoloV8Adapter, YoloxAdapter
-from agent.detect.manifest import ModelFormat, ModelManifest
+import importlib
+import pkgutil
 
-__all__ = ["Candidates", "OutputAdapter", "adapter_for"]
+from agent.detect.adapters.base import Candidates, OutputAdapter, registered_adapters
+from agent.detect.manifest import ModelManifest
 
-_ADAPTERS: dict[ModelFormat, type[OutputAdapter]] = {
-    ModelFormat.YOLOV5: YoloV5Adapter,
-    ModelFormat.YOLOV8: YoloV8Adapter,
-    ModelFormat.YOLOX: YoloxAdapter,
-    ModelFormat.NANODET: NanodetAdapter,
-    ModelFormat.SSD: SsdAdapter,
-    ModelFormat.NMS: NmsAdapter,
-    ModelFormat.CENTERFACE: CenterfaceAdapter,
-}
+__all__ = ["Candidates", "OutputAdapter", "adapter_for", "known_formats"]
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
+
+
+def known_formats() -> list[str]:
+    return sorted(registered_adapters())
 
 
 def adapter_for(manifest: ModelManifest) -> OutputAdapter:
-    return _ADAPTERS[manifest.format](manifest)
+    return registered_adapters()[manifest.format](manifest)

@@ -8,15 +8,25 @@ pixels as x1, y1, x2, y2, and the detector does the rest.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
 from agent.detect.manifest import ModelManifest
 
-__all__ = ["Candidates", "Dim", "OutputAdapter", "best_class", "describe_shape", "dims_match"]
+__all__ = [
+    "Candidates",
+    "Dim",
+    "OutputAdapter",
+    "best_class",
+    "describe_shape",
+    "dims_match",
+    "registered_adapters",
+]
 
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.intp]
@@ -83,7 +93,30 @@ def cxcywh_to_xyxy(boxes: FloatArray) -> FloatArray:
     return out
 
 
+_REGISTRY: dict[str, type[OutputAdapter]] = {}
+
+
+def registered_adapters() -> Mapping[str, type[OutputAdapter]]:
+    """Every adapter class by the manifest ``format`` it declares (read-only)."""
+    return MappingProxyType(_REGISTRY)
+
+
 class OutputAdapter(ABC):
+    """Subclasses register themselves by declaring ``format``, the manifest's name for
+    their layout: a new adapter is one module in this package, nothing else to edit."""
+
+    format: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        name = cls.__dict__.get("format")
+        if name is None:
+            return  # a shared base, not a format of its own
+        taken = _REGISTRY.get(name)
+        if taken is not None and taken.__qualname__ != cls.__qualname__:
+            raise TypeError(f"format {name!r} is {taken.__qualname__}'s, not {cls.__qualname__}'s")
+        _REGISTRY[name] = cls
+
     def __init__(self, manifest: ModelManifest) -> None:
         self.manifest = manifest
         self.num_classes = len(manifest.classes)

@@ -22,6 +22,10 @@ __all__ = ["CenterfaceAdapter"]
 
 
 class CenterfaceAdapter(OutputAdapter):
+    """A heat map, log-sizes and offsets at one stride (faces)."""
+
+    format = "centerface"
+
     def __init__(self, manifest: ModelManifest) -> None:
         super().__init__(manifest)
         self.stride = manifest.strides[0]

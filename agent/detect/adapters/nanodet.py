@@ -29,6 +29,8 @@ class NanodetAdapter(OutputAdapter):
     of the stride, measured from the anchor point (gx s, gy s).
     """
 
+    format = "nanodet"
+
     def __init__(self, manifest: ModelManifest) -> None:
         super().__init__(manifest)
         cells, strides = grid_points(manifest)

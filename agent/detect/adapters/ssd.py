@@ -41,6 +41,8 @@ def to_input_xyxy(
 class SsdAdapter(OutputAdapter):
     """Two outputs: boxes [1, N, 4] and scores [1, N, C], or C + 1 with background first."""
 
+    format = "ssd"
+
     def __init__(self, manifest: ModelManifest) -> None:
         super().__init__(manifest)
         self._score_columns = self.num_classes + (1 if manifest.background_class else 0)
@@ -81,6 +83,8 @@ class NmsAdapter(OutputAdapter):
     - four outputs: count [1, 1], boxes [1, K, 4], scores [1, K], classes [1, K]
       (TensorRT's EfficientNMS layout).
     """
+
+    format = "nms"
 
     def expected(self) -> str:
         return "one output [1, K, 6] (x1, y1, x2, y2, score, class) or four outputs: count [1, 1], boxes [1, K, 4], scores [1, K], classes [1, K]"

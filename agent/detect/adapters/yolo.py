@@ -28,6 +28,8 @@ class YoloV5Adapter(OutputAdapter):
     the threshold cannot reach it, so they are dropped before the class maximum.
     """
 
+    format = "yolov5"
+
     def expected(self) -> str:
         return f"one output [1, N, {5 + self.num_classes}] (cx, cy, w, h, objectness, {self.num_classes} classes)"
 
@@ -60,6 +62,8 @@ class YoloV5Adapter(OutputAdapter):
 
 class YoloV8Adapter(OutputAdapter):
     """[1, 4 + C, N]: cx, cy, w, h (input pixels) then class scores, one column per anchor."""
+
+    format = "yolov8"
 
     def expected(self) -> str:
         return (
@@ -115,6 +119,8 @@ class YoloxAdapter(YoloV5Adapter):
     A YOLOX export made with decoding in the graph has the YOLOv5 layout: use
     format 'yolov5' for it.
     """
+
+    format = "yolox"
 
     def __init__(self, manifest: ModelManifest) -> None:
         super().__init__(manifest)

@@ -143,3 +143,13 @@ def test_score_threshold_override_from_config(model_path: Path) -> None:
     image = render([Figure(BALL, 100, 100, 40, 40)], noise=25.0)
     assert len(open_detector(model_path).detect(image)) == 1
     assert len(open_detector(model_path, score_threshold=0.999).detect(image)) == 0
+
+
+def test_adapters_register_by_the_format_they_declare() -> None:
+    from agent.detect.adapters import known_formats
+    from agent.detect.adapters.base import OutputAdapter, registered_adapters
+
+    assert known_formats() == ["centerface", "nanodet", "nms", "ssd", "yolov5", "yolov8", "yolox"]
+    assert all(cls.format == name for name, cls in registered_adapters().items())
+    with pytest.raises(TypeError, match="format 'yolov5' is YoloV5Adapter's"):
+        type("Impostor", (OutputAdapter,), {"format": "yolov5"})

@@ -84,9 +84,7 @@ def test_a_new_model_is_fetched_verified_and_swapped_in(
     manifest = read_manifest(nanodet_model)
     result = installer.apply(ModelRef(url=f"{base}/nanodet.onnx", sha256=sha, manifest=manifest))  # type: ignore[arg-type]
     assert result.ok and result.changed and result.reason is None
-    assert (
-        worker.detector.model.sha256 == sha and worker.detector.manifest.format.value == "nanodet"
-    )
+    assert worker.detector.model.sha256 == sha and worker.detector.manifest.format == "nanodet"
     assert (tmp_path / "models" / f"{sha}.onnx").is_file()
     assert not list((tmp_path / "models").glob(".*.part"))
     assert [log.type for log in sink.logs] == ["model_updated"]
@@ -157,7 +155,7 @@ def test_without_a_manifest_the_running_one_is_reused(
     )
     installer, worker, _ = make_installer(tmp_path, model_path)
     result = installer.apply(ModelRef(url=f"{base}/retrained.onnx", sha256=file_sha256(retrained)))
-    assert result.ok and worker.detector.manifest.format.value == "yolov8"
+    assert result.ok and worker.detector.manifest.format == "yolov8"
     assert worker.detector.manifest.sha256 == file_sha256(retrained)
 
 
