@@ -43,7 +43,6 @@ from cloud.api.services.accounts import (  # noqa: E402
 )
 from cloud.api.services.sessions import SessionFilters, sessions_page_statement  # noqa: E402
 from cloud.api.services.timeline import TimelineFilter, timeline_keys_statement  # noqa: E402
-from cloud.api.storage import S3Credentials, SigV4UrlSigner  # noqa: E402
 from cloud.config import CloudConfig  # noqa: E402
 from cloud.db import open_database  # noqa: E402
 from cloud.devices.control import DeviceControl  # noqa: E402
@@ -60,6 +59,7 @@ from cloud.models import (  # noqa: E402
     SessionTransition,
     User,
 )
+from cloud.object_store import S3Credentials, SigV4UrlSigner  # noqa: E402
 from core.credentials import hash_password  # noqa: E402
 from protocol.ids import new_id  # noqa: E402
 from sideline.services.postgres import (  # noqa: E402

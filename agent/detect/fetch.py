@@ -2,19 +2,22 @@
 
 Downloads stream to a file in chunks, stop at a size limit and a timeout, and
 never touch the model that is running: the installer verifies the result.
+The object store is the agent's one (``agent.sync.objectstore.S3ObjectStore``),
+handed in by the wiring; detection sees only the :class:`ObjectSource` it needs.
 """
 
 from __future__ import annotations
 
 import urllib.error
 import urllib.request
+from contextlib import closing
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from agent.errors import AgentError
 from protocol import ModelRef
 
-__all__ = ["FetchError", "ModelFetcher", "ObjectStore", "S3ObjectStore"]
+__all__ = ["FetchError", "ModelFetcher", "ObjectSource"]
 
 _CHUNK = 1 << 20
 
@@ -23,30 +26,14 @@ class FetchError(AgentError, RuntimeError):
     """The model could not be fetched; the message says from where and why."""
 
 
-class ObjectStore(Protocol):
-    def download(self, key: str, dest: Path, max_bytes: int) -> None: ...
+class ObjectSource(Protocol):
+    """Where models in the device's bucket are read from."""
 
+    bucket: str
 
-class S3ObjectStore:
-    """Models in the device's bucket, read with the device's own (prefix-scoped) keys."""
-
-    def __init__(self, client: Any, bucket: str) -> None:
-        self.client = client  # a boto3 S3 client
-        self.bucket = bucket
-
-    def download(self, key: str, dest: Path, max_bytes: int) -> None:
-        try:
-            response = self.client.get_object(Bucket=self.bucket, Key=key)
-        except Exception as exc:  # botocore's ClientError and connection errors
-            raise FetchError(f"s3://{self.bucket}/{key}: {exc}") from None
-        size = int(response.get("ContentLength") or 0)
-        if size > max_bytes:
-            response["Body"].close()
-            raise FetchError(
-                f"s3://{self.bucket}/{key} is {size} bytes, above the limit of {max_bytes}"
-            )
-        with dest.open("wb") as out:
-            _copy_limited(response["Body"], out, max_bytes, f"s3://{self.bucket}/{key}")
+    def open_read(self, key: str) -> tuple[int, BinaryIO]:
+        """The object's size and a stream of its bytes; raises when it cannot be read."""
+        ...
 
 
 def _copy_limited(source: Any, out: Any, max_bytes: int, where: str) -> None:
@@ -59,17 +46,13 @@ def _copy_limited(source: Any, out: Any, max_bytes: int, where: str) -> None:
 
 
 class ModelFetcher:
-    def __init__(self, store: ObjectStore | None = None, *, timeout_s: float = 120.0) -> None:
+    def __init__(self, store: ObjectSource | None = None, *, timeout_s: float = 120.0) -> None:
         self.store = store
         self.timeout_s = timeout_s
 
     def fetch(self, ref: ModelRef, dest: Path, max_bytes: int) -> None:
         if ref.s3_key is not None:
-            if self.store is None:
-                raise FetchError(
-                    f"model {ref.s3_key} is in the object store, but no S3 client is configured"
-                )
-            self.store.download(ref.s3_key, dest, max_bytes)
+            self._from_store(ref.s3_key, dest, max_bytes)
             return
         assert ref.url is not None  # ModelRef holds exactly one location
         if not ref.url.startswith(("https://", "http://")):
@@ -85,3 +68,17 @@ class ModelFetcher:
             raise FetchError(f"{ref.url}: {exc}") from None
         except (TimeoutError, OSError) as exc:
             raise FetchError(f"{ref.url}: {exc}") from None
+
+    def _from_store(self, key: str, dest: Path, max_bytes: int) -> None:
+        if self.store is None:
+            raise FetchError(f"model {key} is in the object store, but no S3 client is configured")
+        where = f"s3://{self.store.bucket}/{key}"
+        try:
+            size, body = self.store.open_read(key)
+        except Exception as exc:  # whatever the store raises: it names the reason
+            raise FetchError(f"{where}: {exc}") from None
+        with closing(body):
+            if size > max_bytes:
+                raise FetchError(f"{where} is {size} bytes, above the limit of {max_bytes}")
+            with dest.open("wb") as out:
+                _copy_limited(body, out, max_bytes, where)

@@ -1,4 +1,8 @@
-"""The object store seam (S3) and its boto3 implementation.
+"""The agent's object store (S3): the seam and its one boto3 implementation.
+
+The clip uploader writes through it, and the model installer reads a model
+named by the cloud through it (:meth:`S3ObjectStore.open_read`), both with the
+device's own prefix-scoped keys.
 
 Every write carries a SHA-256 the server verifies (``ChecksumSHA256``: a
 mismatch is ``BadDigest``, nothing is stored), and every object carries the
@@ -18,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from agent.buffer.uploads import PartRecord
 from agent.errors import AgentError
@@ -132,10 +136,11 @@ class S3ObjectStore:
             ),
         )
 
-    @property
-    def client(self) -> S3Client:
-        """The boto3 client, for other readers of the device's prefix (model downloads)."""
-        return self._client
+    def open_read(self, key: str) -> tuple[int, BinaryIO]:
+        """The object's size and a stream of its bytes (the caller closes it)."""
+        response = self._call(f"get {key}", self._client.get_object, Bucket=self.bucket, Key=key)
+        body: BinaryIO = response["Body"]
+        return int(response.get("ContentLength") or 0), body
 
     def head(self, key: str) -> ObjectInfo | None:
         try:

@@ -26,7 +26,6 @@ from agent.config import AgentConfig
 from agent.detect.detector import Detector
 from agent.detect.errors import ModelError
 from agent.detect.fetch import ModelFetcher
-from agent.detect.fetch import S3ObjectStore as ModelObjectStore
 from agent.detect.install import ModelInstaller
 from agent.detect.loader import open_detector, session_settings
 from agent.detect.worker import DetectionWorker
@@ -64,7 +63,7 @@ def build_detection(
         detect, camera_ids, detector, store, capture.service.clip_writer, clock=clock.time
     )
     fetcher = ModelFetcher(
-        ModelObjectStore(S3ObjectStore(config.s3).client, config.s3.bucket),
+        S3ObjectStore(config.s3),
         timeout_s=detect.download_timeout_s,
     )
     installer = ModelInstaller(

@@ -31,11 +31,11 @@ from cloud.api.services import series as series_service
 from cloud.api.services import sessions as session_service
 from cloud.api.services.auth import authenticate
 from cloud.api.services.references import team_in_org
-from cloud.api.storage import ClipUrlSigner
 from cloud.db import database_proxy
 from cloud.devices.control import DeviceControl
 from cloud.errors import Forbidden, NotFound, Unauthorized
 from cloud.models import ROLE_RANK, FormTemplate, Role, Session, SessionSeries, Team
+from cloud.object_store import ClipUrlSigner
 
 __all__ = [
     "AdminScope",

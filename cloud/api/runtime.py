@@ -15,10 +15,10 @@ from typing import Any
 from peewee import Database
 
 from cloud.api.export.sinks import EmbeddingsSink
-from cloud.api.storage import ClipUrlSigner
 from cloud.config import ApiConfig, CloudConfig
 from cloud.devices.control import DeviceControl
 from cloud.mqtt import CloudMqttClient, MqttUnavailable
+from cloud.object_store import ClipUrlSigner
 
 __all__ = ["ApiRuntime", "BrokerConnector", "build_runtime"]
 
@@ -83,8 +83,8 @@ class BrokerConnector:
 def build_runtime(config: CloudConfig) -> ApiRuntime:
     """Open the database (migrating SQLite), connect to the broker, build the signer and sink."""
     from cloud.api.export.sinks import build_sink
-    from cloud.api.storage import signer_from_config
     from cloud.migrations import open_current_database
+    from cloud.object_store import signer_from_config
 
     database = open_current_database(config.database_url)
     client = CloudMqttClient(

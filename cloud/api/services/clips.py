@@ -14,10 +14,10 @@ from peewee import Database
 from cloud.api.access.scope import OrgScope
 from cloud.api.query.cursor import Order, keyset, paginate
 from cloud.api.schemas.records import ClipPublic, ClipUpdate
-from cloud.api.storage import ClipUrlSigner
 from cloud.db import write_transaction
 from cloud.errors import NotFound
 from cloud.models import Clip, ClipStatus, Session, utc_now
+from cloud.object_store import ClipUrlSigner
 
 __all__ = [
     "ClipRow",

@@ -40,7 +40,6 @@ from cloud.api.services.timeline_keys import (
     TimelineFilter,
     keys_statement,
 )
-from cloud.api.storage import ClipUrlSigner
 from cloud.models import (
     Clip,
     DetectionEventRecord,
@@ -50,6 +49,7 @@ from cloud.models import (
     SessionTransition,
     UtcDateTimeField,
 )
+from cloud.object_store import ClipUrlSigner
 
 __all__ = [
     "DETECTOR_SOURCE",

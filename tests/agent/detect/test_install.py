@@ -9,14 +9,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from agent.detect.config import DetectConfig
-from agent.detect.fetch import ModelFetcher, S3ObjectStore
+from agent.detect.fetch import ModelFetcher
 from agent.detect.install import ModelInstaller
 from agent.detect.model import file_sha256
 from agent.detect.session import SessionSettings
 from agent.detect.worker import DetectionWorker
 from agent.interfaces.frames import Frame
+from agent.sync.config import S3Config
+from agent.sync.objectstore import S3ObjectStore
 from protocol import ModelRef
 from sideline.services.seaweed import SeaweedS3
 from tests.agent.detect.conftest import CLASSES, open_detector, read_manifest
@@ -165,9 +168,16 @@ def test_a_model_from_the_object_store(
     client = seaweed.client()
     key = "org1/dev1/models/nanodet.onnx"
     client.put_object(Bucket="sideline-clips", Key=key, Body=nanodet_model.read_bytes())
-    installer, worker, _ = make_installer(
-        tmp_path, model_path, S3ObjectStore(client, "sideline-clips")
+    store = S3ObjectStore(
+        S3Config(
+            endpoint_url=seaweed.endpoint_url,
+            bucket="sideline-clips",
+            access_key_id=seaweed.admin.access_key,
+            secret_access_key=SecretStr(seaweed.admin.secret_key),
+            addressing_style="path",
+        )
     )
+    installer, worker, _ = make_installer(tmp_path, model_path, store)
     sha = file_sha256(nanodet_model)
     result = installer.apply(
         ModelRef(s3_key=key, sha256=sha, manifest=read_manifest(nanodet_model))

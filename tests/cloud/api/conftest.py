@@ -13,12 +13,12 @@ from peewee import Database
 
 from cloud.api.app import create_app
 from cloud.api.runtime import ApiRuntime
-from cloud.api.storage import S3Credentials, SigV4UrlSigner
 from cloud.config import CloudConfig
 from cloud.db import database_proxy, open_database
 from cloud.devices.control import DeviceControl
 from cloud.migrations import migrate
 from cloud.models import ALL_MODELS
+from cloud.object_store import S3Credentials, SigV4UrlSigner
 from tests.cloud.api.world import RecordingPublisher
 
 

@@ -13,8 +13,8 @@ from botocore.auth import S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from cloud.api.storage import S3Credentials, SigV4UrlSigner, signer_from_config
 from cloud.config import CloudS3Config
+from cloud.object_store import S3Credentials, SigV4UrlSigner, signer_from_config
 from sideline.services.seaweed import SeaweedS3
 from tests.fixtures.services import S3_BUCKET
 

@@ -191,15 +191,3 @@ def test_a_clip_through_the_broker_is_receipted_after_verification(
         assert Clip.get_by_id(record.id).status is ClipStatus.READY
     finally:
         box.close()
-
-
-def test_a_ready_clip_plays_from_a_presigned_url(
-    object_store: S3ObjectStore, seaweed: SeaweedS3
-) -> None:
-    import urllib.request
-
-    key = f"presign/{p.new_id()}.mp4"
-    seaweed.client().put_object(Bucket=S3_BUCKET, Key=key, Body=VIDEO, ContentType="video/mp4")
-    url = object_store.presign_get(key, expires_s=60)
-    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback
-        assert response.read() == VIDEO
