@@ -25,7 +25,7 @@ from uuid import UUID
 from peewee import Database, IntegrityError, fn
 
 from cloud.api.access.scope import OrgScope
-from cloud.api.query.cursor import Cursor, Order, after, decode_cursor, encode_cursor, order_by
+from cloud.api.query.cursor import Order, keyset, paginate
 from cloud.api.schemas.series import (
     RuleIn,
     SeriesCancel,
@@ -120,28 +120,21 @@ def list_series(
     *, scope: OrgScope, host_id: UUID | None = None, cursor: str | None, limit: int
 ) -> tuple[list[SessionSeries], str | None]:
     """Series of the organisation, newest first (keyset on ``created_at, id``)."""
-    listing = "series:desc"
     condition = SessionSeries.org == scope.org_id
     if host_id is not None:
         condition &= SessionSeries.host == host_id
-    if cursor is not None:
-        condition &= after(
+    return paginate(
+        keyset(
+            SessionSeries.select().where(condition),
             SessionSeries.created_at,
             SessionSeries.id,
-            decode_cursor(cursor, listing=listing),
             Order.DESC,
-        )
-    rows = list(
-        SessionSeries.select()
-        .where(condition)
-        .order_by(*order_by(SessionSeries.created_at, SessionSeries.id, Order.DESC))
-        .limit(limit + 1)
+        ),
+        listing="series:desc",
+        cursor=cursor,
+        limit=limit,
+        key=lambda row: (row.created_at, row.id),
     )
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor(Cursor(rows[-1].created_at, rows[-1].id, listing))
-    return rows, next_cursor
 
 
 def series_occurrences(
