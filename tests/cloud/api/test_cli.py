@@ -176,9 +176,11 @@ def test_sideline_cloud_api_serves_the_api(tmp_path: Path, mosquitto: MosquittoB
             assert process.poll() is None, process.communicate()[0]
             assert time.monotonic() < deadline, "the API did not answer"
             time.sleep(0.2)
-        me = httpx.get(f"{base}/me", headers={"Authorization": f"Bearer {token}"}, timeout=5)
+        # Generous timeouts: bounds against a hang, not figures (the first /openapi.json
+        # builds the whole document, seconds on a loaded machine).
+        me = httpx.get(f"{base}/me", headers={"Authorization": f"Bearer {token}"}, timeout=30)
         assert me.status_code == 200 and me.json()["organisation"]["slug"] == "riverside"
-        spec = httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=5).json()
+        spec = httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=30).json()
         assert "/api/v1/orgs/{org}/sessions/{session_id}/timeline" in spec["paths"]
     finally:
         process.terminate()
