@@ -33,11 +33,12 @@ from cloud.ingest import record_writer, store
 from cloud.ingest.decoding import Decoded, decode_inbound
 from cloud.models import DeadLetter, IngestAttempt, Log, SessionStatus
 from tests.cloud.factories import make_device, make_org, make_session
-from tests.cloud.ingest.helpers import decoded, inbound, log_batch, wait_until
+from tests.cloud.ingest.helpers import decoded, inbound, log_batch
 from tests.cloud.ingest.resender import ResendingPublisher
 from tests.cloud.ingest.test_dead_letters import Harness
 from tests.cloud.ingest.test_faults import _start_worker, _waiting_on_lock, writes_blocked
 from tests.fixtures.services import MQTT_ADMIN, BrokerFactory
+from tests.waiting import wait_until
 
 END_OF_9999 = datetime(9999, 12, 31, 22, 0, tzinfo=UTC)
 
@@ -314,7 +315,7 @@ def test_mosquitto_marks_a_redelivered_message_dup(broker_factory: BrokerFactory
     publisher.username_pw_set(*MQTT_ADMIN)
     publisher.connect(broker.host, broker.port)
     publisher.loop_start()
-    wait_until(first.is_connected, 10, "subscriber")
+    wait_until(first.is_connected, timeout_s=10, what="subscriber")
     publisher.publish(topic, b"once", qos=1).wait_for_publish(10)
     assert got.wait(10)
     first.loop_stop()
@@ -389,11 +390,17 @@ def test_a_message_that_stops_the_process_each_time_is_set_aside_on_redelivery(
         with writes_blocked(pg_url):
             worker = _start_worker(tmp_path, broker, pg_url, "killed", extra=extra)
             box.send(topic, stuck)  # the first delivery: not counted
-            wait_until(lambda: _waiting_on_lock(pg_url), 20, "the worker inside the message")
+            wait_until(
+                lambda: _waiting_on_lock(pg_url), timeout_s=20, what="the worker inside the message"
+            )
             worker.kill()
             worker.wait()
             worker = _start_worker(tmp_path, broker, pg_url, "killed", extra=extra)
-            wait_until(lambda: IngestAttempt.select().count() == 1, 20, "the counted re-delivery")
+            wait_until(
+                lambda: IngestAttempt.select().count() == 1,
+                timeout_s=20,
+                what="the counted re-delivery",
+            )
             worker.kill()  # inside it again
             worker.wait()
             assert IngestAttempt.select().count() == 1
