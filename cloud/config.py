@@ -20,7 +20,18 @@ _PLACEHOLDERS = {"", "changeme", "change-me", "secret", "dev-secret-change-me"}
 
 class CloudMqttConfig(Section):
     host: str = "127.0.0.1"
-    port: int = Field(default=1883, ge=1, le=65535)
+    port: int = Field(
+        default=1884,
+        ge=1,
+        le=65535,
+        description="The broker's listener for the cloud's services (not the boxes').",
+    )
+    device_port: int = Field(
+        default=1883,
+        ge=1,
+        le=65535,
+        description="The boxes' listener, as `device add` writes it into a box's config.",
+    )
     username: str | None = None
     password: SecretStr | None = None
     tls: bool = False
@@ -29,7 +40,10 @@ class CloudMqttConfig(Section):
     shared_group: Segment = Field(
         default="ingest", description="Workers in one $share group split the messages."
     )
-    client_id_prefix: Segment = "sideline-cloud"
+    client_id_prefix: Segment = Field(
+        default="sideline-cloud",
+        description="Start of the cloud's MQTT client ids; each ends in a part no device knows.",
+    )
 
 
 class CloudS3Config(Section):

@@ -8,7 +8,10 @@ the narrow :class:`MessagePublisher` protocol instead.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import secrets
 import ssl
 import threading
 from collections.abc import Callable, Sequence
@@ -24,7 +27,14 @@ from paho.mqtt.reasoncodes import ReasonCode
 from cloud.config import CloudMqttConfig
 from cloud.errors import CloudError
 
-__all__ = ["CloudMqttClient", "MessagePublisher", "MqttUnavailable", "PublishError", "Subscription"]
+__all__ = [
+    "CloudMqttClient",
+    "MessagePublisher",
+    "MqttUnavailable",
+    "PublishError",
+    "Subscription",
+    "cloud_client_id",
+]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +58,23 @@ class MessagePublisher(Protocol):
         wait_s: float | None = None,
     ) -> None:
         """Queue ``payload``; with ``wait_s``, block until the broker took it or raise."""
+
+
+def cloud_client_id(config: CloudMqttConfig, role: str, stable: str | None = None) -> str:
+    """An MQTT client id for one of the cloud's processes that nobody can guess.
+
+    A client that connects with another's id disconnects it and takes its
+    session, so the cloud's ids end in a part no device knows: 16 random hex
+    digits, or, for a ``stable`` id (an ingest worker's persistent session), an
+    HMAC of it keyed with the cloud's MQTT password, the same at every start.
+    (On the production broker a device cannot even choose its id: see
+    ``cloud.devices.broker_auth``.)
+    """
+    if stable is None:
+        return f"{config.client_id_prefix}-{role}-{secrets.token_hex(8)}"
+    key = (config.password.get_secret_value() if config.password else "").encode()
+    tag = hmac.new(key, f"{role}:{stable}".encode(), hashlib.sha256).hexdigest()[:16]
+    return f"{config.client_id_prefix}-{role}-{stable}-{tag}"
 
 
 @dataclass(frozen=True)

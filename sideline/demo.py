@@ -2,7 +2,8 @@
 
 ``sideline demo`` starts, as child processes with their own logs:
 
-* Mosquitto, with a password file and the same pattern ACLs production uses;
+* Mosquitto, laid out as in production: the box's listener (client id = username)
+  and the cloud's own listener, each with its password file and ACLs;
 * SeaweedFS serving S3, the bucket created and the box's key confined to its prefix;
 * the cloud on a SQLite file: ``sideline cloud ingest`` and ``sideline cloud api``;
 * one agent, ``sideline agent run``, on a generated test-pattern camera, with the
@@ -59,6 +60,7 @@ class DemoState:
     device_s3_key: str | None = None
     device_s3_secret: str | None = None
     session_id: str | None = None
+    cloud_mqtt_port: int | None = None  # the cloud's own listener (absent in older demo.json)
 
     @classmethod
     def load_or_create(cls, path: Path) -> DemoState:
@@ -192,15 +194,21 @@ class Demo:
         )
 
     def _start_broker(self) -> None:
-        from cloud.devices.broker_auth import render_acl
+        from cloud.devices.broker_auth import render_cloud_acl, render_device_acl
 
         state = self._state()
         assert state.device_mqtt_password
+        if state.cloud_mqtt_port is None:
+            state.cloud_mqtt_port = free_port()
+            state.save(self.state_path)
         self.broker = MosquittoBroker(
             self.root / "mosquitto",
             port=state.mqtt_port,
-            users={CLOUD_USER: state.cloud_password, DEVICE: state.device_mqtt_password},
-            acl=render_acl(PREFIX, [CLOUD_USER]),
+            users={DEVICE: state.device_mqtt_password},
+            acl=render_device_acl(PREFIX),
+            cloud_port=state.cloud_mqtt_port,
+            cloud_users={CLOUD_USER: state.cloud_password},
+            cloud_acl=render_cloud_acl(PREFIX, [CLOUD_USER]),
         )
         self.broker.start()
 
@@ -244,7 +252,8 @@ database_url = {json.dumps(self._database_url())}
 
 [mqtt]
 host = "127.0.0.1"
-port = {state.mqtt_port}
+port = {state.cloud_mqtt_port}
+device_port = {state.mqtt_port}
 username = {json.dumps(CLOUD_USER)}
 password = {json.dumps(state.cloud_password)}
 prefix = {json.dumps(PREFIX)}

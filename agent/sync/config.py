@@ -33,7 +33,10 @@ class MqttConfig(Section):
     client_id: str | None = Field(
         default=None,
         max_length=128,
-        description="Empty: the device id. Must stay the same for the broker to keep the session.",
+        description=(
+            "Empty: the device id. Must stay the same for the broker to keep the session. "
+            "The cloud's broker ignores it and uses the username (the device id)."
+        ),
     )
     tls: bool = False
     ca_file: Path | None = Field(default=None, description="Empty with tls: the system CAs.")

@@ -7,7 +7,6 @@ handed to :func:`cloud.api.app.create_app` directly by tests and benchmarks.
 from __future__ import annotations
 
 import logging
-import secrets
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +16,7 @@ from peewee import Database
 from cloud.api.export.sinks import EmbeddingsSink
 from cloud.config import ApiConfig, CloudConfig
 from cloud.devices.control import DeviceControl
-from cloud.mqtt import CloudMqttClient, MqttUnavailable
+from cloud.mqtt import CloudMqttClient, MqttUnavailable, cloud_client_id
 from cloud.object_store import ClipUrlSigner
 
 __all__ = ["ApiRuntime", "BrokerConnector", "build_runtime"]
@@ -87,9 +86,7 @@ def build_runtime(config: CloudConfig) -> ApiRuntime:
     from cloud.object_store import signer_from_config
 
     database = open_current_database(config.database_url)
-    client = CloudMqttClient(
-        config.mqtt, client_id=f"{config.mqtt.client_id_prefix}-api-{secrets.token_hex(4)}"
-    )
+    client = CloudMqttClient(config.mqtt, client_id=cloud_client_id(config.mqtt, "api"))
     connector = BrokerConnector(client)
     connector.start()
     sink = build_sink(config.api.embeddings)

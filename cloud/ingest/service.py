@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import queue
-import secrets
-import socket
 import threading
 import zlib
 from collections.abc import Callable
@@ -35,7 +32,7 @@ from cloud.ingest.verify import ClipVerifier
 from cloud.ingest.worker import IngestWorker
 from cloud.migrations import open_current_database
 from cloud.models import utc_now
-from cloud.mqtt import CloudMqttClient, Subscription
+from cloud.mqtt import CloudMqttClient, Subscription, cloud_client_id
 from cloud.object_store import ObjectStore, S3ObjectStore
 from protocol import Channel, shared_subscription, topic_filter
 
@@ -110,9 +107,7 @@ class IngestService:
         self.ready = threading.Event()
         self._object_store = object_store
         persistent = worker_id or config.ingest.worker_id
-        self.client_id = f"{config.mqtt.client_id_prefix}-ingest-" + (
-            persistent or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
-        )
+        self.client_id = cloud_client_id(config.mqtt, "ingest", persistent)
         self._persistent = persistent is not None
         self._inboxes: list[queue.Queue[Decoded]] = [
             queue.Queue() for _ in range(config.ingest.writers)
@@ -120,6 +115,11 @@ class IngestService:
         self._received = 0  # arrival order; only paho's network thread counts
         self._failure: BaseException | None = None
         self._encoder: RowEncoder | None = None
+        self._client: CloudMqttClient | None = None
+
+    def connection_generation(self) -> int:
+        """How many times this worker has connected to the broker (1: never dropped)."""
+        return self._client.generation if self._client is not None else 0
 
     def run(self, stop: threading.Event) -> None:
         database = open_current_database(self.config.database_url)
@@ -134,6 +134,7 @@ class IngestService:
             subscriptions=ingest_subscriptions(prefix, self.config.mqtt.shared_group),
             on_message=self._receive,
         )
+        self._client = client
         self._encoder = RowEncoder.for_database(database)
         link = _Link(client, lambda: self.stats.add(acks_skipped=1))
         workers = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -65,7 +65,7 @@ def add(
         credentials = create_device(org, name, device_id=device_id)
     endpoints = BoxEndpoints(
         mqtt_host=mqtt_host or loaded.mqtt.host,
-        mqtt_port=mqtt_port or loaded.mqtt.port,
+        mqtt_port=mqtt_port or loaded.mqtt.device_port,
         mqtt_tls=loaded.mqtt.tls if mqtt_tls is None else mqtt_tls,
         prefix=loaded.mqtt.prefix,
         s3_endpoint_url=s3_endpoint or loaded.s3.public_endpoint_url or loaded.s3.endpoint_url,
@@ -160,12 +160,24 @@ def list_devices(
 
 
 def broker_files(
-    out: Annotated[Path, typer.Option(help="Folder for 'passwd' and 'acl'.")],
+    out: Annotated[Path, typer.Option(help="Folder for the listeners, password and ACL files.")],
     config: ConfigOption = None,
     database_url: DatabaseOption = None,
+    devices_listener: Annotated[
+        str | None,
+        typer.Option(
+            help="[HOST:]PORT the boxes connect to (default: every interface, mqtt.device_port)."
+        ),
+    ] = None,
+    cloud_listener: Annotated[
+        str | None,
+        typer.Option(
+            help="[HOST:]PORT of the cloud's own listener (default: 127.0.0.1, mqtt.port)."
+        ),
+    ] = None,
 ) -> None:
-    """Write Mosquitto's password and ACL files from the registered devices."""
-    from cloud.devices.broker_auth import write_broker_files
+    """Write Mosquitto's two listeners (boxes, cloud) and their password and ACL files."""
+    from cloud.devices.broker_auth import Listener, write_broker_files
 
     loaded = _open(config, database_url)
     if loaded.mqtt.username is None or loaded.mqtt.password is None:
@@ -173,10 +185,32 @@ def broker_files(
             "error: mqtt.username and mqtt.password (the cloud's own login) are needed", err=True
         )
         raise typer.Exit(code=2)
-    files = write_broker_files(
-        out,
-        prefix=loaded.mqtt.prefix,
-        services={loaded.mqtt.username: loaded.mqtt.password.get_secret_value()},
-        shared_group=loaded.mqtt.shared_group,
+    try:
+        files = write_broker_files(
+            out,
+            prefix=loaded.mqtt.prefix,
+            services={loaded.mqtt.username: loaded.mqtt.password.get_secret_value()},
+            shared_group=loaded.mqtt.shared_group,
+            devices_listener=_listener(devices_listener, Listener(loaded.mqtt.device_port)),
+            cloud_listener=_listener(cloud_listener, Listener(loaded.mqtt.port, "127.0.0.1")),
+        )
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    typer.echo(
+        f"{files.listeners_file} (include it in mosquitto.conf once), "
+        f"{files.device_passwords} ({files.devices} devices), {files.device_acl}, "
+        f"{files.cloud_passwords} and {files.cloud_acl} written; send Mosquitto a SIGHUP"
     )
-    typer.echo(f"{files.password_file} ({files.devices} devices) and {files.acl_file} written")
+
+
+def _listener(text: str | None, default: Any) -> Any:
+    from cloud.devices.broker_auth import Listener
+
+    if text is None:
+        return default
+    host, _, port = text.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        typer.echo(f"error: {text!r} is not [HOST:]PORT", err=True)
+        raise typer.Exit(code=2)
+    return Listener(int(port), host)

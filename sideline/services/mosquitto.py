@@ -46,6 +46,13 @@ class MosquittoBroker:
     ``users`` maps username to password; ``acl`` is the text of an ACL file (None:
     every authenticated user may do anything). With no users, anonymous access
     is allowed.
+
+    With ``cloud_users`` the broker has the production layout (docs/security.md):
+    ``port`` is the devices' listener, where the broker takes each client's id
+    from its username (``use_username_as_clientid``), so a device can only ever
+    be its own client; ``cloud_port`` is the cloud services' listener, with its
+    own password and ACL files (``cloud_users``, ``cloud_acl``), where no device
+    credential logs in.
     """
 
     def __init__(
@@ -55,6 +62,9 @@ class MosquittoBroker:
         port: int | None = None,
         users: Mapping[str, str] | None = None,
         acl: str | None = None,
+        cloud_port: int | None = None,
+        cloud_users: Mapping[str, str] | None = None,
+        cloud_acl: str | None = None,
         max_queued_messages: int = 1_000_000,
         extra_config: str = "",
     ) -> None:
@@ -63,6 +73,9 @@ class MosquittoBroker:
         self.port = port or free_port()
         self.users = dict(users or {})
         self.acl = acl
+        self.cloud_users = dict(cloud_users) if cloud_users is not None else None
+        self.cloud_acl = cloud_acl
+        self.cloud_port = (cloud_port or free_port()) if cloud_users is not None else self.port
         self.max_queued_messages = max_queued_messages
         self.extra_config = extra_config
         self.config_path = data_dir / "mosquitto.conf"
@@ -80,8 +93,6 @@ class MosquittoBroker:
     def write_config(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         lines = [
-            f"listener {self.port} {self.host}",
-            f"allow_anonymous {'false' if self.users else 'true'}",
             "persistence true",
             f"persistence_location {self.data_dir}/",
             "autosave_interval 1",
@@ -96,25 +107,38 @@ class MosquittoBroker:
         if os.geteuid() == 0:
             # As root Mosquitto drops to the 'mosquitto' user, which cannot read our files.
             lines.append("user root")
-        if self.users:
-            password_file = self.data_dir / "passwd"
-            password_file.write_text(render_password_file(self.users))
-            password_file.chmod(0o600)
-            lines.append(f"password_file {password_file}")
-        if self.acl is not None:
-            acl_file = self.data_dir / "acl"
-            acl_file.write_text(self.acl)
-            acl_file.chmod(0o600)
-            lines.append(f"acl_file {acl_file}")
+        if self.cloud_users is None:
+            lines.append(f"listener {self.port} {self.host}")
+            lines += self._auth("", self.users, self.acl)
+        else:
+            lines.append("per_listener_settings true")
+            lines += [f"listener {self.port} {self.host}", "use_username_as_clientid true"]
+            lines += self._auth("devices.", self.users, self.acl)
+            lines.append(f"listener {self.cloud_port} {self.host}")
+            lines += self._auth("cloud.", self.cloud_users, self.cloud_acl)
         if self.extra_config:
             lines.append(self.extra_config)
         self.config_path.write_text("\n".join(lines) + "\n")
+
+    def _auth(self, prefix: str, users: Mapping[str, str], acl: str | None) -> list[str]:
+        lines = [f"allow_anonymous {'false' if users else 'true'}"]
+        if users:
+            password_file = self.data_dir / f"{prefix}passwd"
+            password_file.write_text(render_password_file(users))
+            password_file.chmod(0o600)
+            lines.append(f"password_file {password_file}")
+        if acl is not None:
+            acl_file = self.data_dir / f"{prefix}acl"
+            acl_file.write_text(acl)
+            acl_file.chmod(0o600)
+            lines.append(f"acl_file {acl_file}")
+        return lines
 
     def start(self, timeout_s: float = 10.0) -> None:
         self.write_config()
         self._process.start()
         self._process.wait_until(
-            lambda: port_is_open(self.host, self.port),
+            lambda: port_is_open(self.host, self.port) and port_is_open(self.host, self.cloud_port),
             timeout_s=timeout_s,
             what=f"port {self.port}",
         )
@@ -130,12 +154,20 @@ class MosquittoBroker:
         self.stop()
         self.start()
 
-    def reload(self, *, users: Mapping[str, str] | None = None, acl: str | None = None) -> None:
+    def reload(
+        self,
+        *,
+        users: Mapping[str, str] | None = None,
+        acl: str | None = None,
+        cloud_users: Mapping[str, str] | None = None,
+    ) -> None:
         """Rewrite the password and ACL files and make the running broker re-read them."""
         if users is not None:
             self.users = dict(users)
         if acl is not None:
             self.acl = acl
+        if cloud_users is not None:
+            self.cloud_users = dict(cloud_users)
         self.write_config()
         self._process.send_signal(signal.SIGHUP)
 

@@ -42,8 +42,15 @@ def test_broker_files_and_device_list(tmp_path: Path, sqlite_db: Database) -> No
         env=env,
     )
     assert result.exit_code == 0, result.output
-    users = [line.split(":")[0] for line in (tmp_path / "auth" / "passwd").read_text().splitlines()]
-    assert users == ["cloud", "north"]  # the retired box is gone
+
+    def users(name: str) -> list[str]:
+        return [line.split(":")[0] for line in (tmp_path / "auth" / name).read_text().splitlines()]
+
+    assert users("devices.passwd") == ["north"]  # the retired box is gone
+    assert users("cloud.passwd") == ["cloud"]
+    listeners = (tmp_path / "auth" / "listeners.conf").read_text()
+    assert "listener 1883\nuse_username_as_clientid true\n" in listeners
+    assert "listener 1884 127.0.0.1\n" in listeners
     listing = runner.invoke(app, ["cloud", "device", "list", "--database-url", url])
     assert listing.exit_code == 0, listing.output
     assert "club/north\tnever seen\tNorth" in listing.output
