@@ -204,35 +204,50 @@ class AsgiCaller:
     async def get(
         self, path: str, *, headers: dict[str, str], params: dict[str, Any]
     ) -> tuple[int, bytes]:
+        return await self.request("GET", path, headers=headers, params=params)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: dict[str, str],
+        params: dict[str, Any] | None = None,
+        body: bytes = b"",
+    ) -> tuple[int, bytes]:
+        sent = dict(headers)
+        if body:
+            sent.setdefault("content-type", "application/json")
+            sent["content-length"] = str(len(body))
         scope = {
             "type": "http",
             "asgi": {"version": "3.0"},
             "http_version": "1.1",
-            "method": "GET",
+            "method": method,
             "scheme": "http",
             "path": path,
             "raw_path": path.encode(),
             "root_path": "",
-            "query_string": urlencode(params).encode(),
+            "query_string": urlencode(params or {}).encode(),
             "headers": [(b"host", b"bench")]
-            + [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+            + [(k.lower().encode(), v.encode()) for k, v in sent.items()],
             "client": ("127.0.0.1", 50000),
             "server": ("bench", 80),
         }
-        status, body = 0, []
+        status, chunks = 0, []
 
         async def receive() -> dict[str, Any]:
-            return {"type": "http.request", "body": b"", "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": False}
 
         async def send(message: dict[str, Any]) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
             elif message["type"] == "http.response.body":
-                body.append(message.get("body", b""))
+                chunks.append(message.get("body", b""))
 
         await self.app(scope, receive, send)
-        return status, b"".join(body)
+        return status, b"".join(chunks)
 
 
 async def walk(http: AsgiCaller, url: str, headers: dict[str, str]) -> tuple[list[str], int]:

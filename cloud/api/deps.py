@@ -26,15 +26,28 @@ from peewee import Database
 from cloud.api.access.scope import OrgScope, Principal
 from cloud.api.export.sinks import EmbeddingsSink
 from cloud.api.runtime import ApiRuntime
+from cloud.api.services import availability as availability_service
+from cloud.api.services import bookings as booking_service
 from cloud.api.services import forms as form_service
 from cloud.api.services import series as series_service
 from cloud.api.services import sessions as session_service
 from cloud.api.services.auth import authenticate
-from cloud.api.services.references import team_in_org
+from cloud.api.services.references import host_in_org, team_in_org
 from cloud.db import database_proxy
 from cloud.devices.control import DeviceControl
 from cloud.errors import Forbidden, NotFound, Unauthorized
-from cloud.models import ROLE_RANK, FormTemplate, Role, Session, SessionSeries, Team
+from cloud.models import (
+    ROLE_RANK,
+    AvailabilityOverride,
+    Booking,
+    FormTemplate,
+    MeetingSlot,
+    Role,
+    Session,
+    SessionSeries,
+    Team,
+    User,
+)
 from cloud.object_store import ClipUrlSigner
 
 __all__ = [
@@ -49,7 +62,12 @@ __all__ = [
     "OwnerScope",
     "RoleRequirement",
     "RuntimeDep",
+    "BookingInOrg",
+    "HostInOrg",
+    "OverrideInOrg",
+    "SecretDep",
     "SeriesInOrg",
+    "SlotInOrg",
     "SessionInOrg",
     "SignerDep",
     "SinkDep",
@@ -185,3 +203,39 @@ def series_in_org(
 
 
 SeriesInOrg = Annotated[SessionSeries, Depends(series_in_org)]
+
+
+def slot_in_org(
+    scope: Annotated[OrgScope, Depends(org_scope)], slot_id: Annotated[UUID, Path()]
+) -> MeetingSlot:
+    return availability_service.get_slot(scope=scope, slot_id=slot_id)
+
+
+def override_in_org(
+    scope: Annotated[OrgScope, Depends(org_scope)], override_id: Annotated[UUID, Path()]
+) -> AvailabilityOverride:
+    return availability_service.get_override(scope=scope, override_id=override_id)
+
+
+def booking_in_org(
+    scope: Annotated[OrgScope, Depends(org_scope)], booking_id: Annotated[UUID, Path()]
+) -> Booking:
+    return booking_service.get_booking(scope=scope, booking_id=booking_id)
+
+
+def host_path_in_org(
+    scope: Annotated[OrgScope, Depends(org_scope)], host_id: Annotated[UUID, Path()]
+) -> User:
+    return host_in_org(scope=scope, user_id=host_id, path="path.host_id")
+
+
+async def get_secret(runtime: RuntimeDep) -> bytes:
+    """The key signed links are made with (``api.secret_key``)."""
+    return runtime.settings.secret_key.get_secret_value().encode()
+
+
+SlotInOrg = Annotated[MeetingSlot, Depends(slot_in_org)]
+OverrideInOrg = Annotated[AvailabilityOverride, Depends(override_in_org)]
+BookingInOrg = Annotated[Booking, Depends(booking_in_org)]
+HostInOrg = Annotated[User, Depends(host_path_in_org)]
+SecretDep = Annotated[bytes, Depends(get_secret)]

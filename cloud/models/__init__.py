@@ -11,10 +11,12 @@ from cloud.models.devices import Camera, Device, DeviceStatus, HeartbeatSample
 from cloud.models.enums import (
     ROLE_RANK,
     AttendanceStatus,
+    BookingStatus,
     BusyKind,
     ClipStatus,
     CommandState,
     LogOrigin,
+    OverrideKind,
     ParticipantStatus,
     Role,
     SessionStatus,
@@ -23,7 +25,14 @@ from cloud.models.enums import (
 )
 from cloud.models.forms import FormTemplate, FormVersion
 from cloud.models.records import Clip, DetectionEventRecord, Log
-from cloud.models.scheduling import HostBusy, SessionSeries
+from cloud.models.scheduling import (
+    AvailabilityOverride,
+    Booking,
+    HostBusy,
+    HostSchedule,
+    MeetingSlot,
+    SessionSeries,
+)
 from cloud.models.sessions import Session, SessionDevice, SessionParticipant, SessionTransition
 
 __all__ = [
@@ -31,6 +40,9 @@ __all__ = [
     "ROLE_RANK",
     "ApiToken",
     "AttendanceStatus",
+    "AvailabilityOverride",
+    "Booking",
+    "BookingStatus",
     "BaseModel",
     "BusyKind",
     "Camera",
@@ -48,11 +60,14 @@ __all__ = [
     "FormVersion",
     "HeartbeatSample",
     "HostBusy",
+    "HostSchedule",
     "IngestAttempt",
     "Log",
     "LogOrigin",
+    "MeetingSlot",
     "Membership",
     "Organisation",
+    "OverrideKind",
     "ParticipantStatus",
     "Role",
     "Session",
@@ -96,6 +111,10 @@ ALL_MODELS: list[type[BaseModel]] = [
     DetectionEventRecord,
     DeadLetter,
     SessionSeries,
+    MeetingSlot,
+    AvailabilityOverride,
+    HostSchedule,
+    Booking,
     HostBusy,
     IngestAttempt,
 ]

@@ -11,10 +11,12 @@ from enum import StrEnum
 __all__ = [
     "ROLE_RANK",
     "AttendanceStatus",
+    "BookingStatus",
     "BusyKind",
     "ClipStatus",
     "CommandState",
     "LogOrigin",
+    "OverrideKind",
     "ParticipantStatus",
     "Role",
     "SessionStatus",
@@ -115,3 +117,19 @@ class BusyKind(StrEnum):
 
     SESSION = "session"  # a session they host
     BOOKING = "booking"  # a meeting booked with them (with the slot's buffers)
+
+
+class BookingStatus(StrEnum):
+    """A meeting booking (spec 000's MeetingBooking)."""
+
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"  # by the guest, the host or a coach; also the old side of a reschedule
+    COMPLETED = "completed"  # took place (only after its start)
+    NO_SHOW = "no_show"  # the guest did not come (only after its start)
+
+
+class OverrideKind(StrEnum):
+    """A date override of a host's availability."""
+
+    BLACKOUT = "blackout"  # no bookings that day (or between start_time and end_time)
+    EXTRA = "extra"  # extra hours that day, with a slot's duration, buffers and price

@@ -16,19 +16,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import Any, cast
 from uuid import UUID
 
 from peewee import Database, IntegrityError
 
 from cloud.db import is_postgres
-from cloud.models import BusyKind, HostBusy, Session, SessionStatus
+from cloud.errors import Conflict
+from cloud.models import BusyKind, HostBusy, HostSchedule, Session, SessionStatus
 from cloud.models.scheduling import HOST_BUSY_CONSTRAINT
+from cloud.scheduling.availability import Busy, DayCounts, Limits
 from cloud.scheduling.errors import BusyConflict, TimeTaken
 
 __all__ = [
     "DEFAULT_SESSION_MINUTES",
+    "LimitReached",
     "busy_between",
+    "busy_spans",
     "claim",
+    "host_limits",
     "conflicts_with",
     "lock_host",
     "lock_hosts",
@@ -50,6 +56,43 @@ _HELD_STATUSES = (
     SessionStatus.LIVE,
     SessionStatus.ENDED,
 )
+
+
+class LimitReached(Conflict):
+    """The host's day or week is full (``host_schedule``'s limits)."""
+
+    code = "limit_reached"
+
+
+def host_limits(org_id: UUID, host_id: UUID) -> Limits | None:
+    """The host's limits in the organisation, or None if they set none."""
+    row = HostSchedule.get_or_none((HostSchedule.org == org_id) & (HostSchedule.host == host_id))
+    if row is None or (row.max_per_day is None and row.max_per_week is None):
+        return None
+    return Limits(timezone=row.timezone, per_day=row.max_per_day, per_week=row.max_per_week)
+
+
+def check_limits(limits: Limits | None, host_id: UUID, starts: Sequence[datetime]) -> int | None:
+    """The index of the first of ``starts`` that the host's limits leave no room for
+    (each counted as taken once accepted), or None. One query for the whole range."""
+    if limits is None or not starts:
+        return None
+    spans = busy_spans(host_id, min(starts) - timedelta(days=8), max(starts) + timedelta(days=8))
+    counts = DayCounts(limits, spans)
+    for index, start in enumerate(starts):
+        if counts.full(start):
+            return index
+        counts.add(start)
+    return None
+
+
+def _describe_limits(limits: Limits) -> str:
+    parts = []
+    if limits.per_day is not None:
+        parts.append(f"{limits.per_day} a day")
+    if limits.per_week is not None:
+        parts.append(f"{limits.per_week} a week")
+    return " and ".join(parts) + f" ({limits.timezone})"
 
 
 def lock_host(db: Database, host_id: UUID | None) -> None:
@@ -117,6 +160,13 @@ def claim(
 ) -> HostBusy:
     """Insert a busy row, or raise :class:`TimeTaken` naming what it overlaps.
     Call inside a write transaction, after :func:`lock_host`."""
+    limits = host_limits(org_id, host_id)
+    if check_limits(limits, host_id, [starts_at]) is not None:
+        assert limits is not None
+        raise LimitReached(
+            f"the host takes at most {_describe_limits(limits)} bookings and sessions; "
+            f"{what} would be one more"
+        )
     found = conflicts_with(host_id, starts_at, ends_at, org_id=org_id)
     if found:
         raise TimeTaken(
@@ -182,6 +232,26 @@ def busy_between(host_id: UUID, starts_at: datetime, ends_at: datetime) -> list[
         .where(_overlapping(host_id, starts_at, ends_at))
         .order_by(HostBusy.starts_at)
     )
+
+
+def busy_spans(host_id: UUID, starts_at: datetime, ends_at: datetime) -> list[Busy]:
+    """Just the times of :func:`busy_between`'s rows (no model objects: the bookable-times
+    page reads hundreds of them)."""
+    query = (
+        HostBusy.select(HostBusy.starts_at, HostBusy.ends_at)
+        .where(_overlapping(host_id, starts_at, ends_at))
+        .tuples()
+    )
+    return [
+        Busy(_instant(start), _instant(end))
+        for start, end in cast(Iterable[tuple[Any, Any]], query)
+    ]
+
+
+def _instant(value: Any) -> datetime:
+    converted = HostBusy.starts_at.python_value(value)
+    assert converted is not None  # the columns are NOT NULL
+    return converted
 
 
 def _overlapping(host_id: UUID, starts_at: datetime, ends_at: datetime) -> object:

@@ -11,9 +11,12 @@ from fastapi import APIRouter, Depends
 from cloud.api.deps import org_scope
 from cloud.api.routes import (
     account,
+    availability,
+    bookings,
     clips,
     commands,
     forms,
+    guest,
     logs,
     members,
     orgs,
@@ -38,6 +41,8 @@ ORDER = (
     participants,
     commands,
     series,
+    availability,
+    bookings,
     forms,
     teams,
     members,
@@ -48,6 +53,7 @@ for module in ORDER:
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(account.router)
+api_router.include_router(guest.router)  # signed links: no token, no organisation in the path
 # The organisation's own routes have an empty path, so they take the prefix here.
 api_router.include_router(orgs.router, prefix=_ORG_PREFIX, dependencies=[Depends(org_scope)])
 api_router.include_router(org_router)

@@ -49,7 +49,14 @@ from cloud.models import (
     utc_now,
 )
 from cloud.models.scheduling import HOST_BUSY_CONSTRAINT
-from cloud.scheduling.busy import MAX_BUSY_SPAN, busy_between, lock_hosts, release_session
+from cloud.scheduling.availability import Busy, DayCounts
+from cloud.scheduling.busy import (
+    MAX_BUSY_SPAN,
+    busy_between,
+    host_limits,
+    lock_hosts,
+    release_session,
+)
 from cloud.scheduling.errors import TimeTaken, invalid
 from cloud.scheduling.recurrence import RuleError, Series
 from cloud.scheduling.zones import local_wall, to_utc
@@ -334,14 +341,13 @@ def _materialise(
             (
                 f"occurrences[{index}]",
                 "time_taken",
-                f"{local_wall(instants[index], row.timezone).isoformat()} {row.timezone}: "
-                f"overlaps the host's {why}",
+                f"{local_wall(instants[index], row.timezone).isoformat()} {row.timezone}: {why}",
             )
             for index, why in sorted(refused.items())
         ]
         raise TimeTaken(
-            f"{len(refused)} of {len(instants)} occurrences overlap the host's sessions or "
-            f"bookings; nothing was written (first: {details[0][2]})",
+            f"the host has no time for {len(refused)} of {len(instants)} occurrences; "
+            f"nothing was written (first: {details[0][2]})",
             fields=[FieldProblem(*detail) for detail in details[:100]],
         )
     form = row.form_template if row.form_template_id is not None else None
@@ -353,7 +359,7 @@ def _materialise(
     for index, instant in enumerate(instants):
         session_id = new_id()
         status = SessionStatus.CANCELLED if index in refused else SessionStatus.SCHEDULED
-        reason = f"the host's time is taken: {refused[index]}" if index in refused else None
+        reason = f"not held: {refused[index]}" if index in refused else None
         sessions.append(
             {
                 "id": session_id,
@@ -427,23 +433,40 @@ def _refused_occurrences(
     """Occurrence index -> what of the host's it overlaps (one query for the whole range)."""
     if row.host_id is None:
         return {}
-    taken = busy_between(row.host_id, instants[0], instants[-1] + duration)
+    # Whole weeks either side, for the limits' counts.
+    taken = busy_between(
+        row.host_id, instants[0] - timedelta(days=8), instants[-1] + duration + timedelta(days=8)
+    )
     starts = [busy.starts_at for busy in taken]
     refused: dict[int, str] = {}
     for index, start in enumerate(instants):
         end = start + duration
         position = bisect.bisect_left(starts, end)  # rows starting before our end
-        for busy in reversed(taken[:position]):
+        for earlier in range(position - 1, -1, -1):
+            busy = taken[earlier]
             if busy.starts_at <= start - MAX_BUSY_SPAN:
                 break
             if busy.ends_at > start:
-                ref = busy.session_id if busy.kind == BusyKind.SESSION else None
+                ref = busy.session_id if busy.kind == BusyKind.SESSION else busy.booking_id
                 own = busy.org_id == row.org_id and ref is not None
                 refused[index] = (
-                    f"{busy.kind} {ref if own else ''} from {busy.starts_at.isoformat()} to "
-                    f"{busy.ends_at.isoformat()}"
+                    f"overlaps the host's {busy.kind} {ref if own else ''} from "
+                    f"{busy.starts_at.isoformat()} to {busy.ends_at.isoformat()}"
                 ).replace("  ", " ")
                 break
+    # The host's limits apply to every occurrence, each counted once it is accepted.
+    limits = host_limits(row.org_id, row.host_id)
+    if limits is not None:
+        counts = DayCounts(limits, [Busy(b.starts_at, b.ends_at) for b in taken])
+        for index, start in enumerate(instants):
+            if index in refused:
+                continue
+            if counts.full(start):
+                refused[index] = (
+                    "the host's limit of bookings and sessions a day or week is reached"
+                )
+            else:
+                counts.add(start)
     return refused
 
 
@@ -674,7 +697,7 @@ def _reclaim(db: Database, row: SessionSeries, session_ids: Sequence[UUID]) -> N
         raise TimeTaken(
             f"the new host is not free for {len(refused)} occurrences; nothing was changed",
             fields=[
-                FieldProblem(f"occurrences[{index}]", "time_taken", f"overlaps the host's {why}")
+                FieldProblem(f"occurrences[{index}]", "time_taken", why)
                 for index, why in sorted(refused.items())
             ][:100],
         )

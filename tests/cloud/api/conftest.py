@@ -3,10 +3,12 @@ each test; the app with a broker-less control publisher and a real URL signer.""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from peewee import Database
@@ -19,6 +21,7 @@ from cloud.devices.control import DeviceControl
 from cloud.migrations import migrate
 from cloud.models import ALL_MODELS
 from cloud.object_store import S3Credentials, SigV4UrlSigner
+from sideline.services.process import free_port
 from tests.cloud.api.world import RecordingPublisher
 
 
@@ -111,3 +114,29 @@ def client(api_app: FastAPI, runtime: ApiRuntime, session_clients: list[TestClie
         started.__enter__()
         session_clients.append(started)
     return session_clients[0]
+
+
+@pytest.fixture
+def server(runtime: ApiRuntime) -> Iterator[str]:
+    """The app served by a real uvicorn on a free port, in a thread."""
+    config = uvicorn.Config(
+        create_app(CloudConfig(), runtime=runtime),
+        host="127.0.0.1",
+        port=free_port(),
+        log_level="warning",
+    )
+    instance = uvicorn.Server(config)
+    thread = threading.Thread(target=instance.run, name="uvicorn", daemon=True)
+    thread.start()
+    started = threading.Event()
+    for _ in range(200):
+        if instance.started:
+            started.set()
+            break
+        threading.Event().wait(0.05)
+    assert started.is_set(), "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{config.port}"
+    finally:
+        instance.should_exit = True
+        thread.join(10)

@@ -19,9 +19,11 @@ from peewee import Database
 from cloud.models import (
     ROLE_RANK,
     ApiToken,
+    Booking,
     Clip,
     FormTemplate,
     Log,
+    MeetingSlot,
     Membership,
     Role,
     Session,
@@ -69,7 +71,18 @@ def _series(world: World) -> dict[str, Any]:
     }
 
 
+def _booking(world: World, *, hour: int = 11, move: bool = False) -> dict[str, Any]:
+    assert world.booking is not None and world.slot is not None
+    start = world.booking.starts_at.replace(hour=hour)
+    body: dict[str, Any] = {"start": start.isoformat()}
+    if not move:
+        body["slot_id"] = str(world.slot.id)
+    return body
+
+
 S = "/api/v1/orgs/{org}/sessions/{session_id}"
+H = "/api/v1/orgs/{org}/hosts/{host_id}"
+B = "/api/v1/orgs/{org}/bookings/{booking_id}"
 ROUTES: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/me"): Case(None),
     ("POST", "/api/v1/orgs"): Case(None, lambda w: {"slug": f"{w.slug}-new", "name": "New"}),
@@ -152,8 +165,47 @@ ROUTES: dict[tuple[str, str], Case] = {
     ),
     ("POST", "/api/v1/orgs/{org}/series/{series_id}/cancel"): Case(Role.COACH, lambda w: {}),
     ("GET", "/api/v1/orgs/{org}/series/{series_id}/occurrences"): Case(Role.GUEST),
+    ("GET", "/api/v1/orgs/{org}/meeting-slots"): Case(Role.GUEST),
+    ("POST", "/api/v1/orgs/{org}/meeting-slots"): Case(
+        Role.COACH,
+        lambda w: {
+            "day_of_week": 1,
+            "start_time": "18:00",
+            "end_time": "20:00",
+            "duration_minutes": 30,
+            "timezone": "Europe/Paris",
+        },
+    ),
+    ("GET", "/api/v1/orgs/{org}/meeting-slots/{slot_id}"): Case(Role.GUEST),
+    ("PATCH", "/api/v1/orgs/{org}/meeting-slots/{slot_id}"): Case(
+        Role.COACH, lambda w: {"title": "Renamed slot"}
+    ),
+    ("DELETE", "/api/v1/orgs/{org}/meeting-slots/{slot_id}"): Case(Role.COACH),
+    ("GET", "/api/v1/orgs/{org}/availability-overrides"): Case(Role.GUEST),
+    ("POST", "/api/v1/orgs/{org}/availability-overrides"): Case(
+        Role.COACH,
+        lambda w: {"date": f"{utc_now().year + 1}-01-01", "kind": "blackout", "timezone": "UTC"},
+    ),
+    ("DELETE", "/api/v1/orgs/{org}/availability-overrides/{override_id}"): Case(Role.COACH),
+    ("GET", H + "/booking-settings"): Case(Role.GUEST),
+    ("PUT", H + "/booking-settings"): Case(Role.COACH, lambda w: {"max_per_day": 8}),
+    ("GET", H + "/bookable-times"): Case(Role.GUEST),
+    ("GET", "/api/v1/orgs/{org}/bookings"): Case(Role.GUEST),
+    ("POST", "/api/v1/orgs/{org}/bookings"): Case(Role.GUEST, lambda w: _booking(w)),
+    ("GET", B): Case(Role.GUEST),
+    ("POST", B + "/cancel"): Case(Role.GUEST, lambda w: {"reason": "isolation"}),
+    ("POST", B + "/reschedule"): Case(Role.GUEST, lambda w: _booking(w, hour=14, move=True)),
+    ("POST", B + "/complete"): Case(Role.COACH),
+    ("POST", B + "/no-show"): Case(Role.COACH),
 }
-PUBLIC = {("GET", "/api/v1/health")}
+PUBLIC = {
+    ("GET", "/api/v1/health"),
+    # A guest's signed link (tests/cloud/api/test_bookings.py): no token, no organisation.
+    ("GET", "/api/v1/guest/bookings/{token}"),
+    ("POST", "/api/v1/guest/bookings/{token}/cancel"),
+    ("GET", "/api/v1/guest/bookings/{token}/times"),
+    ("POST", "/api/v1/guest/bookings/{token}/reschedule"),
+}
 
 
 def _operations(client: TestClient) -> list[tuple[str, str, dict[str, Any]]]:
@@ -191,6 +243,10 @@ def _values(world: World) -> dict[str, str]:
         "clip_id": world.clip.id,
         "command_id": world.command.id,
         "series_id": world.series.id if world.series else "",
+        "slot_id": world.slot.id if world.slot else "",
+        "override_id": world.override.id if world.override else "",
+        "booking_id": world.booking.id if world.booking else "",
+        "host_id": world.user_ids[Role.COACH],
     }
     return {key: str(value) for key, value in values.items()}
 
@@ -234,6 +290,13 @@ def _snapshot(world: World) -> dict[str, object]:
         "series": sorted(
             (str(x.id), x.title, x.rrule, x.cancelled_at)
             for x in SessionSeries.select().where(SessionSeries.org == org)
+        ),
+        "slots": sorted(
+            (str(x.id), x.title, x.deleted_at)
+            for x in MeetingSlot.select().where(MeetingSlot.org == org)
+        ),
+        "bookings": sorted(
+            (str(x.id), str(x.status)) for x in Booking.select().where(Booking.org == org)
         ),
         "participants": sorted(
             (str(p.id), str(p.status), p.attendance)

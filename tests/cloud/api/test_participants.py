@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
 
 import httpx
-import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from peewee import Database
 
-from cloud.api.app import create_app
-from cloud.api.runtime import ApiRuntime
 from cloud.api.services.accounts import add_membership, find_or_create_user, issue_token
-from cloud.config import CloudConfig
 from cloud.models import Role, Session, SessionParticipant, SessionStatus, utc_now
-from sideline.services.process import free_port
 from tests.cloud.api.world import World, auth, build_world
 
 
@@ -125,32 +118,6 @@ def test_attendance_and_its_report(db: Database, client: TestClient) -> None:
         json={"attendance": "present"},
     )
     assert early.status_code == 409
-
-
-@pytest.fixture
-def server(runtime: ApiRuntime) -> Iterator[str]:
-    """The app served by a real uvicorn on a free port, in a thread."""
-    config = uvicorn.Config(
-        create_app(CloudConfig(), runtime=runtime),
-        host="127.0.0.1",
-        port=free_port(),
-        log_level="warning",
-    )
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, name="uvicorn", daemon=True)
-    thread.start()
-    started = threading.Event()
-    for _ in range(200):
-        if instance.started:
-            started.set()
-            break
-        threading.Event().wait(0.05)
-    assert started.is_set(), "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{config.port}"
-    finally:
-        instance.should_exit = True
-        thread.join(10)
 
 
 def test_n_plus_5_simultaneous_joins_of_n_places_give_exactly_n(db: Database, server: str) -> None:

@@ -18,6 +18,8 @@ from cloud.api.services.accounts import (
     issue_token,
 )
 from cloud.models import (
+    AvailabilityOverride,
+    Booking,
     Clip,
     ClipStatus,
     Command,
@@ -27,6 +29,7 @@ from cloud.models import (
     FormVersion,
     Log,
     LogOrigin,
+    MeetingSlot,
     Organisation,
     Role,
     Session,
@@ -113,7 +116,11 @@ class World:
     event: DetectionEventRecord
     command: Command
     participant: SessionParticipant
-    series: SessionSeries | None = None  # with build_world(..., scheduling=True)
+    # With build_world(..., scheduling=True):
+    series: SessionSeries | None = None
+    slot: MeetingSlot | None = None  # the coach's (a host, like the host role)
+    override: AvailabilityOverride | None = None
+    booking: Booking | None = None  # the guest's, with the coach
 
     @property
     def slug(self) -> str:
@@ -133,7 +140,11 @@ class World:
             self.event.id,
             self.command.id,
             self.participant.id,
-            *([self.series.id] if self.series is not None else []),
+            *(
+                thing.id
+                for thing in (self.series, self.slot, self.override, self.booking)
+                if thing is not None
+            ),
             *self.user_ids.values(),
             *self.membership_ids.values(),
             *self.token_ids.values(),
@@ -251,6 +262,7 @@ def build_world(db: Database, slug: str, *, scheduling: bool = False) -> World:
     participant = SessionParticipant.create(session=session, user=user_ids[Role.GUEST])
     Session.update(participant_count=1).where(Session.id == session.id).execute()
     series = _weekly_series(db, org, user_ids) if scheduling else None
+    slot, override, booking = _availability(db, org, user_ids) if scheduling else (None, None, None)
     return World(
         org=org,
         tokens=tokens,
@@ -269,7 +281,56 @@ def build_world(db: Database, slug: str, *, scheduling: bool = False) -> World:
         command=command,
         participant=participant,
         series=series,
+        slot=slot,
+        override=override,
+        booking=booking,
     )
+
+
+def _availability(
+    db: Database, org: Organisation, user_ids: dict[Role, UUID]
+) -> tuple[MeetingSlot, AvailabilityOverride, Booking]:
+    """The coach's Friday slot, a blackout day, and the guest's booking next Friday."""
+    from datetime import UTC, time
+
+    from cloud.api.access.scope import OrgScope
+    from cloud.api.schemas.availability import OverrideCreate, SlotCreate
+    from cloud.api.schemas.bookings import BookingCreate
+    from cloud.api.services.availability import create_override, create_slot
+    from cloud.api.services.bookings import create_booking
+    from cloud.models import OverrideKind, User
+
+    coach = OrgScope(org=org, user=User.get_by_id(user_ids[Role.COACH]), role=Role.COACH)
+    guest = OrgScope(org=org, user=User.get_by_id(user_ids[Role.GUEST]), role=Role.GUEST)
+    slot = create_slot(
+        db,
+        scope=coach,
+        data=SlotCreate(
+            day_of_week=4,
+            start_time=time(9),
+            end_time=time(17),
+            duration_minutes=60,
+            timezone="UTC",
+            price_minor=1500,
+            currency="GBP",
+        ),
+    )
+    today = utc_now().date()
+    friday = today + timedelta(days=(4 - today.weekday()) % 7 + 7)
+    override = create_override(
+        db,
+        scope=coach,
+        data=OverrideCreate(
+            date=friday + timedelta(days=7), kind=OverrideKind.BLACKOUT, timezone="UTC"
+        ),
+    )
+    booking = create_booking(
+        db,
+        scope=guest,
+        secret=b"dev-secret-change-me",
+        data=BookingCreate(slot_id=slot.id, start=datetime.combine(friday, time(10), UTC)),
+    ).booking
+    return slot, override, booking
 
 
 def _weekly_series(db: Database, org: Organisation, user_ids: dict[Role, UUID]) -> SessionSeries:
