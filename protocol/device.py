@@ -69,6 +69,25 @@ class StreamHealth(WireModel):
     reconnects: int = Field(ge=0)
     gap_seconds: float = Field(default=0.0, ge=0, description="Total time without frames.")
     last_frame_at: UtcDateTime | None = None
+    codec: str | None = Field(
+        default=None,
+        max_length=32,
+        description="What the camera sends: h264 (kept as it is, never re-encoded), another "
+        "codec such as hevc, mjpeg or mpeg4 (transcoded: see encoder), or raw frames.",
+    )
+    encoder: str | None = Field(
+        default=None,
+        max_length=32,
+        description="The H.264 encoder the box runs for this stream (libx264, h264_v4l2m2m, "
+        "h264_nvmpi) when it transcodes another codec or encodes raw frames; absent when the "
+        "camera's own H.264 is kept.",
+    )
+    encode_cpu_percent: float | None = Field(
+        default=None,
+        ge=0,
+        description="Share of one CPU core spent decoding and encoding this stream, over the "
+        "last seconds of video; absent when nothing is encoded.",
+    )
 
 
 class CameraHealth(StreamHealth):

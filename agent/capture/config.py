@@ -25,8 +25,9 @@ __all__ = [
 
 
 class EncoderChoice(StrEnum):
-    AUTO = "auto"  # h264_v4l2m2m when it works on this box, else libx264
-    V4L2M2M = "h264_v4l2m2m"
+    AUTO = "auto"  # a hardware encoder that works on this box (Jetson, then Pi 4), else libx264
+    NVMPI = "h264_nvmpi"  # a Jetson's encoder, where PyAV is built on FFmpeg with jetson-ffmpeg
+    V4L2M2M = "h264_v4l2m2m"  # a Raspberry Pi 4's (a Pi 5 has none)
     LIBX264 = "libx264"
 
 
@@ -41,18 +42,50 @@ class _CameraBase(Section):
     stall_timeout_s: float = Field(
         default=5.0, gt=0, le=120, description="No frame for this long: reopen the source."
     )
+    refused_retry_s: float = Field(
+        default=60.0,
+        ge=1,
+        le=3600,
+        description="A camera refused for a reason that retrying does not cure (codec not "
+        "allowed, file missing, wrong password) is tried again this often, not in a loop.",
+    )
 
 
-class _EncodingCamera(_CameraBase):
+class _H264Settings(Section):
+    """How the box encodes H.264 when it has to (raw frames, or transcoding)."""
+
+    keyframe_interval_s: float = Field(
+        default=1.0, gt=0, le=10, description="Clips start on a keyframe: this bounds how early."
+    )
+    encoder: EncoderChoice = EncoderChoice.AUTO
+    preset: str = Field(default="veryfast", description="libx264 preset.")
+
+
+class _EncodingCamera(_CameraBase, _H264Settings):
     """A camera that gives raw frames, so the box encodes H.264 itself."""
 
     width: int = Field(default=1280, ge=16, le=4096)
     height: int = Field(default=720, ge=16, le=2160)
     fps: float = Field(default=30.0, gt=0, le=120)
-    keyframe_interval_s: float = Field(default=1.0, gt=0, le=10)
     bitrate_kbps: int = Field(default=4000, ge=100, le=50_000)
-    encoder: EncoderChoice = EncoderChoice.AUTO
-    preset: str = Field(default="veryfast", description="libx264 preset.")
+
+
+class _EncodedCamera(_CameraBase, _H264Settings):
+    """A camera that sends encoded video: its H.264 is kept, anything else is transcoded."""
+
+    transcode: bool = Field(
+        default=True,
+        description="Decode and re-encode to H.264 a stream in another codec (HEVC, MJPEG, "
+        "MPEG-4, VP8/VP9...): costs CPU (logged at start). False refuses such a stream, "
+        "saying how to make the camera send H.264. H.264 is never re-encoded.",
+    )
+    transcode_bitrate_kbps: int | None = Field(
+        default=None,
+        ge=100,
+        le=50_000,
+        description="Bitrate of the transcoded H.264; default: from the stream's size and "
+        "rate (about 4.4 Mbit/s at 1080p30, 2 Mbit/s at 720p30).",
+    )
 
 
 class PiCameraConfig(_EncodingCamera):
@@ -81,8 +114,9 @@ class TestPatternCameraConfig(_EncodingCamera):
     )
 
 
-class RtspCameraConfig(_CameraBase):
-    """IP camera: its own H.264 packets are kept as they come, never re-encoded."""
+class RtspCameraConfig(_EncodedCamera):
+    """IP camera: its own H.264 packets are kept as they come, never re-encoded (another
+    codec is transcoded unless ``transcode = false``)."""
 
     kind: Literal["rtsp"] = "rtsp"
     url: str = Field(min_length=1, description="rtsp://user:pass@host/stream")
@@ -107,12 +141,17 @@ class RtspCameraConfig(_CameraBase):
         return self
 
 
-class FileCameraConfig(_CameraBase):
-    """A video file played in real time, looped: the embedded default and demos."""
+class FileCameraConfig(_EncodedCamera):
+    """A video file played in real time: the embedded default and demos. H.264 is kept;
+    another codec is transcoded unless ``transcode = false``."""
 
     kind: Literal["file"] = "file"
     path: Path
-    loop: bool = True
+    loop: bool = Field(
+        default=True,
+        description="Play the file again when it ends; false plays it once, then the camera "
+        "is 'ended' (clips of what was played still work).",
+    )
     realtime: bool = Field(default=True, description="Pace packets at the file's frame rate.")
 
 

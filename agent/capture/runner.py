@@ -86,6 +86,9 @@ class CameraRunner:
         self._previous: EncodedPacket | None = None
         self._rate_mark = (time.monotonic(), 0)
         self._fps = 0.0
+        self._codec: str | None = None
+        self._encoder: str | None = None
+        self._cpu_percent: float | None = None
 
     def add_listener(self, listener: PacketListener) -> None:
         self._listeners.append(listener)
@@ -96,7 +99,7 @@ class CameraRunner:
         attempt = 0
         while not self._stop.is_set():
             source = self._make_source()
-            if source.provides_raw_frames and self._feeds_tap:
+            if self._feeds_tap:  # sources that decode anyway (raw, transcoded) hand frames over
                 source.outlet = self.tap
             self._source = source
             delivered = False
@@ -104,13 +107,19 @@ class CameraRunner:
                 self.stream = source.open()
                 if self._stop.is_set():
                     break
+                self._codec, self._encoder = source.codec, source.encoder_name
                 log.info(
-                    "camera %s: %s source open: %dx%d at %.3g fps",
+                    "camera %s: %s source open: %dx%d at %.3g fps, %s",
                     self.name,
                     source.kind,
                     self.stream.width,
                     self.stream.height,
                     self.stream.fps,
+                    f"{source.codec} transcoded with {self._encoder}"
+                    if self._encoder and source.codec not in (None, "rawvideo")
+                    else f"encoded with {self._encoder}"
+                    if self._encoder
+                    else f"{source.codec} kept as it is",
                 )
                 self._last_packet_mono = time.monotonic()
                 self._state = CameraState.STREAMING
@@ -219,6 +228,9 @@ class CameraRunner:
         if self._outage_since is not None:
             gap += max(0.0, time.time() - self._outage_since)
         last = self._last_packet_wall
+        source = self._source
+        if source is not None and source.cpu_percent is not None:
+            self._cpu_percent = source.cpu_percent
         return StreamHealth(
             state=self._state,
             fps=round(self._fps, 2),
@@ -227,4 +239,7 @@ class CameraRunner:
             reconnects=self.reconnects,
             gap_seconds=round(gap, 3),
             last_frame_at=utc_from_seconds(last) if last is not None else None,
+            codec=self._codec,
+            encoder=self._encoder,
+            encode_cpu_percent=self._cpu_percent if self._encoder else None,
         )

@@ -1,8 +1,10 @@
 """Cameras: every source yields the same encoded packets (see ``agent.capture.packets``).
 
 - :class:`VideoSource` (``base``) is the interface, with :class:`SourceError`,
-  :class:`SourceStalled` and :class:`UnsupportedStream`;
-- :class:`DemuxSource` (``demux``): files and RTSP through PyAV, never re-encoded;
+  :class:`SourceStalled`, :class:`SourceRefused` and :class:`UnsupportedStream`;
+- :class:`DemuxSource` (``demux``): files and RTSP through PyAV, their H.264 never
+  re-encoded, another codec transcoded by :class:`Transcoder` (``transcode``), whose
+  CPU cost :class:`CodecCpu` (``cpu``) measures;
 - :class:`EncodingSource` (``raw``) with :class:`TestPatternProducer` or
   :class:`PyavFrameProducer`: raw frames (test pattern, V4L2) encoded by
   :class:`H264Encoder` (``encoder``); the pattern itself is ``pattern``;
@@ -12,16 +14,25 @@
   its config section; :func:`check_camera` (``checks``) is ``sideline agent check``'s.
 """
 
-from agent.capture.sources.base import SourceError, SourceStalled, UnsupportedStream, VideoSource
+from agent.capture.sources.base import (
+    SourceError,
+    SourceRefused,
+    SourceStalled,
+    UnsupportedStream,
+    VideoSource,
+)
 from agent.capture.sources.checks import check_camera
 from agent.capture.sources.clock import PresentationClock
+from agent.capture.sources.cpu import CodecCpu
 from agent.capture.sources.demux import DemuxSource
 from agent.capture.sources.encoder import H264Encoder
 from agent.capture.sources.factory import make_source, make_substream_source
 from agent.capture.sources.picamera import PiCameraSource
 from agent.capture.sources.raw import EncodingSource, PyavFrameProducer, TestPatternProducer
+from agent.capture.sources.transcode import Transcoder, TranscodeSettings
 
 __all__ = [
+    "CodecCpu",
     "DemuxSource",
     "EncodingSource",
     "H264Encoder",
@@ -29,8 +40,11 @@ __all__ = [
     "PresentationClock",
     "PyavFrameProducer",
     "SourceError",
+    "SourceRefused",
     "SourceStalled",
     "TestPatternProducer",
+    "TranscodeSettings",
+    "Transcoder",
     "UnsupportedStream",
     "VideoSource",
     "check_camera",

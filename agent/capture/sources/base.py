@@ -4,7 +4,10 @@ A source is opened, iterated for packets, and closed, all on its camera
 runner's thread. It blocks while waiting for video, but never longer than its
 stall timeout: then it raises :class:`SourceStalled`. Anything else that goes
 wrong is a :class:`SourceError` whose message names the camera and the reason;
-the runner logs it, backs off and reopens.
+the runner logs it, backs off and reopens. A :class:`SourceRefused` is a
+refusal that retrying cannot cure (a codec that may not be transcoded, a file
+that is not there, a password the camera refuses): its reason says what to
+change, the camera's state says "refused", and it is retried only slowly.
 
 Sources that have raw frames anyway (test pattern, V4L2, picamera2's low-res
 stream) hand them to the :class:`RawFrameOutlet` they were given; sources that
@@ -29,6 +32,7 @@ __all__ = [
     "NullOutlet",
     "RawFrameOutlet",
     "SourceError",
+    "SourceRefused",
     "SourceStalled",
     "UnsupportedStream",
     "VideoSource",
@@ -48,8 +52,14 @@ class SourceStalled(SourceError):
     """No packet for longer than the stall timeout."""
 
 
-class UnsupportedStream(SourceError):
-    """The source works but sends something we do not record (not H.264, no video)."""
+class SourceRefused(SourceError):
+    """Retrying will not help until something is changed (config, camera settings, a file):
+    the reason says what and how."""
+
+
+class UnsupportedStream(SourceRefused):
+    """The source works but sends something we do not record (a codec that may not be
+    transcoded, no video)."""
 
 
 class RawFrameOutlet(Protocol):
@@ -76,13 +86,28 @@ class VideoSource(ABC):
     """One camera's video: encoded packets out, raw frames to an outlet if it has them."""
 
     kind: str = ""
-    #: True when the source hands raw frames to its outlet itself (no decoding needed).
+    #: True when the source hands raw frames to its outlet itself (no decoding needed);
+    #: known once it is open (a transcoded stream is decoded anyway).
     provides_raw_frames: bool = False
+    #: True when the end of :meth:`packets` is final (a file played once): the camera ends.
+    ends: bool = False
 
     def __init__(self, camera_id: str) -> None:
         self.camera_id = camera_id
         self.outlet: RawFrameOutlet = NullOutlet()
         self.stop_event = threading.Event()
+        #: What the camera sends (h264, hevc, mjpeg, rawvideo...), once open.
+        self.codec: str | None = None
+
+    @property
+    def encoder_name(self) -> str | None:
+        """The H.264 encoder the box runs for this camera; None when its H.264 is kept."""
+        return None
+
+    @property
+    def cpu_percent(self) -> float | None:
+        """Share of one core spent decoding and encoding this camera, once measured."""
+        return None
 
     @abstractmethod
     def open(self) -> StreamInfo:

@@ -1,7 +1,11 @@
-"""H.264 encoding of raw frames with PyAV: the hardware encoder where it works, else libx264.
+"""H.264 encoding with PyAV: a hardware encoder where one works, else libx264.
 
-Only sources that give raw frames (USB/V4L2 cameras, the test pattern) encode;
-everything else keeps the camera's own packets. The encoder is set up for live
+Sources that give raw frames (USB/V4L2 cameras, the test pattern) encode, and so
+do cameras and files in another codec than H.264 (transcoded once, on the way
+in); a camera's own H.264 is always kept. ``auto`` tries the hardware encoders in
+:data:`HARDWARE_ENCODERS` order (a Jetson's ``h264_nvmpi``, present only where
+PyAV is built on an FFmpeg with jetson-ffmpeg; a Pi 4's ``h264_v4l2m2m``) by
+really encoding a few frames, and falls back to libx264. The encoder is set up for live
 capture: no B-frames and no look-ahead (a frame leaves the encoder as soon as
 it is encoded, so a clip's last second is not held back), a keyframe at a fixed
 interval with scene-cut keyframes off (pre-roll starts on a keyframe, so the
@@ -13,20 +17,40 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from fractions import Fraction
 
 import av
 import numpy as np
+from av.video.frame import PictureType
 
 from agent.capture.config import EncoderChoice
 from agent.capture.packets import EncodedPacket, ParameterSets, StreamInfo
 
-__all__ = ["EncoderSettings", "H264Encoder", "TIME_BASE", "encoder_works"]
+__all__ = [
+    "HARDWARE_ENCODERS",
+    "TIME_BASE",
+    "EncoderSettings",
+    "H264Encoder",
+    "choose_encoder",
+    "codec_options",
+    "default_bitrate_kbps",
+    "encoder_works",
+    "open_context",
+]
 
 log = logging.getLogger(__name__)
 
 #: Encoded packets of raw sources are timed in 90 kHz ticks from the capture clock.
 TIME_BASE = Fraction(1, 90_000)
+
+#: Tried in this order by ``encoder = "auto"``; the first that really encodes is used.
+HARDWARE_ENCODERS = (EncoderChoice.NVMPI, EncoderChoice.V4L2M2M)
+
+
+def default_bitrate_kbps(width: int, height: int, fps: float) -> int:
+    """About 0.07 bit per pixel: 4.4 Mbit/s at 1080p30, 1.9 at 720p30, what IP cameras send."""
+    return max(300, min(20_000, round(width * height * fps * 0.07 / 1000)))
 
 
 class EncoderSettings:
@@ -50,7 +74,27 @@ class EncoderSettings:
         self.choice = choice
 
 
-def _open_context(name: str, settings: EncoderSettings) -> av.VideoCodecContext:
+def codec_options(name: str, settings: EncoderSettings) -> dict[str, str]:
+    """The private options of each encoder for live capture (see the module's docstring)."""
+    kbps = settings.bitrate_kbps
+    if name == EncoderChoice.LIBX264:
+        return {
+            "preset": settings.preset,
+            "tune": "zerolatency",
+            "x264-params": (
+                f"keyint={settings.gop}:min-keyint={settings.gop}:scenecut=0:bframes=0:"
+                f"repeat-headers=1:vbv-maxrate={kbps}:vbv-bufsize={kbps}"
+            ),
+        }
+    if name == EncoderChoice.NVMPI:
+        # jetson-ffmpeg's encoder: SPS/PPS before every IDR unless global headers are asked
+        # for (they are not); constant bitrate, so the ring's size follows the bitrate.
+        return {"preset": "fast", "profile": "high", "rc": "cbr"}
+    return {}
+
+
+def open_context(name: str, settings: EncoderSettings) -> av.VideoCodecContext:
+    """An open encoder ``name`` set up for live capture (benchmarks time it bare)."""
     context = av.CodecContext.create(name, "w")
     assert isinstance(context, av.VideoCodecContext)
     context.width = settings.width
@@ -61,16 +105,9 @@ def _open_context(name: str, settings: EncoderSettings) -> av.VideoCodecContext:
     context.gop_size = settings.gop
     context.max_b_frames = 0
     context.bit_rate = settings.bitrate_kbps * 1000
-    if name == "libx264":
-        kbps = settings.bitrate_kbps
-        context.options = {
-            "preset": settings.preset,
-            "tune": "zerolatency",
-            "x264-params": (
-                f"keyint={settings.gop}:min-keyint={settings.gop}:scenecut=0:bframes=0:"
-                f"repeat-headers=1:vbv-maxrate={kbps}:vbv-bufsize={kbps}"
-            ),
-        }
+    options = codec_options(name, settings)
+    if options:
+        context.options = options
     context.open()
     return context
 
@@ -84,7 +121,7 @@ def encoder_works(name: str, width: int, height: int) -> bool:
         width=width, height=height, fps=30, keyframe_interval_s=1, bitrate_kbps=1000
     )
     try:
-        context = _open_context(name, settings)
+        context = open_context(name, settings)
         frame = av.VideoFrame.from_ndarray(
             np.full((height * 3 // 2, width), 128, dtype=np.uint8), format="yuv420p"
         )
@@ -99,6 +136,30 @@ def encoder_works(name: str, width: int, height: int) -> bool:
         return False
 
 
+def choose_encoder(
+    camera_id: str,
+    choice: EncoderChoice,
+    width: int,
+    height: int,
+    works: Callable[[str, int, int], bool] = encoder_works,
+) -> str:
+    """The encoder to use: the configured hardware one if it works, the first working one
+    of :data:`HARDWARE_ENCODERS` for ``auto``, else libx264 (said in the log)."""
+    if choice is EncoderChoice.LIBX264:
+        return EncoderChoice.LIBX264.value
+    candidates = HARDWARE_ENCODERS if choice is EncoderChoice.AUTO else (choice,)
+    for candidate in candidates:
+        if works(candidate.value, width, height):
+            return candidate.value
+    if choice is not EncoderChoice.AUTO:
+        log.warning(
+            "camera %s: %s is configured but does not work on this box; using libx264",
+            camera_id,
+            choice.value,
+        )
+    return EncoderChoice.LIBX264.value
+
+
 class H264Encoder:
     """Encodes one camera's raw frames into normal-form :class:`EncodedPacket` objects."""
 
@@ -106,7 +167,7 @@ class H264Encoder:
         self.camera_id = camera_id
         self.settings = settings
         self.name = self._choose(settings)
-        self._context = _open_context(self.name, settings)
+        self._context = open_context(self.name, settings)
         self._parameter_sets = ParameterSets()
         self._origin: float | None = None
         self._last_pts = -1
@@ -121,18 +182,7 @@ class H264Encoder:
         )
 
     def _choose(self, settings: EncoderSettings) -> str:
-        if settings.choice is EncoderChoice.LIBX264:
-            return "libx264"
-        hardware = EncoderChoice.V4L2M2M.value
-        if encoder_works(hardware, settings.width, settings.height):
-            return hardware
-        if settings.choice is EncoderChoice.V4L2M2M:
-            log.warning(
-                "camera %s: %s is configured but does not work on this box; using libx264",
-                self.camera_id,
-                hardware,
-            )
-        return "libx264"
+        return choose_encoder(self.camera_id, settings.choice, settings.width, settings.height)
 
     def encode(self, frame: av.VideoFrame, captured_at: float) -> list[EncodedPacket]:
         """Encode one frame captured at ``captured_at`` (UTC seconds)."""
@@ -147,6 +197,9 @@ class H264Encoder:
         self._last_pts = pts
         frame.pts = pts
         frame.time_base = TIME_BASE
+        # A decoded frame keeps its source's picture type, and libx264 would make every
+        # source I-frame (every MJPEG frame) a keyframe: the interval is ours to set.
+        frame.pict_type = PictureType.NONE
         return self._wrap(self._context.encode(frame))
 
     def flush(self) -> list[EncodedPacket]:

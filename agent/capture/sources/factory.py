@@ -14,8 +14,9 @@ from agent.capture.sources.base import VideoSource
 from agent.capture.sources.demux import DemuxSource
 from agent.capture.sources.encoder import EncoderSettings
 from agent.capture.sources.raw import EncodingSource, PyavFrameProducer, TestPatternProducer
+from agent.capture.sources.transcode import TranscodeSettings
 
-__all__ = ["encoder_settings", "make_source", "make_substream_source"]
+__all__ = ["encoder_settings", "make_source", "make_substream_source", "transcode_settings"]
 
 
 def encoder_settings(
@@ -32,6 +33,18 @@ def encoder_settings(
     )
 
 
+def transcode_settings(camera: FileCameraConfig | RtspCameraConfig) -> TranscodeSettings | None:
+    """How a stream that is not H.264 is re-encoded; None when the camera forbids it."""
+    if not camera.transcode:
+        return None
+    return TranscodeSettings(
+        keyframe_interval_s=camera.keyframe_interval_s,
+        bitrate_kbps=camera.transcode_bitrate_kbps,
+        preset=camera.preset,
+        choice=camera.encoder,
+    )
+
+
 def make_source(camera: CameraConfig) -> VideoSource:
     """A fresh, unopened source for ``camera`` (the runner makes one per attempt)."""
     if isinstance(camera, FileCameraConfig):
@@ -42,6 +55,7 @@ def make_source(camera: CameraConfig) -> VideoSource:
             loop=camera.loop,
             realtime=camera.realtime,
             read_timeout_s=camera.stall_timeout_s,
+            transcode=transcode_settings(camera),
         )
     if isinstance(camera, RtspCameraConfig):
         return DemuxSource(
@@ -51,6 +65,7 @@ def make_source(camera: CameraConfig) -> VideoSource:
             options=_rtsp_options(camera),
             open_timeout_s=camera.open_timeout_s,
             read_timeout_s=camera.stall_timeout_s,
+            transcode=transcode_settings(camera),
         )
     if isinstance(camera, TestPatternCameraConfig):
         producer = TestPatternProducer(

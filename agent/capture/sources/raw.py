@@ -18,6 +18,7 @@ import av
 
 from agent.capture.packets import EncodedPacket, StreamInfo
 from agent.capture.sources.base import SourceError, SourceStalled, VideoSource
+from agent.capture.sources.cpu import CodecCpu, CpuRate
 from agent.capture.sources.encoder import EncoderSettings, H264Encoder
 from agent.capture.sources.pattern import PatternPainter
 
@@ -40,6 +41,9 @@ class RawFrame:
 
 class FrameProducer(ABC):
     """Raw frames from somewhere; a fresh producer per open."""
+
+    #: What the device delivers before decoding (rawvideo, mjpeg...), known once open.
+    codec: str | None = "rawvideo"
 
     @abstractmethod
     def open(self) -> None: ...
@@ -138,6 +142,7 @@ class PyavFrameProducer(FrameProducer):
             raise SourceError(self.camera_id, f"cannot open {self.url}: {exc}") from exc
         if not self._container.streams.video:
             raise SourceError(self.camera_id, f"{self.url} has no video stream")
+        self.codec = self._container.streams.video[0].codec_context.name
 
     def frames(self) -> Iterator[RawFrame]:
         assert self._container is not None
@@ -169,18 +174,28 @@ class EncodingSource(VideoSource):
         self._producer = producer
         self._settings = settings
         self._encoder: H264Encoder | None = None
+        self._rate: CpuRate | None = None
         self._index = 0
+        self._first_at: float | None = None
 
     @property
     def encoder_name(self) -> str | None:
         return self._encoder.name if self._encoder else None
 
+    @property
+    def cpu_percent(self) -> float | None:
+        return self._rate.percent if self._rate is not None else None
+
     def open(self) -> StreamInfo:
-        self._producer.open()
-        try:
-            self._encoder = H264Encoder(self.camera_id, self.kind, self._settings)
-        except (av.FFmpegError, ValueError) as exc:
-            raise self.error(f"cannot set up the H.264 encoder: {exc}") from exc
+        meter = CodecCpu()
+        with meter.opening():
+            self._producer.open()
+            try:
+                self._encoder = H264Encoder(self.camera_id, self.kind, self._settings)
+            except (av.FFmpegError, ValueError) as exc:
+                raise self.error(f"cannot set up the H.264 encoder: {exc}") from exc
+        self._rate = CpuRate(meter)
+        self.codec = self._producer.codec
         log.info("camera %s: encoding with %s", self.camera_id, self._encoder.name)
         return self._encoder.stream
 
@@ -196,6 +211,10 @@ class EncodingSource(VideoSource):
                 yield from self._encoder.encode(raw.frame, raw.captured_at)
             except av.FFmpegError as exc:
                 raise self.error(f"encoder failed: {exc}") from exc
+            if self._rate is not None:
+                if self._first_at is None:
+                    self._first_at = raw.captured_at
+                self._rate.update(raw.captured_at - self._first_at)
 
     def close(self) -> None:
         self._producer.close()

@@ -122,7 +122,10 @@ class RtspPublisher:
             with av.open(str(self.video)) as source:
                 template = source.streams.video[0]
                 with av.open(
-                    self.url, "w", format="rtsp", options={"rtsp_transport": "udp"}
+                    self.url,
+                    "w",
+                    format="rtsp",
+                    options={"rtsp_transport": "udp", "strict": "experimental"},
                 ) as sink:
                     stream = sink.add_stream_from_template(template)
                     self._loop(source, template, sink, stream)

@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 
 from agent.capture.packets import has_parameter_sets, nal_types
-from agent.capture.sources.base import SourceError, UnsupportedStream
+from agent.capture.sources.base import SourceError, SourceRefused, UnsupportedStream
 from agent.capture.sources.demux import DemuxSource, redact_url
+from agent.capture.sources.transcode import TranscodeSettings
 from tests.agent.capture.conftest import read_packets
 from tests.media import TestVideo, write_garbage
 
@@ -54,12 +55,27 @@ def test_garbage_is_a_clear_error(tmp_path: Path) -> None:
         source.open()
 
 
-def test_unsupported_codec_says_what_to_change(mpeg4_video: TestVideo) -> None:
-    source = DemuxSource("cam", "file", mpeg4_video.path)
-    with pytest.raises(
-        UnsupportedStream, match="sends mpeg4, not H.264; set this stream's video codec to H.264"
-    ):
-        source.open()
+def test_a_codec_that_may_not_be_transcoded_is_refused_with_the_fix_for_its_source(
+    mpeg4_video: TestVideo,
+) -> None:
+    """Without transcode settings (``transcode = false``) the hint fits the kind of source."""
+    path = mpeg4_video.path
+    hints = {
+        "file": f"{path} is mpeg4, not H.264, and transcoding is off for this camera: set "
+        f"transcode = true, or convert the file once: ffmpeg -i {path} -c:v libx264",
+        "rtsp": "sends mpeg4, not H.264, and transcoding is off for this camera: set this "
+        "stream's video codec to H.264 in the camera's settings page",
+        "substream": "sends mpeg4, not H.264; set the substream's video codec to H.264",
+    }
+    for kind, hint in hints.items():
+        source = DemuxSource("cam", kind, path)
+        with pytest.raises(UnsupportedStream) as refused:
+            source.open()
+        assert isinstance(refused.value, SourceRefused)  # retrying would not help
+        assert hint in str(refused.value), kind
+    # A substream is refused even where the camera could transcode: detection reads H.264.
+    with pytest.raises(UnsupportedStream):
+        DemuxSource("cam", "substream", path, transcode=TranscodeSettings()).open()
 
 
 def test_unreachable_rtsp_url_is_a_clear_error_without_the_password(
