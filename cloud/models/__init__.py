@@ -33,12 +33,19 @@ from cloud.models.scheduling import (
     MeetingSlot,
     SessionSeries,
 )
-from cloud.models.sessions import Session, SessionDevice, SessionParticipant, SessionTransition
+from cloud.models.sessions import (
+    AttendanceInterval,
+    Session,
+    SessionDevice,
+    SessionParticipant,
+    SessionTransition,
+)
 
 __all__ = [
     "ALL_MODELS",
     "ROLE_RANK",
     "ApiToken",
+    "AttendanceInterval",
     "AttendanceStatus",
     "AvailabilityOverride",
     "Booking",
@@ -103,6 +110,7 @@ ALL_MODELS: list[type[BaseModel]] = [
     SessionDevice,
     SessionParticipant,
     SessionTransition,
+    AttendanceInterval,
     DesiredStateRecord,
     Command,
     CommandAckRecord,

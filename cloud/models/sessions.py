@@ -30,7 +30,13 @@ from cloud.models.devices import Device
 from cloud.models.enums import AttendanceStatus, ParticipantStatus, SessionStatus, SessionType
 from cloud.models.forms import FormTemplate, FormVersion
 
-__all__ = ["Session", "SessionDevice", "SessionParticipant", "SessionTransition"]
+__all__ = [
+    "AttendanceInterval",
+    "Session",
+    "SessionDevice",
+    "SessionParticipant",
+    "SessionTransition",
+]
 
 
 class Session(BaseModel):
@@ -147,9 +153,15 @@ class SessionParticipant(BaseModel):
     registered_at = UtcDateTimeField(default=utc_now)
     cancelled_at = UtcDateTimeField(null=True)
     attendance = StrEnumField(AttendanceStatus, null=True)
-    joined_at = UtcDateTimeField(null=True)
-    left_at = UtcDateTimeField(null=True)
+    # True while ``attendance`` is what the join times say (present or late);
+    # a coach's own choice (absent, excused, or any status set by hand) is kept.
+    attendance_auto = BooleanField(default=False)
+    joined_at = UtcDateTimeField(null=True)  # the first join (of the merged intervals)
+    left_at = UtcDateTimeField(null=True)  # the last leave; empty while still there
     duration_seconds = IntegerField(null=True, constraints=[Check("duration_seconds >= 0")])
+    # What this seat cost when it was taken (a paid session), for exact revenue.
+    price_minor = IntegerField(null=True, constraints=[Check("price_minor >= 0")])
+    currency = CharField(max_length=3, null=True)
 
     class Meta:
         indexes = (
@@ -190,3 +202,23 @@ class SessionTransition(BaseModel):
 
     class Meta:
         indexes = ((("session", "occurred_at", "id"), False),)
+
+
+class AttendanceInterval(BaseModel):
+    """One stretch of a participant's presence: joined, and left (empty: still there).
+
+    A participant's ``joined_at``, ``left_at`` and ``duration_seconds`` are these
+    merged (``cloud.scheduling.attendance``)."""
+
+    id = new_uuid_pk()
+    participant = ForeignKeyField(
+        SessionParticipant, backref="intervals", on_delete="CASCADE", index=False
+    )
+    participant_id: UUID
+    joined_at = UtcDateTimeField()
+    left_at = UtcDateTimeField(null=True)
+    created_at = UtcDateTimeField(default=utc_now)
+
+    class Meta:
+        indexes = ((("participant", "joined_at"), False),)
+        constraints = [Check("left_at IS NULL OR left_at >= joined_at")]

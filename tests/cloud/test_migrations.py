@@ -19,6 +19,7 @@ from cloud.migrations import (
 )
 from cloud.models import (
     ALL_MODELS,
+    AttendanceInterval,
     Device,
     HostBusy,
     Log,
@@ -169,15 +170,12 @@ def test_guest_registrations_that_break_the_new_rule_are_resolved(
     session = _session_of_schema_v3(database, org)
     start = utc_now()
     rows = [
-        SessionParticipant.create(
-            session=session,
-            guest_name=f"Pat {n}",
-            guest_email="pat@x.org",
-            registered_at=start + timedelta(seconds=n),
+        _participant_of_schema_v3(
+            database, session, f"Pat {n}", "pat@x.org", start + timedelta(seconds=n)
         )
         for n in range(3)
     ]
-    other = SessionParticipant.create(session=session, guest_name="Sam", guest_email="sam@x.org")
+    other = _participant_of_schema_v3(database, session, "Sam", "sam@x.org", start)
     assert [m.version for m in migrate(database, target=3)] == [3]
     migrate(database)  # the rest, so that the models below read every column
     status = {row.id: SessionParticipant.get_by_id(row.id).status for row in [*rows, other]}
@@ -190,6 +188,20 @@ def test_guest_registrations_that_break_the_new_rule_are_resolved(
     assert Session.get_by_id(session.id).participant_count == 2
     with pytest.raises(IntegrityError):
         SessionParticipant.create(session=session, guest_name="Pat", guest_email="pat@x.org")
+
+
+def _participant_of_schema_v3(
+    database: Database, session: Session, name: str, email: str, at: datetime
+) -> SessionParticipant:
+    """A registration with only the columns schema version 3 has (the model has more)."""
+    participant_id = new_id()
+    p = database.param
+    database.execute_sql(
+        "INSERT INTO session_participant (id, session_id, guest_name, guest_email, status, "
+        f"registered_at) VALUES ({p}, {p}, {p}, {p}, 'registered', {p})",
+        (participant_id.hex, session.id.hex, name, email, UtcDateTimeField().db_value(at)),
+    )
+    return SessionParticipant(id=participant_id)
 
 
 def _session_of_schema_v3(
@@ -245,3 +257,33 @@ def test_hosted_sessions_get_their_busy_time(
         (first.id, start, start + timedelta(minutes=60))
     ]
     assert second.id != first.id
+
+
+def test_join_times_become_intervals_and_seats_keep_their_price(
+    two_empty_databases: tuple[Database, Database],
+) -> None:
+    """v0007: a participant's joined/left become their first interval; registrations of
+    paid sessions take the session's price."""
+    database, _ = two_empty_databases
+    database_proxy.initialize(database)
+    migrate(database, target=6)
+    org = Organisation.create(slug="club", name="Club")
+    session = _session_of_schema_v3(database, org)
+    p = database.param
+    database.execute_sql(
+        f"UPDATE \"session\" SET is_free = {p}, price_minor = 1250, currency = 'EUR'", (False,)
+    )
+    start = utc_now() - timedelta(hours=1)
+    row = _participant_of_schema_v3(database, session, "Pat", "pat@x.org", start)
+    field = UtcDateTimeField()
+    database.execute_sql(
+        f"UPDATE session_participant SET joined_at = {p}, left_at = {p}",
+        (field.db_value(start), field.db_value(start + timedelta(minutes=40))),
+    )
+    assert [m.version for m in migrate(database)][:1] == [7]
+    (interval,) = AttendanceInterval.select()
+    assert (interval.participant_id, interval.joined_at, interval.left_at) == (
+        row.id, start, start + timedelta(minutes=40),
+    )  # fmt: skip
+    kept = SessionParticipant.get_by_id(row.id)
+    assert (kept.price_minor, kept.currency, kept.attendance_auto) == (1250, "EUR", False)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Path, status
 from cloud.api.access.scope import OrgScope
 from cloud.api.deps import CoachScope, DatabaseDep, GuestScope, SessionInOrg, org_scope
 from cloud.api.openapi import DocumentedRoute
+from cloud.api.schemas.attendance import IntervalCreate, Moment
 from cloud.api.schemas.sessions import (
     AttendanceReport,
     ParticipantCreate,
@@ -17,6 +18,7 @@ from cloud.api.schemas.sessions import (
     ParticipantsPublic,
     ParticipantUpdate,
 )
+from cloud.api.services import attendance
 from cloud.api.services import participants as service
 from cloud.models import SessionParticipant
 
@@ -40,9 +42,7 @@ ParticipantInSession = Annotated[SessionParticipant, Depends(participant_in_sess
 def list_participants(scope: GuestScope, session: SessionInOrg) -> ParticipantsPublic:
     """Coaches and hosts see every registration; others see their own."""
     rows = service.list_participants(scope=scope, session=session)
-    return ParticipantsPublic(
-        data=[service.participant_public(row) for row in rows], count=len(rows)
-    )
+    return ParticipantsPublic(data=attendance.participant_views(rows), count=len(rows))
 
 
 @router.post(
@@ -86,14 +86,66 @@ def update_attendance(
     participant: ParticipantInSession,
     data: ParticipantUpdate,
 ) -> ParticipantPublic:
-    """Mark attendance (present, absent, late, excused) and join/leave times; the
-    duration is computed from them."""
-    row = service.update_attendance(
+    """Mark attendance by hand (present, absent, late, excused; kept as given) and/or set
+    one join/leave interval replacing those recorded; the duration is computed."""
+    row = attendance.update_attendance(
         db, scope=scope, session=session, participant=participant, data=data
     )
-    return service.participant_public(row)
+    return attendance.participant_view(row)
+
+
+_ATTENDANCE_ERRORS: dict[int | str, dict[str, str]] = {
+    409: {
+        "description": "session_not_started (attendance is taken once live), already_joined, "
+        "not_joined, already_cancelled."
+    }
+}
+
+
+@router.post("/participants/{participant_id}/intervals", responses=_ATTENDANCE_ERRORS)
+def add_interval(
+    scope: CoachScope,
+    db: DatabaseDep,
+    session: SessionInOrg,
+    participant: ParticipantInSession,
+    data: IntervalCreate,
+) -> ParticipantPublic:
+    """Record one stretch of presence; several are merged (overlaps count once)."""
+    row = attendance.add_interval(
+        db, scope=scope, session=session, participant=participant, data=data
+    )
+    return attendance.participant_view(row)
+
+
+@router.post("/participants/{participant_id}/join", responses=_ATTENDANCE_ERRORS)
+def join(
+    scope: CoachScope,
+    db: DatabaseDep,
+    session: SessionInOrg,
+    participant: ParticipantInSession,
+    data: Moment | None = None,
+) -> ParticipantPublic:
+    """They arrive (now, or ``at``): "late" if after the start plus the grace period."""
+    at = data.at if data is not None else None
+    row = attendance.join(db, scope=scope, session=session, participant=participant, at=at)
+    return attendance.participant_view(row)
+
+
+@router.post("/participants/{participant_id}/leave", responses=_ATTENDANCE_ERRORS)
+def leave(
+    scope: CoachScope,
+    db: DatabaseDep,
+    session: SessionInOrg,
+    participant: ParticipantInSession,
+    data: Moment | None = None,
+) -> ParticipantPublic:
+    """They leave (now, or ``at``; not before they joined)."""
+    at = data.at if data is not None else None
+    row = attendance.leave(db, scope=scope, session=session, participant=participant, at=at)
+    return attendance.participant_view(row)
 
 
 @router.get("/attendance")
 def attendance_report(scope: CoachScope, session: SessionInOrg) -> AttendanceReport:
-    return service.attendance_report(session=session)
+    """Spec 000's AttendanceReport, with each record's intervals."""
+    return attendance.attendance_report(session=session)

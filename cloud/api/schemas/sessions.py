@@ -17,6 +17,7 @@ from protocol.times import UtcDateTime
 __all__ = [
     "AttendanceReport",
     "DeviceSync",
+    "IntervalPublic",
     "ParticipantCreate",
     "ParticipantPublic",
     "ParticipantUpdate",
@@ -208,9 +209,17 @@ class ParticipantCreate(Input):
 
 
 class ParticipantUpdate(Input):
+    """Set by hand: ``attendance`` (kept as given; empty: follow the join times), and
+    one join/leave interval replacing any recorded (``…/intervals`` adds more)."""
+
     attendance: AttendanceStatus | None = None
     joined_at: UtcDateTime | None = None
     left_at: UtcDateTime | None = None
+
+
+class IntervalPublic(Output):
+    joined_at: datetime
+    left_at: datetime | None = Field(description="Empty: still there.")
 
 
 class ParticipantPublic(Output):
@@ -223,9 +232,15 @@ class ParticipantPublic(Output):
     registered_at: datetime
     cancelled_at: datetime | None
     attendance: AttendanceStatus | None
-    joined_at: datetime | None
-    left_at: datetime | None
-    duration_seconds: int | None
+    attendance_auto: bool = Field(
+        default=False, description="The status follows the join times (present or late)."
+    )
+    joined_at: datetime | None = Field(description="The first join.")
+    left_at: datetime | None = Field(description="The last leave; empty while still there.")
+    duration_seconds: int | None = Field(description="Merged join/leave intervals, closed ones.")
+    intervals: list[IntervalPublic] = Field(default_factory=list)
+    price_minor: int | None = Field(default=None, description="What the seat cost.")
+    currency: str | None = None
 
 
 class ParticipantsPublic(Output):

@@ -1,4 +1,4 @@
-"""Registrations with capacity, and attendance (spec 000).
+"""Registrations with capacity (spec 000); attendance is in ``attendance``.
 
 Capacity holds under concurrency because a seat is taken by one conditional
 UPDATE — ``participant_count = participant_count + 1 WHERE participant_count <
@@ -16,17 +16,11 @@ from peewee import Database, IntegrityError
 
 from cloud.api.access.scope import OrgScope
 from cloud.api.query.rows import fk_id
-from cloud.api.schemas.sessions import (
-    AttendanceReport,
-    ParticipantCreate,
-    ParticipantPublic,
-    ParticipantUpdate,
-)
+from cloud.api.schemas.sessions import ParticipantCreate, ParticipantPublic
 from cloud.api.services.references import member_user_in_org
 from cloud.db import write_transaction
-from cloud.errors import Conflict, FieldProblem, Forbidden, InvalidInput, NotFound
+from cloud.errors import Conflict, Forbidden, NotFound
 from cloud.models import (
-    AttendanceStatus,
     ParticipantStatus,
     Role,
     Session,
@@ -36,13 +30,11 @@ from cloud.models import (
 )
 
 __all__ = [
-    "attendance_report",
     "cancel_registration",
     "get_participant",
     "list_participants",
     "participant_public",
     "register",
-    "update_attendance",
 ]
 
 OPEN_FOR_REGISTRATION = (SessionStatus.SCHEDULED, SessionStatus.LIVE)
@@ -103,12 +95,14 @@ def register(
                     code="already_registered",
                 )
             _take_seat(session)
+            price = _seat_price(session)
             if existing is not None:
                 SessionParticipant.update(
                     status=ParticipantStatus.REGISTERED,
                     registered_at=utc_now(),
                     cancelled_at=None,
                     guest_name=data.guest_name if user_id is None else existing.guest_name,
+                    **price,
                 ).where(SessionParticipant.id == existing.id).execute()
                 return SessionParticipant.get_by_id(existing.id)
             return SessionParticipant.create(
@@ -116,6 +110,7 @@ def register(
                 user=user_id,
                 guest_name=data.guest_name,
                 guest_email=guest_email,
+                **price,
             )
     except IntegrityError:
         # Two registrations of the same user or guest email at the same instant: the
@@ -144,6 +139,14 @@ def _earlier_registration(
         .first()
     )
     return found
+
+
+def _seat_price(session: Session) -> dict[str, object]:
+    """What the seat costs now (kept on the registration, for exact revenue)."""
+    current = Session.get_by_id(session.id)
+    if current.is_free or current.price_minor is None:
+        return {"price_minor": None, "currency": None}
+    return {"price_minor": current.price_minor, "currency": current.currency}
 
 
 def _take_seat(session: Session) -> None:
@@ -197,57 +200,3 @@ def cancel_registration(
             (Session.id == session.id) & (Session.participant_count > 0)
         ).execute()
     return SessionParticipant.get_by_id(participant.id)
-
-
-def update_attendance(
-    db: Database,
-    *,
-    scope: OrgScope,
-    session: Session,
-    participant: SessionParticipant,
-    data: ParticipantUpdate,
-) -> SessionParticipant:
-    if session.status not in (SessionStatus.LIVE, SessionStatus.ENDED):
-        raise Conflict(
-            f"attendance is taken once a session is live, not while {session.status}",
-            code="session_not_started",
-        )
-    values = data.model_dump(exclude_unset=True)
-    joined = values.get("joined_at", participant.joined_at)
-    left = values.get("left_at", participant.left_at)
-    if joined is not None and left is not None:
-        if left < joined:
-            message = "left_at is before joined_at"
-            raise InvalidInput(
-                message,
-                fields=[FieldProblem(path="body.left_at", code="before_joined", message=message)],
-            )
-        values["duration_seconds"] = int((left - joined).total_seconds())
-    with write_transaction(db):
-        SessionParticipant.update(values).where(SessionParticipant.id == participant.id).execute()
-    return SessionParticipant.get_by_id(participant.id)
-
-
-def attendance_report(*, session: Session) -> AttendanceReport:
-    rows = list(
-        SessionParticipant.select()
-        .where(
-            (SessionParticipant.session == session.id)
-            & (SessionParticipant.status == ParticipantStatus.REGISTERED)
-        )
-        .order_by(SessionParticipant.registered_at, SessionParticipant.id)
-    )
-    counts = dict.fromkeys(AttendanceStatus, 0)
-    for row in rows:
-        if row.attendance is not None:
-            counts[AttendanceStatus(row.attendance)] += 1
-    return AttendanceReport(
-        session_id=session.id,
-        total_expected=len(rows),
-        total_present=counts[AttendanceStatus.PRESENT],
-        total_absent=counts[AttendanceStatus.ABSENT],
-        total_late=counts[AttendanceStatus.LATE],
-        total_excused=counts[AttendanceStatus.EXCUSED],
-        total_unmarked=sum(1 for row in rows if row.attendance is None),
-        records=[participant_public(row) for row in rows],
-    )
