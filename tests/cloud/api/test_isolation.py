@@ -138,6 +138,13 @@ ROUTES: dict[tuple[str, str], Case] = {
         Role.COACH, lambda w: {"attendance": "present"}
     ),
     ("GET", S + "/attendance"): Case(Role.COACH),
+    ("POST", S + "/participants/{participant_id}/join"): Case(Role.COACH, lambda w: {}),
+    ("POST", S + "/participants/{participant_id}/leave"): Case(Role.COACH, lambda w: {}),
+    ("POST", S + "/participants/{participant_id}/intervals"): Case(
+        Role.COACH, lambda w: {"joined_at": utc_now().isoformat()}
+    ),
+    ("GET", "/api/v1/orgs/{org}/attendance"): Case(Role.GUEST),
+    ("GET", "/api/v1/orgs/{org}/stats"): Case(Role.COACH),
     ("GET", S + "/logs"): Case(Role.MEMBER),
     ("POST", S + "/logs"): Case(
         Role.COACH, lambda w: {"data": {"player": str(w.player.id), "action": "pass"}}
