@@ -114,6 +114,7 @@ class CloudMqttClient:
         self._lock = threading.Lock()
         self.generation = 0
         self.last_refusal: str | None = None
+        self._closing = False
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
@@ -162,6 +163,7 @@ class CloudMqttClient:
             )
 
     def close(self) -> None:
+        self._closing = True  # the disconnect that follows is ours, not a lost connection
         self._client.disconnect()
         self._client.loop_stop()
         self._connected.clear()
@@ -238,7 +240,10 @@ class CloudMqttClient:
     ) -> None:
         self._connected.clear()
         self._subscribed.clear()
-        log.warning("MQTT connection of %s lost: %s", self.client_id, reason_code)
+        if self._closing:
+            log.info("MQTT connection of %s closed", self.client_id)
+        else:
+            log.warning("MQTT connection of %s lost: %s", self.client_id, reason_code)
 
     def _handle_subscribe(
         self,

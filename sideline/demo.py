@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import secrets
+import socket
 import sys
 import time
 import urllib.error
@@ -112,6 +113,7 @@ class Demo:
         self.root.mkdir(parents=True, exist_ok=True)
         self.state = DemoState.load_or_create(self.state_path)
         self.state.save(self.state_path)
+        self._check_ports()
         self._bootstrap_accounts()
         self._start_object_store()
         self._start_broker()
@@ -151,6 +153,21 @@ class Demo:
         return f"http://127.0.0.1:{self.options.lan_port}"
 
     # -- parts -----------------------------------------------------------------------------
+
+    def _check_ports(self) -> None:
+        """A port another program holds would fail deep inside a child: say which, and how
+        to move off it, before anything starts."""
+        state = self._state()
+        kept = f"chosen at the first run and kept in {self.state_path}; stop what holds it"
+        wanted = (
+            (self.options.api_port, "the cloud API", "pick another with --api-port"),
+            (self.options.lan_port, "the box's LAN endpoint", "pick another with --lan-port"),
+            (state.mqtt_port, "the demo's MQTT broker", kept),
+            (state.s3_port, "the demo's S3 store", kept),
+        )
+        for port, what, fix in wanted:
+            if not _port_free(port):
+                raise ServiceError(f"port {port} ({what}) is taken by another program; {fix}")
 
     def _bootstrap_accounts(self) -> None:
         """Organisation, coach, token and box: created by the same services as the CLI's."""
@@ -344,7 +361,7 @@ heartbeat_interval_s = 10
     @staticmethod
     def _answers(url: str) -> bool:
         try:
-            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - loopback
+            with urllib.request.urlopen(url, timeout=1):  # loopback
                 return True
         except (OSError, urllib.error.URLError):
             return False
@@ -354,15 +371,25 @@ def _request(
     method: str, url: str, *, headers: dict[str, str], body: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - loopback
+    request = urllib.request.Request(url, data=data, method=method)  # loopback
     for key, value in {**headers, "Content-Type": "application/json"}.items():
         request.add_header(key, value)
     try:
-        with urllib.request.urlopen(request, timeout=15) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=15) as response:
             result: dict[str, Any] = json.loads(response.read() or b"{}")
             return result
     except urllib.error.HTTPError as exc:
         raise ServiceError(f"{method} {url} answered {exc.code}: {exc.read()[:500]!r}") from None
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -16,6 +17,22 @@ from tests.procs import child_env, sideline_argv
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [[], ["agent", "check"], ["cloud", "device", "add"], ["demo"], ["cloud", "api"]],
+    ids=lambda argv: " ".join(argv) or "sideline",
+)
+def test_help_shows_flags_without_a_type(command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--help"], terminal_width=120)
+    assert result.exit_code == 0, result.output
+    assert "--help" in result.output and "<bool>" not in result.output
+
+
+def test_help_still_shows_the_type_of_an_option_with_a_value() -> None:
+    result = runner.invoke(app, ["demo", "--help"], terminal_width=120)
+    assert "--api-port" in result.output and "<int>" in result.output
 
 
 def test_protocol_schema_writes_one_file_per_message(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import queue
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -15,8 +16,10 @@ from pathlib import Path
 from typing import IO, Any
 
 import av
+import pytest
 
-from sideline.services.process import free_port
+from sideline.demo import Demo, DemoOptions
+from sideline.services.process import ServiceError, free_port
 from tests.procs import child_env, sideline_argv
 from tests.waiting import wait_until
 
@@ -54,7 +57,7 @@ def test_a_press_on_the_lan_or_through_the_cloud_becomes_a_playable_clip(tmp_pat
             "1",
             "--post",
             "1",
-        ),  # fmt: skip
+        ),
         env=child_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -121,7 +124,8 @@ def test_a_press_on_the_lan_or_through_the_cloud_becomes_a_playable_clip(tmp_pat
         command = wait_until(uploaded, timeout_s=90, what="the command's clip in the cloud")
         (commanded_clip,) = command["clip_ids"]
         assert commanded_clip != clip_id
-        assert ready_clip_with(commanded_clip)["trigger_source"] == "cloud"
+        commanded = ready_clip_with(commanded_clip)
+        assert commanded is not None and commanded["trigger_source"] == "cloud"
     finally:
         process.send_signal(signal.SIGTERM)
         time.sleep(0.5)
@@ -148,3 +152,19 @@ def _processes_using(data_dir: Path) -> list[str]:
         if str(data_dir) in args:
             found.append(args)
     return found
+
+
+@pytest.mark.parametrize(
+    ("option", "named"), [("api_port", "--api-port"), ("lan_port", "--lan-port")]
+)
+def test_a_taken_port_is_named_with_the_option_that_moves_it(
+    tmp_path: Path, option: str, named: str
+) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        busy = holder.getsockname()[1]
+        demo = Demo(DemoOptions(data_dir=tmp_path / "demo", **{option: busy}))
+        with pytest.raises(ServiceError, match=rf"port {busy} .* taken .*{named}"):
+            demo.start()
+    assert demo.broker is None and demo.store is None and not demo.processes  # nothing started

@@ -275,7 +275,9 @@ class MqttLink:
         if was_connected:
             reason = str(reason_code)
             self.stats.history.append(f"disconnected: {reason}")
-            if not self._stop.is_set():
+            if self._stop.is_set():
+                log.info("disconnected from the broker (stopping)")
+            else:
                 log.warning("lost the broker connection: %s; reconnecting", reason)
             for listener in self._listeners:
                 listener.on_disconnected(reason)

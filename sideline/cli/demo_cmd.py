@@ -58,7 +58,8 @@ Sideline is running (everything lives in {runner.root}; logs in {runner.logs}).
     or: curl -X POST -H 'Authorization: Bearer {state.lan_token}' {runner.lan_url}/v1/clips
 
   The cloud API:  {runner.api_url}/docs     API token: {state.api_token}
-    the live session's timeline (the clip appears ~{pre + post + 5:.0f} s after a press):
+    the live session's timeline (the clip appears a few seconds after a press, once its
+    {post:g} s of post-roll are recorded):
       curl -H 'Authorization: Bearer {state.api_token}' {sessions}/{state.session_id}/timeline
     its clips, with playable links:
       curl -H 'Authorization: Bearer {state.api_token}' {sessions}/{state.session_id}/clips
@@ -78,3 +79,4 @@ demo ready; Ctrl-C stops everything.""",
         raise typer.Exit(code=1) from None
     finally:
         runner.stop()
+        typer.echo("stopped.")

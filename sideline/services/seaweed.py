@@ -133,7 +133,7 @@ class SeaweedS3:
 
     def _s3_answers(self) -> bool:
         try:
-            urllib.request.urlopen(self.endpoint_url + "/", timeout=0.5)  # noqa: S310 - loopback
+            urllib.request.urlopen(self.endpoint_url + "/", timeout=0.5)  # loopback
         except urllib.error.HTTPError:
             return True  # 403 without credentials: S3 is up
         except OSError:
