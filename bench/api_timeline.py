@@ -29,25 +29,25 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from peewee import Database  # noqa: E402
+from peewee import Database
 
-from cloud.api.access.scope import OrgScope  # noqa: E402
-from cloud.api.app import create_app  # noqa: E402
-from cloud.api.query.cursor import Order  # noqa: E402
-from cloud.api.runtime import ApiRuntime  # noqa: E402
-from cloud.api.services.accounts import (  # noqa: E402
+from cloud.api.access.scope import OrgScope
+from cloud.api.app import create_app
+from cloud.api.query.cursor import Order
+from cloud.api.runtime import ApiRuntime
+from cloud.api.services.accounts import (
     add_membership,
     create_organisation,
     find_or_create_user,
     issue_token,
 )
-from cloud.api.services.sessions import SessionFilters, sessions_page_statement  # noqa: E402
-from cloud.api.services.timeline import TimelineFilter, timeline_keys_statement  # noqa: E402
-from cloud.config import CloudConfig  # noqa: E402
-from cloud.db import open_database  # noqa: E402
-from cloud.devices.control import DeviceControl  # noqa: E402
-from cloud.migrations import migrate  # noqa: E402
-from cloud.models import (  # noqa: E402
+from cloud.api.services.sessions import SessionFilters, sessions_page_statement
+from cloud.api.services.timeline import TimelineFilter, timeline_keys_statement
+from cloud.config import CloudConfig
+from cloud.db import open_database
+from cloud.devices.control import DeviceControl
+from cloud.migrations import migrate
+from cloud.models import (
     Clip,
     Device,
     Log,
@@ -59,10 +59,10 @@ from cloud.models import (  # noqa: E402
     SessionTransition,
     User,
 )
-from cloud.object_store import S3Credentials, SigV4UrlSigner  # noqa: E402
-from core.credentials import hash_password  # noqa: E402
-from protocol.ids import new_id  # noqa: E402
-from sideline.services.postgres import (  # noqa: E402
+from cloud.object_store import S3Credentials, SigV4UrlSigner
+from core.credentials import hash_password
+from protocol.ids import new_id
+from sideline.services.postgres import (
     DEFAULT_ADMIN_URL,
     PostgresCluster,
     TemporaryDatabase,

@@ -13,7 +13,7 @@ from agent.capture.packets import EncodedPacket  # noqa: E402
 from agent.capture.sources.demux import DemuxSource  # noqa: E402
 from tests.media import TestVideo, write_test_video  # noqa: E402
 
-__all__ = ["CACHE", "looped_packets", "media", "mbps"]
+__all__ = ["CACHE", "looped_packets", "mbps", "media"]
 
 CACHE = Path("/tmp/sideline-bench-media")
 

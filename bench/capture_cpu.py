@@ -18,13 +18,14 @@ import threading
 import time
 from pathlib import Path
 
-from capture_common import ROOT, media
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the checkout first
 
 from agent.capture.config import FileCameraConfig, RtspCameraConfig
 from agent.capture.frametap import FrameTap
 from agent.capture.ring import PacketRing
 from agent.capture.runner import CameraRunner
 from agent.capture.sources.factory import make_source
+from bench.capture_common import ROOT, media
 
 SECONDS = 20.0
 LIMIT = 0.25

@@ -9,12 +9,15 @@ CPU; and beside it a bare libx264 loop over the same frames, as fast as it goes.
 from __future__ import annotations
 
 import resource
+import sys
 import threading
 import time
 from fractions import Fraction
+from pathlib import Path
 
 import av
-from capture_common import ROOT  # noqa: F401  (puts the checkout on sys.path)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the checkout first
 
 from agent.capture.config import TestPatternCameraConfig
 from agent.capture.frametap import FrameTap
@@ -22,6 +25,7 @@ from agent.capture.ring import PacketRing
 from agent.capture.runner import CameraRunner
 from agent.capture.sources.factory import make_source
 from agent.capture.sources.pattern import PatternPainter
+from bench.capture_common import ROOT  # noqa: F401  (puts the checkout on sys.path)
 
 SECONDS = 20.0
 

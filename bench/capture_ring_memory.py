@@ -7,11 +7,14 @@ window would take as raw frames (yuv420p), which is what the ring avoids.
 
 from __future__ import annotations
 
+import sys
 import tracemalloc
+from pathlib import Path
 
-from capture_common import looped_packets, mbps, media
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the checkout first
 
 from agent.capture.ring import PACKET_OVERHEAD_BYTES, PacketRing
+from bench.capture_common import looped_packets, mbps, media
 
 RING_SECONDS = 30.0
 FIXED_OVERHEAD_BYTES = 256 * 1024  # "small fixed overhead": deque blocks, followers, ...

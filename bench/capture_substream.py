@@ -29,12 +29,13 @@ import sys
 import time
 from pathlib import Path
 
-from capture_common import ROOT, media
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the checkout first
 
 from agent.capture.service import CaptureService
 from agent.config import AgentConfig
 from agent.interfaces.frames import Frame
 from agent.interfaces.sinks import LocalClip
+from bench.capture_common import ROOT, media
 
 LIMIT = 0.25
 DETECT_FPS = 5.0
@@ -52,8 +53,8 @@ def cpu_seconds() -> float:
 
 def measure(name: str, camera: dict[str, object], data_dir: Path, seconds: float) -> float:
     config = AgentConfig(
-        device={"org": "bench", "id": "box", "data_dir": data_dir},  # type: ignore[arg-type]
-        cameras=[camera],  # type: ignore[list-item]
+        device={"org": "bench", "id": "box", "data_dir": data_dir},
+        cameras=[camera],
     )
     service = CaptureService(config, DiscardClips())
     frames: list[Frame] = []

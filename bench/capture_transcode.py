@@ -22,9 +22,11 @@ import sys
 import threading
 import time
 from fractions import Fraction
+from pathlib import Path
 
 import av
-from capture_common import CACHE, ROOT  # noqa: F401  (puts the checkout on sys.path)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the checkout first
 
 from agent.capture.config import FileCameraConfig
 from agent.capture.frametap import FrameTap
@@ -36,6 +38,7 @@ from agent.capture.sources.encoder import (
     open_context,
 )
 from agent.capture.sources.factory import make_source
+from bench.capture_common import CACHE
 from tests.media import TestVideo, write_test_video
 
 SECONDS = float(sys.argv[1]) if len(sys.argv) > 1 else 30.0

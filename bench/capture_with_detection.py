@@ -21,21 +21,19 @@ import time
 from pathlib import Path
 
 import av
+import numpy as np
 
-BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH))
-sys.path.insert(0, str(BENCH.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the checkout first
 
-from detect import open_detector, realistic_model  # noqa: E402
-
-from agent.capture.config import RecordingConfig, TestPatternCameraConfig  # noqa: E402
-from agent.capture.service import CaptureService  # noqa: E402
-from agent.capture.sources.pattern import read_stamp  # noqa: E402
-from agent.config import AgentConfig, DeviceConfig  # noqa: E402
-from agent.detect.config import DetectConfig  # noqa: E402
-from agent.detect.worker import DetectionWorker  # noqa: E402
-from agent.interfaces.sinks import LocalClip  # noqa: E402
-from tests.agent.detect.fakes import RecordingSink  # noqa: E402
+from agent.capture.config import RecordingConfig, TestPatternCameraConfig
+from agent.capture.service import CaptureService
+from agent.capture.sources.pattern import read_stamp
+from agent.config import AgentConfig, DeviceConfig
+from agent.detect.config import DetectConfig
+from agent.detect.worker import DetectionWorker
+from agent.interfaces.sinks import LocalClip
+from bench.detect import open_detector, realistic_model
+from tests.agent.detect.fakes import RecordingSink
 
 
 class KeepClips:
@@ -56,7 +54,7 @@ def recorded_indices(capture: CaptureService, camera_id: str) -> list[int]:
     for segment in capture.recorder.segments(camera_id):
         with av.open(str(segment.path)) as container:
             for frame in container.decode(video=0):
-                stamp = read_stamp(frame.to_ndarray(format="bgr24"))
+                stamp = read_stamp(frame.to_ndarray(format="bgr24").astype(np.uint8))
                 if stamp is not None:
                     indices.append(stamp.index)
     return indices

@@ -9,11 +9,12 @@ clip decoded frame by frame, its burned-in frame numbers compared with the rule.
 from __future__ import annotations
 
 import random
+import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from capture_common import looped_packets, media
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the checkout first
 
 from agent.capture.clips.files import ClipFileWriter
 from agent.capture.clips.writer import ClipWriter
@@ -21,6 +22,7 @@ from agent.capture.config import ClipConfig
 from agent.capture.ring import PacketRing
 from agent.interfaces.sinks import LocalClip
 from agent.interfaces.triggers import ClipRequest
+from bench.capture_common import looped_packets, media
 from protocol import Trigger, TriggerSource
 from tests.media import decode_clip
 

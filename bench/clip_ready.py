@@ -10,13 +10,14 @@ of the same packets (no fsync, no hash, no thumbnail) as x real time.
 from __future__ import annotations
 
 import statistics
+import sys
 import tempfile
 import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from capture_common import looped_packets, mbps, media
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the checkout first
 
 from agent.capture.clips.files import ClipFileWriter, mux_mp4
 from agent.capture.clips.timeline import lay_out, select_window
@@ -25,6 +26,7 @@ from agent.capture.config import ClipConfig
 from agent.capture.ring import PacketRing
 from agent.interfaces.sinks import LocalClip
 from agent.interfaces.triggers import ClipRequest
+from bench.capture_common import looped_packets, mbps, media
 from protocol import Trigger, TriggerSource
 
 LIMIT_S = 0.5
@@ -43,7 +45,7 @@ class TimedSink:
         self.done.set()
 
 
-def one_run(packets: list, directory: Path) -> tuple[float, LocalClip]:  # type: ignore[type-arg]
+def one_run(packets: list, directory: Path) -> tuple[float, LocalClip]:
     config = ClipConfig(
         pre_seconds=PRE, post_seconds=POST, max_pre_seconds=30, max_post_seconds=60, ring_seconds=32
     )

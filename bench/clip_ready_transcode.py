@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import os
 import statistics
+import sys
 import tempfile
 import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from capture_common import ROOT  # noqa: F401  (puts the checkout on sys.path)
-from capture_transcode import source_video
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the checkout first
 
 from agent.capture.clips.files import ClipFileWriter
 from agent.capture.clips.writer import ClipWriter
@@ -39,6 +39,7 @@ from agent.capture.runner import CameraRunner
 from agent.capture.sources.factory import make_source
 from agent.interfaces.sinks import LocalClip
 from agent.interfaces.triggers import ClipRequest
+from bench.capture_transcode import source_video
 from protocol import Trigger, TriggerSource
 
 LIMIT_S = 0.5

@@ -93,6 +93,7 @@ def main() -> None:
             for packet in container.demux(stream):
                 if packet.size == 0:
                     continue
+                assert packet.pts is not None and stream.time_base is not None
                 due = started + float(packet.pts * stream.time_base)
                 stop.wait(max(0.0, due - time.time()))  # the camera's pace
                 kept.append(packet)

@@ -23,6 +23,7 @@ import tempfile
 from pathlib import Path
 
 import cv2
+import numpy as np
 import onnx
 from onnx.tools import update_model_dims
 
@@ -77,7 +78,7 @@ def main() -> None:
         symbolic_dims(args.model, prepared)
         manifest = parse_manifest(MANIFEST, "bench/detect_centerface.py")
         detector = Detector(load_model(prepared, manifest, SessionSettings(threads=2)))
-        found = detector.detect(image)
+        found = detector.detect(np.asarray(image, dtype=np.uint8))
     t = found.timings
     print(f"{args.image} {image.shape[1]}x{image.shape[0]}: {len(found)} face(s)")
     for index in range(len(found)):

@@ -96,7 +96,9 @@ def make_records(count: int, size: int) -> list[LogRecord]:
 def batch_payloads(records: list[LogRecord], sync: SyncConfig, device: str) -> list[bytes]:
     """The batches the agent sends for these records (same limits, same splicing)."""
     budget = sync.batch_max_bytes - ENVELOPE_BUDGET
-    payloads, bodies, size = [], [], 0
+    payloads: list[bytes] = []
+    bodies: list[bytes] = []
+    size = 0
     for record in records:
         body = record.model_dump_json(exclude_none=True).encode()
         if bodies and (len(bodies) == sync.batch_max_records or size + len(body) + 1 > budget):
@@ -144,7 +146,7 @@ def drain(
         return encode(Status(org=ORG, device_id=DEVICE, state=state))
 
     link = MqttLink(
-        MqttConfig(port=broker.port, username=DEVICE, password=password),  # type: ignore[arg-type]
+        MqttConfig(port=broker.port, username=DEVICE, password=password),
         org=ORG,
         device_id=DEVICE,
         online_status=lambda: status(DeviceState.ONLINE),

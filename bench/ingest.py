@@ -136,7 +136,7 @@ class Box:
         time.sleep(0.5)
 
     def _on_message(self, client: object, userdata: object, message: mqtt.MQTTMessage) -> None:
-        receipt = p.decode(p.Channel.RECEIPTS, message.payload)
+        receipt = p.decode_as(p.Receipt, bytes(message.payload))
         with self.done:
             self.receipts[receipt.for_message_id] = self.receipts.get(receipt.for_message_id, 0) + 1
             self.stored += len(receipt.stored)

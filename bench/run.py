@@ -36,6 +36,8 @@ BENCHMARKS = (
     Benchmark("capture_cpu"),
     Benchmark("capture_raw_encode"),
     Benchmark("clip_boundaries"),
+    Benchmark("capture_transcode", ("10",)),  # seconds of video per source
+    Benchmark("clip_ready_transcode"),
     Benchmark("capture_substream", ("--seconds", "6")),
     Benchmark("capture_with_detection", ("--seconds", "8")),
     Benchmark("detect", ("--iterations", "20", "--seconds", "3")),
@@ -48,6 +50,7 @@ BENCHMARKS = (
         "api_timeline",
         ("--logs", "20000", "--clips", "3000", "--sessions", "3000", "--samples", "100"),
     ),
+    Benchmark("scheduling", ("--requests", "20", "--samples", "60", "--runs", "3")),
     Benchmark("soak_memory", ("--minutes", "1.5", "--warmup", "0.5")),
 )
 

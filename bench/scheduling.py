@@ -37,33 +37,33 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx  # noqa: E402
-import uvicorn  # noqa: E402
-from peewee import Database  # noqa: E402
-from pydantic import SecretStr  # noqa: E402
+import httpx
+import uvicorn
+from peewee import Database
+from pydantic import SecretStr
 
-from bench.api_timeline import AsgiCaller, NoBroker, percentile  # noqa: E402
-from cloud.api.access.scope import OrgScope  # noqa: E402
-from cloud.api.app import create_app  # noqa: E402
-from cloud.api.runtime import ApiRuntime  # noqa: E402
-from cloud.api.schemas.availability import (  # noqa: E402
+from bench.api_timeline import AsgiCaller, NoBroker, percentile
+from cloud.api.access.scope import OrgScope
+from cloud.api.app import create_app
+from cloud.api.runtime import ApiRuntime
+from cloud.api.schemas.availability import (
     BookingSettingsUpdate,
     OverrideCreate,
     SlotCreate,
 )
-from cloud.api.schemas.bookings import BookingCreate  # noqa: E402
-from cloud.api.services import availability, bookings  # noqa: E402
-from cloud.api.services.accounts import (  # noqa: E402
+from cloud.api.schemas.bookings import BookingCreate
+from cloud.api.services import availability, bookings
+from cloud.api.services.accounts import (
     add_membership,
     create_organisation,
     find_or_create_user,
     issue_token,
 )
-from cloud.config import ApiConfig, CloudConfig  # noqa: E402
-from cloud.db import open_database  # noqa: E402
-from cloud.devices.control import DeviceControl  # noqa: E402
-from cloud.migrations import migrate  # noqa: E402
-from cloud.models import (  # noqa: E402
+from cloud.config import ApiConfig, CloudConfig
+from cloud.db import open_database
+from cloud.devices.control import DeviceControl
+from cloud.migrations import migrate
+from cloud.models import (
     Booking,
     BookingStatus,
     BusyKind,
@@ -73,15 +73,15 @@ from cloud.models import (  # noqa: E402
     User,
     utc_now,
 )
-from cloud.object_store import S3Credentials, SigV4UrlSigner  # noqa: E402
-from cloud.scheduling.busy import busy_spans, host_limits  # noqa: E402
-from sideline.services.postgres import (  # noqa: E402
+from cloud.object_store import S3Credentials, SigV4UrlSigner
+from cloud.scheduling.busy import busy_spans, host_limits
+from sideline.services.postgres import (
     DEFAULT_ADMIN_URL,
     PostgresCluster,
     TemporaryDatabase,
     server_answers,
 )
-from sideline.services.process import free_port  # noqa: E402
+from sideline.services.process import free_port
 
 BOOKABLE_P50_MS, BOOKABLE_P99_MS = 20.0, 50.0
 SERIES_LIMIT_MS = 200.0

@@ -23,9 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.buffer.config import BufferConfig, Durability  # noqa: E402
-from agent.buffer.store import LocalStore, StoreIdentity  # noqa: E402
-from protocol import LogRecord, LogSource, new_id, utc_now  # noqa: E402
+from agent.buffer.config import BufferConfig, Durability
+from agent.buffer.store import LocalStore, StoreIdentity
+from protocol import LogRecord, LogSource, new_id, utc_now
 
 
 def record() -> LogRecord:

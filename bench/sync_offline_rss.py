@@ -24,18 +24,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import psutil  # noqa: E402
+import psutil
 
-from agent.buffer.config import BufferConfig  # noqa: E402
-from agent.buffer.store import LocalStore, StoreIdentity  # noqa: E402
-from agent.clock import SystemClock  # noqa: E402
-from agent.sync.config import MqttConfig, SyncConfig  # noqa: E402
-from agent.sync.link import MqttLink  # noqa: E402
-from agent.sync.publisher import RecordPublisher  # noqa: E402
-from protocol import DeviceState, LogRecord, LogSource, Status, encode, new_id, utc_now  # noqa: E402
-from sideline.services.mosquitto import MosquittoBroker  # noqa: E402
-from sideline.services.process import free_port  # noqa: E402
-from tests.fixtures.services import DEFAULT_ACL, MQTT_ADMIN  # noqa: E402
+from agent.buffer.config import BufferConfig
+from agent.buffer.store import LocalStore, StoreIdentity
+from agent.clock import SystemClock
+from agent.sync.config import MqttConfig, SyncConfig
+from agent.sync.link import MqttLink
+from agent.sync.publisher import RecordPublisher
+from protocol import DeviceState, LogRecord, LogSource, Status, encode, new_id, utc_now
+from sideline.services.mosquitto import MosquittoBroker
+from sideline.services.process import free_port
+from tests.fixtures.services import DEFAULT_ACL, MQTT_ADMIN
 
 ORG, DEVICE, PASSWORD = "org1", "rss-dev", "rss-secret"
 
@@ -76,7 +76,7 @@ def run_link(
     link = MqttLink(
         MqttConfig(
             port=port, username=DEVICE, password=PASSWORD, reconnect_min_s=0.2, reconnect_max_s=2
-        ),  # type: ignore[arg-type]
+        ),
         org=ORG,
         device_id=DEVICE,
         online_status=lambda: status(DeviceState.ONLINE),

@@ -73,11 +73,11 @@ def decode_as(model: type[M], payload: bytes, *, what: str | None = None) -> M:
         return model.model_validate_json(payload, context=_WIRE)
     except ValidationError as error:
         failure: Exception = error
-    except Exception as exc:  # noqa: BLE001 - the contract: only ProtocolError leaves here
+    except Exception as exc:  # the contract: only ProtocolError leaves here
         failure = exc
     try:
         explained = _explain(what, payload, failure)
-    except Exception as exc:  # noqa: BLE001 - explaining must not fail either
+    except Exception as exc:  # explaining must not fail either
         explained = SchemaMismatch(f"{what} payload could not be validated: {_cause(exc)}", [])
     raise explained from None
 
@@ -89,7 +89,7 @@ def _cause(exc: BaseException) -> str:
 def _bounded_repr(value: object) -> str:
     try:
         return repr(value)[:120]
-    except Exception:  # noqa: BLE001 - e.g. an int too long for str()
+    except Exception:  # e.g. an int too long for str()
         return f"<{type(value).__name__}>"
 
 
@@ -99,7 +99,7 @@ def parse_json(payload: bytes) -> Any:
     :class:`MalformedPayload` when it is not JSON (or nests or counts too far)."""
     try:
         return from_json(payload)
-    except Exception as exc:  # noqa: BLE001 - ValueError, or anything the parser raises
+    except Exception as exc:  # ValueError, or anything the parser raises
         raise MalformedPayload(f"payload is not valid UTF-8 JSON: {exc}") from None
 
 

@@ -68,6 +68,7 @@ def write_test_video(
     noise = np.random.default_rng(3).integers(16, 235, (height // 4, width), dtype=np.uint8)
     with av.open(str(path), "w", format=container) as output:
         stream = output.add_stream(codec, rate=fps)
+        assert isinstance(stream, av.VideoStream)
         # MJPEG (and RTP's JPEG payload) wants full-range 4:2:0.
         pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
         stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
@@ -132,7 +133,7 @@ def decode_clip(path: Path) -> DecodedClip:
             if packet.size and first_key is None:
                 first_key = bool(packet.is_keyframe)
             for frame in packet.decode():
-                stamps.append(read_stamp(frame.to_ndarray(format="gray")))
+                stamps.append(read_stamp(frame.to_ndarray(format="gray").astype(np.uint8)))
                 if frame.time is not None:
                     times.append(frame.time)
         return DecodedClip(

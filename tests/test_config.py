@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.capture.config import TestPatternCameraConfig
 from agent.config import AgentConfig, load_agent_config
 from cloud.config import CloudConfig, load_cloud_config
 from core.settings import ConfigError, load_settings
@@ -107,7 +108,7 @@ def test_bad_environment_value_is_named(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_production_cloud_refuses_placeholder_secret() -> None:
-    with pytest.raises(ConfigError, match="api.secret_key is a placeholder"):
+    with pytest.raises(ConfigError, match=r"api.secret_key is a placeholder"):
         load_settings(
             CloudConfig,
             None,
@@ -125,4 +126,5 @@ def test_defaults_alone_make_a_development_cloud(monkeypatch: pytest.MonkeyPatch
 def test_agent_tree_is_one_typed_object(tmp_path: Path) -> None:
     config = load_agent_config(write(tmp_path, MINIMAL_AGENT))
     assert isinstance(config, AgentConfig)
-    assert config.cameras[0].fps == 30.0
+    camera = config.cameras[0]
+    assert isinstance(camera, TestPatternCameraConfig) and camera.fps == 30.0

@@ -17,9 +17,9 @@ T = TypeVar("T")
 
 def wait_until(
     condition: Callable[[], T | None],
-    *,
     timeout_s: float = 30.0,
     what: str = "the condition",
+    *,
     interval_s: float = 0.05,
 ) -> T:
     """Poll until ``condition()`` returns something truthy and return it; fail naming ``what``."""

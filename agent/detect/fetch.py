@@ -58,7 +58,7 @@ class ModelFetcher:
         if not ref.url.startswith(("https://", "http://")):
             raise FetchError(f"model URL {ref.url!r} is not http(s)")
         try:
-            with urllib.request.urlopen(ref.url, timeout=self.timeout_s) as response:  # noqa: S310
+            with urllib.request.urlopen(ref.url, timeout=self.timeout_s) as response:
                 length = response.headers.get("Content-Length")
                 if length is not None and int(length) > max_bytes:
                     raise FetchError(f"{ref.url} is {length} bytes, above the limit of {max_bytes}")

@@ -62,7 +62,7 @@ class Preprocessor:
         if spec.dtype == "uint8":
             shape = (1, spec.height, spec.width, 3)
             self._tensor = np.empty(
-                shape if spec.layout == "NHWC" else (1, 3) + shape[1:3], np.uint8
+                shape if spec.layout == "NHWC" else (1, 3, *shape[1:3]), np.uint8
             )
         elif spec.layout == "NCHW":
             self._tensor = np.empty((1, 3, spec.height, spec.width), dtype=np.float32)

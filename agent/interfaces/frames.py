@@ -33,5 +33,5 @@ class Frame:
 
 
 class FrameListener(Protocol):
-    def __call__(self, frame: Frame) -> None:
+    def __call__(self, frame: Frame, /) -> None:
         """Take the frame; never block the capture thread."""

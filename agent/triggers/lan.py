@@ -145,109 +145,102 @@ class LanTriggerServer:
         return {"clip_ids": [str(i) for i in ids], "at": format_utc(trigger.at)}
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        server = self
+        return type("Handler", (_LanHandler,), {"lan": self})
 
-        class Handler(BaseHTTPRequestHandler):
-            server_version = "sideline-box"
-            sys_version = ""
 
-            def do_GET(self) -> None:
-                self._dispatch("GET")
+class _LanHandler(BaseHTTPRequestHandler):
+    """One request to the LAN endpoint; ``lan`` is the server it belongs to."""
 
-            def do_POST(self) -> None:
-                self._dispatch("POST")
+    lan: LanTriggerServer
+    server_version = "sideline-box"
+    sys_version = ""
 
-            def do_PUT(self) -> None:
-                self._dispatch("PUT")
+    def do_GET(self) -> None:
+        self._dispatch("GET")
 
-            def do_DELETE(self) -> None:
-                self._dispatch("DELETE")
+    def do_POST(self) -> None:
+        self._dispatch("POST")
 
-            def _dispatch(self, method: str) -> None:
-                server.requests += 1
-                path = self.path.split("?", 1)[0]
-                try:
-                    if path == "/" and method == "GET":
-                        self._send(HTTPStatus.OK, PHONE_PAGE.encode(), "text/html; charset=utf-8")
-                        return
-                    if path == "/v1/health" and method == "GET":
-                        self._json(HTTPStatus.OK, {"status": "ok"})
-                        return
-                    if path not in ("/v1/status", "/v1/clips"):
-                        raise _HttpError(HTTPStatus.NOT_FOUND, "not_found", f"no route {path}")
-                    allowed = "GET" if path == "/v1/status" else "POST"
-                    if method != allowed:
-                        raise _HttpError(
-                            HTTPStatus.METHOD_NOT_ALLOWED,
-                            "method_not_allowed",
-                            f"{path} takes {allowed}",
-                        )
-                    sent = self.headers.get("Authorization")
-                    if not server.authorized(sent):
-                        server.unauthorized += 1
-                        raise _HttpError(
-                            HTTPStatus.UNAUTHORIZED,
-                            "unauthorized",
-                            _unauthorized_message(sent),
-                        )
-                    if path == "/v1/status":
-                        self._json(HTTPStatus.OK, dict(server._status()))
-                    else:
-                        result = server.handle_clip(self._body(), self.client_address[0])
-                        self._json(HTTPStatus.ACCEPTED, result)
-                except _HttpError as error:
-                    if error.status is not HTTPStatus.NOT_FOUND:
-                        log.warning(
-                            "LAN %s %s from %s: %s",
-                            method,
-                            path,
-                            self.client_address[0],
-                            error.message,
-                        )
-                    self._json(error.status, {"error": error.code, "message": error.message})
-                except Exception:
-                    log.exception("LAN %s %s failed", method, path)
-                    self._json(
-                        HTTPStatus.INTERNAL_SERVER_ERROR,
-                        {"error": "internal_error", "message": "see the box's log"},
-                    )
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
 
-            def _body(self) -> bytes:
-                raw = self.headers.get("Content-Length", "0")
-                try:
-                    length = int(raw)
-                except ValueError:
-                    raise _HttpError(
-                        HTTPStatus.BAD_REQUEST,
-                        "bad_length",
-                        f"Content-Length {raw!r} is not a number",
-                    ) from None
-                if length < 0:
-                    raise _HttpError(
-                        HTTPStatus.BAD_REQUEST, "bad_length", "negative Content-Length"
-                    )
-                if length > _MAX_BODY:
-                    raise _HttpError(
-                        HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                        "too_large",
-                        f"body over {_MAX_BODY} bytes",
-                    )
-                return self.rfile.read(length)
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
 
-            def _json(self, status: HTTPStatus, payload: Mapping[str, Any]) -> None:
-                self._send(status, json.dumps(payload, default=str).encode(), "application/json")
+    def _dispatch(self, method: str) -> None:
+        self.lan.requests += 1
+        path = self.path.split("?", 1)[0]
+        try:
+            self._route(method, path)
+        except _HttpError as error:
+            if error.status is not HTTPStatus.NOT_FOUND:
+                log.warning(
+                    "LAN %s %s from %s: %s", method, path, self.client_address[0], error.message
+                )
+            self._json(error.status, {"error": error.code, "message": error.message})
+        except Exception:
+            log.exception("LAN %s %s failed", method, path)
+            self._json(
+                HTTPStatus.INTERNAL_SERVER_ERROR,
+                {"error": "internal_error", "message": "see the box's log"},
+            )
 
-            def _send(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Cache-Control", "no-store")
-                if status is HTTPStatus.UNAUTHORIZED:
-                    self.send_header("WWW-Authenticate", 'Bearer realm="sideline"')
-                self.end_headers()
-                self.wfile.write(body)
+    def _route(self, method: str, path: str) -> None:
+        if path == "/" and method == "GET":
+            self._send(HTTPStatus.OK, PHONE_PAGE.encode(), "text/html; charset=utf-8")
+            return
+        if path == "/v1/health" and method == "GET":
+            self._json(HTTPStatus.OK, {"status": "ok"})
+            return
+        if path not in ("/v1/status", "/v1/clips"):
+            raise _HttpError(HTTPStatus.NOT_FOUND, "not_found", f"no route {path}")
+        allowed = "GET" if path == "/v1/status" else "POST"
+        if method != allowed:
+            raise _HttpError(
+                HTTPStatus.METHOD_NOT_ALLOWED, "method_not_allowed", f"{path} takes {allowed}"
+            )
+        sent = self.headers.get("Authorization")
+        if not self.lan.authorized(sent):
+            self.lan.unauthorized += 1
+            raise _HttpError(HTTPStatus.UNAUTHORIZED, "unauthorized", _unauthorized_message(sent))
+        if path == "/v1/status":
+            self._json(HTTPStatus.OK, dict(self.lan._status()))
+        else:
+            result = self.lan.handle_clip(self._body(), self.client_address[0])
+            self._json(HTTPStatus.ACCEPTED, result)
 
-            def log_message(self, format: str, *args: Any) -> None:
-                log.debug("LAN %s - %s", self.client_address[0], format % args)
+    def _body(self) -> bytes:
+        raw = self.headers.get("Content-Length", "0")
+        try:
+            length = int(raw)
+        except ValueError:
+            raise _HttpError(
+                HTTPStatus.BAD_REQUEST,
+                "bad_length",
+                f"Content-Length {raw!r} is not a number",
+            ) from None
+        if length < 0:
+            raise _HttpError(HTTPStatus.BAD_REQUEST, "bad_length", "negative Content-Length")
+        if length > _MAX_BODY:
+            raise _HttpError(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                "too_large",
+                f"body over {_MAX_BODY} bytes",
+            )
+        return self.rfile.read(length)
 
-        return Handler
+    def _json(self, status: HTTPStatus, payload: Mapping[str, Any]) -> None:
+        self._send(status, json.dumps(payload, default=str).encode(), "application/json")
+
+    def _send(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        if status is HTTPStatus.UNAUTHORIZED:
+            self.send_header("WWW-Authenticate", 'Bearer realm="sideline"')
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("LAN %s - %s", self.client_address[0], format % args)

@@ -14,10 +14,10 @@ from core.settings import Section
 
 __all__ = [
     "ControlConfig",
-    "SchedulingConfig",
     "DirectorySinkConfig",
     "EmbeddingsSinkConfig",
     "NoSinkConfig",
+    "SchedulingConfig",
     "WebhookSinkConfig",
 ]
 

@@ -45,7 +45,7 @@ from protocol import (
 )
 from protocol import Command as CommandMessage
 
-__all__ = ["DeviceControl", "UNCHANGED"]
+__all__ = ["UNCHANGED", "DeviceControl"]
 
 log = logging.getLogger(__name__)
 

@@ -79,7 +79,7 @@ def decode_inbound(inbound: Inbound, prefix: str, encoder: RowEncoder | None = N
         spec = KIND_SPECS[decoded.topic.channel.value]  # type: ignore[union-attr,index]
         try:
             decoded.prepared = encoder.encode_records(spec, decoded.message.records)  # type: ignore[attr-defined]
-        except Exception:  # noqa: BLE001 - the writer encodes again and reports it properly
+        except Exception:  # the writer encodes again and reports it properly
             decoded.prepared = None
     return decoded
 

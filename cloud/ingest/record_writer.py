@@ -69,7 +69,7 @@ def write_records(
     its own savepoint and a row the database refuses is rejected, not fatal."""
     spec = KIND_SPECS[kind]  # type: ignore[index]
     encoder = RowEncoder.for_database(database)
-    # Keyed by the id's integer: UUID.__hash__ is Python code, int's is not (×4 per row).
+    # Keyed by the id's integer: UUID.__hash__ is Python code, int's is not (4x per row).
     rows: dict[int, PreparedRow] = {}
     sessions = _SessionResolver(spec, messages)
     refused: dict[UUID, str] = {}
@@ -96,7 +96,7 @@ def write_records(
                     context_part = contexts[key] = encoder.encode(
                         spec.context_fields, spec.context_values(ctx, *key)
                     )
-            except Exception as exc:  # noqa: BLE001 - one record's failure is that record's
+            except Exception as exc:  # one record's failure is that record's
                 message.failures[record.id] = _cause(exc)
                 continue
             rows[key_int] = PreparedRow(record.id, message.device_id, context_part, record_part)
@@ -134,12 +134,12 @@ def _encode_each(encoder: RowEncoder, spec: RecordSpec, message: RecordMessage) 
     and an entry in ``message.failures`` (one at a time only after the whole failed)."""
     try:
         return encoder.encode_records(spec, message.records)
-    except Exception:  # noqa: BLE001 - find which record it was
+    except Exception:  # find which record it was
         parts: list[Any] = []
         for record in message.records:
             try:
                 parts.extend(encoder.encode_records(spec, [record]))
-            except Exception as exc:  # noqa: BLE001 - that record's, and only its
+            except Exception as exc:  # that record's, and only its
                 message.failures[record.id] = _cause(exc)
                 parts.append(None)
         return parts
@@ -176,7 +176,7 @@ class _SessionResolver:
             ]
             try:
                 windows = windows_for_device(device_id, min(times), max(times))
-            except Exception as exc:  # noqa: BLE001 - asked once per device, failing or not
+            except Exception as exc:  # asked once per device, failing or not
                 windows = exc
             self.windows[device_id] = windows
         if isinstance(windows, Exception):
@@ -218,7 +218,7 @@ def _insert_one_by_one(
             inserted += outcome.inserted
             if outcome.foreign:
                 refused[record_id] = _FOREIGN
-        except Exception as exc:  # noqa: BLE001 - the driver's and the database's, all kinds
+        except Exception as exc:  # the driver's and the database's, all kinds
             refused[record_id] = f"the database refused this record: {exc}".strip()[:500]
     return inserted
 

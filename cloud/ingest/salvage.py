@@ -69,37 +69,20 @@ def _first_error(error: ValidationError, index: int) -> str:
     return f"{path}: {item['msg']}"[:500]
 
 
+_Item = tuple[Any, UUID | None, str | None]  # a record, its id if readable, why it is not
+
+
 def salvage_batch(channel: Channel, payload: bytes) -> Salvaged:
     """The valid records of ``payload`` as one message (``None`` if none), and the
     refusals of the invalid ones that carry a readable id."""
     model = _BATCHES[channel]
-    try:
-        raw: Any = parse_json(payload)
-        split: RawRecords | None = None
-    except MalformedPayload:
-        split = split_records(payload)
-        if split is None:
-            return Salvaged()
-        try:
-            raw = parse_json(split.envelope)
-        except MalformedPayload:
-            return Salvaged()
-    if not isinstance(raw, dict):
+    parsed = _envelope_and_records(payload)
+    if parsed is None:
         return Salvaged()
-    envelope = {key: value for key, value in raw.items() if key != "records"}
+    envelope, items = parsed
     salvaged = Salvaged(message_id=_uuid(envelope.get("message_id")))
-    if split is None:
-        if not isinstance(raw.get("records"), list):
-            return salvaged
-        items: list[tuple[Any, UUID | None, str | None]] = [
-            (record, _uuid(record.get("id")) if isinstance(record, dict) else None, None)
-            for record in raw["records"]
-        ]
-    else:
-        items = [
-            _parse_one(index, chunk, record_id)
-            for index, (chunk, record_id) in enumerate(split.records)
-        ]
+    if items is None:
+        return salvaged
     first: Message | None = None
     good: list[Any] = []  # validated records, in batch order
     seen: dict[int, Any] = {}  # id -> the first valid copy
@@ -114,7 +97,7 @@ def salvage_batch(channel: Channel, payload: bytes) -> Salvaged:
             if record_id is not None:  # without an id there is nothing to refuse by name
                 salvaged.rejected.append(Rejection(id=record_id, reason=_first_error(error, index)))
             continue
-        except Exception as exc:  # noqa: BLE001 - a validator bug refuses one record, not all
+        except Exception as exc:  # a validator bug refuses one record, not all
             if record_id is not None:
                 reason = f"records.{index}: could not be validated: {type(exc).__name__}: {exc}"
                 salvaged.rejected.append(Rejection(id=record_id, reason=reason[:500]))
@@ -139,6 +122,37 @@ def salvage_batch(channel: Channel, payload: bytes) -> Salvaged:
         # unique ids) are what failed, and what was refused is named above.
         salvaged.message = first.model_copy(update={"records": good})
     return salvaged
+
+
+def _envelope_and_records(payload: bytes) -> tuple[dict[str, Any], list[_Item] | None] | None:
+    """The batch's envelope fields and its records (None: no list of records), or None
+    when not even an envelope can be read. JSON that does not parse as a whole is split
+    into its records, so one broken record does not hide the others."""
+    try:
+        raw: Any = parse_json(payload)
+        split: RawRecords | None = None
+    except MalformedPayload:
+        split = split_records(payload)
+        if split is None:
+            return None
+        try:
+            raw = parse_json(split.envelope)
+        except MalformedPayload:
+            return None
+    if not isinstance(raw, dict):
+        return None
+    envelope = {key: value for key, value in raw.items() if key != "records"}
+    if split is not None:
+        return envelope, [
+            _parse_one(index, chunk, record_id)
+            for index, (chunk, record_id) in enumerate(split.records)
+        ]
+    if not isinstance(raw.get("records"), list):
+        return envelope, None
+    return envelope, [
+        (record, _uuid(record.get("id")) if isinstance(record, dict) else None, None)
+        for record in raw["records"]
+    ]
 
 
 def _parse_one(

@@ -261,7 +261,7 @@ class IngestService:
             for name, task in due:
                 try:
                     task()
-                except Exception as exc:  # noqa: BLE001 - keep housekeeping alive
+                except Exception as exc:  # keep housekeeping alive
                     log.warning("housekeeping: %s failed: %s", name, exc)
             waited += 5.0
             if waited >= interval:

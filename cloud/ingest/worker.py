@@ -153,7 +153,7 @@ class IngestWorker:
         for _, receipt in result.receipts:
             try:
                 self.send_receipt(receipt)
-            except Exception:  # noqa: BLE001 - the box re-sends; the next receipt may go
+            except Exception:  # the box re-sends; the next receipt may go
                 log.exception("could not publish a receipt to %s", receipt.device_id)
         self.stats.add(
             messages=len(group),
@@ -192,13 +192,13 @@ class IngestWorker:
     ) -> GroupResult | None:
         try:
             return self._retrying(lambda: self.store.write(group, finished=finished), stop)
-        except Exception as exc:  # noqa: BLE001 - whatever it is, it is about this group
+        except Exception as exc:  # whatever it is, it is about this group
             log.warning("could not write a group of %d messages (%r); isolating", len(group), exc)
         try:
             return self._retrying(
                 lambda: self.store.write(group, isolate=True, finished=finished), stop
             )
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             return self._write_alone(group, exc, stop, finished)
 
     def _write_alone(
@@ -215,7 +215,7 @@ class IngestWorker:
                 result = self._retrying(
                     partial(self.store.write, alone, isolate=True, finished=finished), stop
                 )
-            except Exception as exc:  # noqa: BLE001 - this message's, whatever it is
+            except Exception as exc:  # this message's, whatever it is
                 log.exception("a message on %s could not be handled", decoded.inbound.topic)
                 code = "db_error" if isinstance(exc, DatabaseError) else "internal_error"
                 _set_aside(
@@ -238,7 +238,7 @@ class IngestWorker:
     ) -> GroupResult | None:
         try:
             return self._retrying(partial(self.store.write, [decoded], finished=finished), stop)
-        except Exception:  # noqa: BLE001 - not even the dead letter: the log is all that is left
+        except Exception:  # not even the dead letter: the log is all that is left
             log.exception(
                 "could not keep a dead letter for a message on %s (%d bytes, first 2 KiB "
                 "base64: %s); acknowledging it so that it cannot stop this worker",

@@ -10,7 +10,7 @@ checked before. The rules are in docs/scheduling.md.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from peewee import (
@@ -95,7 +95,9 @@ class SessionSeries(BaseModel):
             (("org", "created_at", "id"), False),
             (("materialised_until",), False),
         )
-        constraints = [Check("is_free OR (price_minor IS NOT NULL AND currency IS NOT NULL)")]
+        constraints: ClassVar[list[Any]] = [
+            Check("is_free OR (price_minor IS NOT NULL AND currency IS NOT NULL)")
+        ]
 
 
 class MeetingSlot(BaseModel):
@@ -133,7 +135,7 @@ class MeetingSlot(BaseModel):
 
     class Meta:
         indexes = ((("host", "day_of_week"), False), (("org", "created_at", "id"), False))
-        constraints = [
+        constraints: ClassVar[list[Any]] = [
             Check("end_time > start_time"),
             Check("price_minor IS NULL OR currency IS NOT NULL"),
         ]
@@ -160,7 +162,7 @@ class AvailabilityOverride(BaseModel):
 
     class Meta:
         indexes = ((("host", "day"), False),)
-        constraints = [
+        constraints: ClassVar[list[Any]] = [
             Check("(start_time IS NULL) = (end_time IS NULL)"),
             Check("end_time IS NULL OR end_time > start_time"),
             Check("kind = 'blackout' OR (slot_id IS NOT NULL AND start_time IS NOT NULL)"),
@@ -240,7 +242,7 @@ class Booking(BaseModel):
             (("guest", "starts_at"), False),
             (("created_by", "idempotency_key"), True),
         )
-        constraints = [
+        constraints: ClassVar[list[Any]] = [
             Check("ends_at > starts_at"),
             Check("guest_id IS NOT NULL OR guest_name IS NOT NULL"),
             Check("price_minor IS NULL OR currency IS NOT NULL"),
@@ -274,7 +276,7 @@ class HostBusy(BaseModel):
 
     class Meta:
         indexes = ((("host", "starts_at"), False),)
-        constraints = [Check("ends_at > starts_at")]
+        constraints: ClassVar[list[Any]] = [Check("ends_at > starts_at")]
 
     @classmethod
     def create_table(cls, safe: bool = True, **options: Any) -> None:

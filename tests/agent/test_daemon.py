@@ -142,7 +142,11 @@ def test_a_loop_that_dies_stops_the_daemon_with_failure(
     daemon = Daemon(agent_config(tmp_path, device, mosquitto))
     daemon.start()
     try:
-        daemon._start_loop("broken", lambda: 1 / 0)  # type: ignore[func-returns-value]
+
+        def broken() -> None:
+            raise ZeroDivisionError("a loop that fails")
+
+        daemon._start_loop("broken", broken)
         assert daemon.wait(10)
     finally:
         daemon.shutdown()
@@ -154,7 +158,7 @@ def test_corruption_found_at_run_time_stops_the_daemon_for_a_checked_restart(
 ) -> None:
     # What peewee raises when SQLite finds a damaged page under a running agent.
     damaged = sqlite3.DatabaseError("database disk image is malformed")
-    damaged.sqlite_errorcode = sqlite3.SQLITE_CORRUPT  # type: ignore[attr-defined]
+    damaged.sqlite_errorcode = sqlite3.SQLITE_CORRUPT
     daemon = Daemon(agent_config(tmp_path, device, mosquitto))
     daemon.start()
     try:
@@ -207,7 +211,7 @@ def json_to_toml(text: str) -> str:
             f"{k} = {scalar(v)}" for k, v in values.items() if not isinstance(v, dict | list)
         )
         for key, value in nested.items():
-            table(f"{name}.{key}", value)  # type: ignore[arg-type]
+            table(f"{name}.{key}", value)
 
     for name, values in data.items():
         if name == "cameras":

@@ -44,6 +44,7 @@ from protocol import (
 )
 from sideline.services.mosquitto import MosquittoBroker
 from sideline.services.process import free_port
+from tests.agent.detect.conftest import running
 from tests.agent.detect.scenes import BALL, BIB, PERSON
 from tests.agent.detect.synthetic_models import build_colour_detector, manifest_for, write_model
 from tests.agent.sync.conftest import Device, agent_config
@@ -255,7 +256,9 @@ def test_the_box_makes_clips_from_every_trigger_and_follows_the_cloud(
         admin.publish(topic(device, Channel.COMMANDS), encode(ranged))
         ack = ack_for(admin, ranged.command_id)
         assert ack.status is AckStatus.DONE, ack.reason
-        (range_clip,) = ack.result["clip_ids"]  # type: ignore[misc]
+        clip_ids = ack.result["clip_ids"]
+        assert isinstance(clip_ids, list)
+        (range_clip,) = clip_ids
         unknown = command(device, StartRecording(camera_id="cam9"))
         admin.publish(topic(device, Channel.COMMANDS), encode(unknown))
         refused_ack = ack_for(admin, unknown.command_id)
@@ -296,7 +299,7 @@ def test_a_model_named_by_the_cloud_replaces_the_running_one(
     daemon.start()
     try:
         detection: DetectionPart = part(daemon, DetectionPart)
-        assert detection.worker.detector.model.sha256 == file_sha256(first)
+        assert running(detection.worker).model.sha256 == file_sha256(first)
         wait_until(lambda: streaming(daemon) and daemon.link.subscribed, what="camera and broker")
         sha = file_sha256(second)
         manifest = json.loads(second.with_suffix(".json").read_text())
@@ -308,7 +311,7 @@ def test_a_model_named_by_the_cloud_replaces_the_running_one(
         )
         admin.publish(topic(device, Channel.DESIRED), encode(bad), retain=True)
         wait_until(lambda: detection.updater.failures >= 1, what="the wrong file to be refused")
-        assert detection.worker.detector.model.sha256 == file_sha256(first)  # still running
+        assert running(detection.worker).model.sha256 == file_sha256(first)  # still running
         good = bad.model_copy(
             update={
                 "revision": 2,
@@ -320,7 +323,7 @@ def test_a_model_named_by_the_cloud_replaces_the_running_one(
             }
         )
         admin.publish(topic(device, Channel.DESIRED), encode(good), retain=True)
-        wait_until(lambda: detection.worker.detector.model.sha256 == sha, what="the new model")
+        wait_until(lambda: running(detection.worker).model.sha256 == sha, what="the new model")
         assert not daemon.watchdog.stuck()
         wait_until(
             lambda: (
@@ -369,7 +372,7 @@ def test_a_box_whose_model_is_missing_detects_once_the_cloud_names_one(
         wait_until(
             lambda: (
                 detection.worker.detector is not None
-                and detection.worker.detector.model.sha256 == sha
+                and running(detection.worker).model.sha256 == sha
             ),
             what="the model the cloud named",
         )

@@ -123,7 +123,7 @@ def _cloud(broker: GeneratedBroker, username: str, password: str) -> TestClient:
 def test_a_device_publishes_only_into_its_own_topics(
     broker: GeneratedBroker, two_boxes: tuple[DeviceCredentials, DeviceCredentials]
 ) -> None:
-    a, b = two_boxes
+    a, _b = two_boxes
     ingest = _cloud(broker, *SERVICE)
     box_a = _device(broker, a.mqtt_username, a.mqtt_password)
     try:

@@ -61,7 +61,7 @@ def test_desired_state_is_retained_at_its_newest_revision(
     try:
         box.subscribe(_topic(org.slug, device.id, p.Channel.DESIRED))
         [message] = box.wait_for(1)
-        desired = p.decode(p.Channel.DESIRED, message.payload)
+        desired = p.decode_as(p.DesiredState, message.payload)
         assert message.retain
         assert (desired.revision, desired.recording, desired.detection.enabled) == (2, True, False)
         assert desired.detection.classes == ["person"]
@@ -111,10 +111,10 @@ def test_a_command_round_trip_through_broker_device_and_ingest(
             )
             assert command.state is CommandState.SENT
             [message] = box.wait_for(1)
-            received = p.decode(p.Channel.COMMANDS, message.payload)
+            received = p.decode_as(p.Command, message.payload)
             assert received.command_id == command.id
             assert received.expires_at - received.issued_at == timedelta(seconds=30)
-            assert (received.command.type, received.command.pre_s) == ("trigger_clip", 15)
+            assert isinstance(received.command, p.TriggerClip) and received.command.pre_s == 15
             ack = p.CommandAck(
                 org=org.slug,
                 device_id=device.id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -60,8 +61,8 @@ def test_naive_time_is_refused_with_the_field_named() -> None:
     assert "timezone-aware" in str(caught.value)
 
 
-def _valid_log_payload() -> dict:
-    return json.loads(
+def _valid_log_payload() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(
         p.encode(
             p.LogBatch(
                 org="org1",
@@ -74,6 +75,7 @@ def _valid_log_payload() -> dict:
             )
         )
     )
+    return loaded
 
 
 @pytest.mark.parametrize(
@@ -125,7 +127,9 @@ def test_uuid_v4_record_id_is_refused_because_ids_must_be_time_ordered() -> None
         (b" " * (p.MAX_PAYLOAD_BYTES + 1), p.PayloadTooLarge, "too_large"),
     ],
 )
-def test_unreadable_payloads_get_a_stable_code(payload: bytes, error: type, code: str) -> None:
+def test_unreadable_payloads_get_a_stable_code(
+    payload: bytes, error: type[p.ProtocolError], code: str
+) -> None:
     with pytest.raises(error) as caught:
         p.decode(p.Channel.LOGS, payload)
     assert caught.value.code == code
@@ -191,7 +195,7 @@ def test_unknown_command_type_names_the_discriminator() -> None:
         "command": {"type": "self_destruct"},
     }
     with pytest.raises(p.SchemaMismatch) as caught:
-        p.decode(p.Channel.COMMANDS, json.dumps(payload).encode())
+        p.decode_as(p.Command, json.dumps(payload).encode())
     assert caught.value.errors[0].path == "command"
     assert "trigger_clip" in caught.value.errors[0].message
 

@@ -161,7 +161,9 @@ def test_one_hostile_value_costs_at_most_its_own_record(
         return  # the value was acceptable where it was put
     index = path[1]
     salvaged = salvage_batch(channel, payload)
-    kept = {str(record.id) for record in salvaged.message.records} if salvaged.message else set()
+    batch = salvaged.message
+    assert batch is None or isinstance(batch, p.LogBatch | p.EventBatch | p.ClipBatch)
+    kept = {str(record.id) for record in batch.records} if batch else set()
     refused = {str(rejection.id) for rejection in salvaged.rejected}
     ids = [record["id"] for record in original["records"]]
     others = {record_id for i, record_id in enumerate(ids) if i != index}
@@ -197,7 +199,7 @@ def test_a_record_nested_past_every_limit_is_refused_alone(depth: int) -> None:
     with pytest.raises(p.ProtocolError):
         p.decode(p.Channel.LOGS, payload)
     salvaged = salvage_batch(p.Channel.LOGS, payload)
-    assert salvaged.message is not None
+    assert isinstance(salvaged.message, p.LogBatch)
     assert [str(r.id) for r in salvaged.message.records] == [records[0]["id"], records[2]["id"]]
     [refusal] = salvaged.rejected
     assert str(refusal.id) == records[1]["id"]

@@ -47,7 +47,7 @@ def test_protocol_message_round_trip_through_the_broker(mosquitto: MosquittoBrok
 
 
 def test_wrong_password_is_refused(mosquitto: MosquittoBroker) -> None:
-    with pytest.raises(ConnectionRefusedError, match="Not authorized|Bad user name or password"):
+    with pytest.raises(ConnectionRefusedError, match=r"Not authorized|Bad user name or password"):
         connect(mosquitto, MQTT_ADMIN[0], "wrong")
 
 

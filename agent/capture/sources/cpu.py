@@ -77,7 +77,7 @@ class CodecCpu:
 
 
 class CpuRate:
-    """Share of one core over seconds of video: ``cpu seconds / video seconds × 100``.
+    """Share of one core over seconds of video: ``cpu seconds / video seconds x 100``.
 
     The first figure comes after ``first_window_s`` of video (what the start-up log
     says), later ones over ``window_s`` each (what the heartbeat carries).

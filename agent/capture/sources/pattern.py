@@ -80,7 +80,7 @@ class PatternPainter:
         return yuv
 
     def _band_height(self) -> int:
-        return int(round(self._block * 4))
+        return round(self._block * 4)
 
     def paint(self, index: int, clock_ms: int) -> npt.NDArray[np.uint8]:
         """One frame as a (H*3/2, W) yuv420p array, PyAV's ``yuv420p`` ndarray layout."""

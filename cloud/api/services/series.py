@@ -16,6 +16,7 @@ docs/scheduling.md.
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -327,7 +328,7 @@ def _materialise(
     if not instants:
         return 0
     duration = timedelta(minutes=row.duration_minutes)
-    for earlier, later in zip(instants, instants[1:], strict=False):
+    for earlier, later in itertools.pairwise(instants):
         if earlier + duration > later:
             raise invalid(
                 "body.duration_minutes",

@@ -55,9 +55,9 @@ __all__ = [
     "DETECTOR_SOURCE",
     "LIFECYCLE_SOURCE",
     "TimelineFilter",
-    "timeline_keys_statement",
     "as_models",
     "page_json",
+    "timeline_keys_statement",
     "timeline_page",
 ]
 

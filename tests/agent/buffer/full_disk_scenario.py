@@ -88,7 +88,7 @@ def main(mount_point: Path) -> dict[str, Any]:
         link,
         SyncConfig(receipt_timeout_s=600),
         clock=SystemClock(),
-        max_retry_delay_s=60,  # type: ignore[arg-type]
+        max_retry_delay_s=60,
     )
     thread = threading.Thread(target=publisher.run, daemon=True)
     thread.start()
@@ -127,7 +127,7 @@ def main(mount_point: Path) -> dict[str, Any]:
         receipt = Receipt(
             org="org1",
             device_id="dev1",
-            kind=request.channel.value,  # type: ignore[arg-type]
+            kind=request.channel.value,
             for_message_id=batch_message.message_id,
             stored=[r.id for r in batch_message.records],
         )

@@ -88,7 +88,8 @@ def test_a_store_with_a_damaged_page_is_quarantined(tmp_path: Path) -> None:
     reopened = open_store(path)
     try:
         moved = reopened.quarantined
-        assert moved is not None and "malformed" in moved.reason or "quick_check" in moved.reason
+        assert moved is not None
+        assert "malformed" in moved.reason or "quick_check" in moved.reason
         assert moved.moved_to.stat().st_size == size
         assert reopened.outbox.backlog(0).logs == 1  # only the quarantine report
     finally:
@@ -98,5 +99,5 @@ def test_a_store_with_a_damaged_page_is_quarantined(tmp_path: Path) -> None:
 def test_a_directory_that_cannot_be_created_is_a_clear_error(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("x")
-    with pytest.raises(StoreOpenError, match="device.data_dir"):
+    with pytest.raises(StoreOpenError, match=r"device.data_dir"):
         open_database(blocker / "buffer.db")

@@ -68,7 +68,7 @@ def test_a_record_too_large_for_any_message_is_rejected_with_the_reason(store: L
 def test_a_receipt_acks_stored_ids_and_rejects_the_named_ones(store: LocalStore) -> None:
     logs = [make_log() for _ in range(4)]
     store.add_logs(logs)
-    (batch,) = claim(store)
+    (_batch,) = claim(store)
     outcome = store.outbox.apply_receipts(
         [ReceiptUpdate("logs", [log.id for log in logs[:3]], [(logs[3].id, "session is closed")])],
         time.time(),

@@ -36,7 +36,7 @@ class ListSink:
 def trigger_at(
     seconds: float, source: TriggerSource = TriggerSource.MANUAL, **fields: object
 ) -> Trigger:
-    return Trigger(source=source, at=datetime.fromtimestamp(seconds, UTC), **fields)  # type: ignore[arg-type]
+    return Trigger(source=source, at=datetime.fromtimestamp(seconds, UTC), **fields)
 
 
 def read_packets(video: TestVideo, camera_id: str = "cam") -> list[EncodedPacket]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import av
@@ -29,12 +30,12 @@ CONFIG = ClipConfig(
 
 
 def make_writer(
-    tmp_path: Path, sink: ListSink, config: ClipConfig = CONFIG, **kwargs: object
+    tmp_path: Path, sink: ListSink, config: ClipConfig = CONFIG, **kwargs: Any
 ) -> tuple[ClipWriter, PacketRing]:
     ring = PacketRing("cam", config.ring_seconds)
     writer = ClipWriter(
         config, {"cam": ring}, ClipFileWriter(tmp_path / "clips", 160), sink, **kwargs
-    )  # type: ignore[arg-type]
+    )
     return writer, ring
 
 
@@ -106,7 +107,7 @@ def test_b_frame_clips_hold_every_frame_of_the_window_once(
     writer.request_clip(ClipRequest(trigger=trigger_at(moment), pre_s=pre, post_s=post))
     for packet in packets[arrived:]:
         ring.append(packet)
-        if writer._pending and writer._pending[0].follower.reached_end.is_set():  # noqa: SLF001
+        if writer._pending and writer._pending[0].follower.reached_end.is_set():
             break
     assert writer.process_ready() == 1
     [clip] = sink.clips
@@ -141,8 +142,8 @@ def test_clip_file_is_faststart_hashed_and_has_a_thumbnail(
     thumbnail = cv2.imdecode(
         np.frombuffer(clip.thumbnail_path.read_bytes(), np.uint8), cv2.IMREAD_COLOR
     )
-    assert thumbnail.shape[1] == 160
-    stamp = read_stamp(thumbnail)
+    assert thumbnail is not None and thumbnail.shape[1] == 160
+    stamp = read_stamp(thumbnail.astype(np.uint8))
     assert stamp is not None and stamp.index == 120  # the keyframe at the trigger
     leftovers = sorted(p.name for p in clip.path.parent.iterdir())
     assert leftovers == sorted(
@@ -335,6 +336,6 @@ def test_camera_gone_silent_finishes_the_clip_with_what_there_is(
     )
     feed(ring, packets[100:110])  # then the camera stops
     # The deadline is "window end minus newest frame" from now: about 2.7 s here.
-    writer._pending[0].deadline = 0.0  # noqa: SLF001 - skip the wait, not the rule
+    writer._pending[0].deadline = 0.0  # skip the wait, not the rule
     assert writer.process_ready() == 1
     assert decode_clip(sink.clips[0].path).indices == list(range(60, 110))

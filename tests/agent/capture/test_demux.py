@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import logging
 from pathlib import Path
 
@@ -24,7 +25,7 @@ def test_file_packets_are_in_normal_form(video: TestVideo) -> None:
         )
     assert all(has_parameter_sets(p.data) and 5 in nal_types(p.data) for p in keyframes)
     times = [p.captured_at for p in packets]
-    assert all(abs((b - a) - 1 / 30) < 1e-6 for a, b in zip(times, times[1:], strict=False))
+    assert all(abs((b - a) - 1 / 30) < 1e-6 for a, b in itertools.pairwise(times))
 
 
 def test_looping_file_starts_a_new_stream_and_keeps_time_moving(video: TestVideo) -> None:
@@ -51,7 +52,7 @@ def test_missing_file_is_a_clear_error_naming_the_camera(tmp_path: Path) -> None
 
 def test_garbage_is_a_clear_error(tmp_path: Path) -> None:
     source = DemuxSource("cam", "file", write_garbage(tmp_path / "junk.mp4"))
-    with pytest.raises(SourceError, match="camera cam: cannot open .*junk.mp4: Invalid data"):
+    with pytest.raises(SourceError, match=r"camera cam: cannot open .*junk.mp4: Invalid data"):
         source.open()
 
 

@@ -27,7 +27,7 @@ def test_stamp_survives_scaling_to_thumbnail_size() -> None:
     image = PatternPainter(1280, 720).paint(77, 1_000)
     bgr = cv2.cvtColor(image, cv2.COLOR_YUV2BGR_I420)
     small = cv2.resize(bgr, (320, 180), interpolation=cv2.INTER_AREA)
-    stamp = read_stamp(small)
+    stamp = read_stamp(small.astype(np.uint8))
     assert stamp is not None and stamp.index == 77
 
 

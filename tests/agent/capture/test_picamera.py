@@ -14,7 +14,7 @@ import types
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import av
 import numpy as np
@@ -68,7 +68,7 @@ class FakeRequest:
 
 
 class FakePicamera2:
-    instances: list[FakePicamera2] = []
+    instances: ClassVar[list[FakePicamera2]] = []
 
     def __init__(self, camera_num: int = 0) -> None:
         self.camera_num = camera_num
@@ -118,6 +118,7 @@ class FakePicamera2:
             frame = av.VideoFrame.from_ndarray(painter.paint(index, clock_ms), format="yuv420p")
             frame.pts = index * round(1_000_000 / fps)
             for packet in context.encode(frame):
+                assert packet.pts is not None
                 output.outputframe(bytes(packet), bool(packet.is_keyframe), sensor_us + packet.pts)
             if self.post_callback is not None:
                 self.post_callback(FakeRequest(small.paint(index, clock_ms)))
@@ -227,7 +228,7 @@ def test_picamera_packets_lores_frames_and_a_clip(
 def test_missing_picamera2_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "picamera2", None)
     with pytest.raises(
-        SourceError, match="camera pi: picamera2 is not available .*apt install python3-picamera2"
+        SourceError, match=r"camera pi: picamera2 is not available .*apt install python3-picamera2"
     ):
         PiCameraSource(CAMERA).open()
 

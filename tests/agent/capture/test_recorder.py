@@ -28,7 +28,7 @@ def without_aud(data: bytes) -> bytes:
 
 
 def record(tmp_path: Path, packets: list[EncodedPacket], **config: object) -> SegmentRecorder:
-    recorder = SegmentRecorder(RecordingConfig(enabled=True, **config), tmp_path, ["cam"])  # type: ignore[arg-type]
+    recorder = SegmentRecorder(RecordingConfig(enabled=True, **config), tmp_path, ["cam"])
     thread = threading.Thread(target=recorder.run)
     thread.start()
     for packet in packets:
@@ -99,7 +99,7 @@ def test_segment_cut_short_by_a_crash_is_kept_up_to_its_last_whole_frame(
 
 def test_clip_range_cuts_from_segments_after_the_ring_has_moved_on(tmp_path: Path) -> None:
     config = AgentConfig(
-        device={"org": "club", "id": "box1", "data_dir": tmp_path},  # type: ignore[arg-type]
+        device={"org": "club", "id": "box1", "data_dir": tmp_path},
         cameras=[
             {
                 "id": "pitch",
@@ -110,15 +110,15 @@ def test_clip_range_cuts_from_segments_after_the_ring_has_moved_on(tmp_path: Pat
                 "bitrate_kbps": 400,
                 "keyframe_interval_s": 0.5,
             }
-        ],  # type: ignore[list-item]
+        ],
         clips={
             "pre_seconds": 1,
             "post_seconds": 1,
             "max_pre_seconds": 1,
             "max_post_seconds": 1,
             "ring_seconds": 1.5,
-        },  # type: ignore[arg-type]
-        recording={"enabled": True, "segment_seconds": 1},  # type: ignore[arg-type]
+        },
+        recording={"enabled": True, "segment_seconds": 1},
     )
     sink = ListSink()
     service = CaptureService(config, sink)
@@ -135,7 +135,7 @@ def test_clip_range_cuts_from_segments_after_the_ring_has_moved_on(tmp_path: Pat
             trigger_at(time.time(), TriggerSource.CLOUD, by="dashboard"),
         )
         wait_until(lambda: bool(sink.clips))
-        with pytest.raises(TriggerRejected, match="camera pitch: .* is not on this box"):
+        with pytest.raises(TriggerRejected, match=r"camera pitch: .* is not on this box"):
             service.clip_range(
                 "pitch",
                 datetime.fromtimestamp(start - 3600, UTC),
@@ -173,7 +173,7 @@ def test_clip_range_cuts_from_segments_after_the_ring_has_moved_on(tmp_path: Pat
 
 def test_clip_range_from_memory_without_recording(tmp_path: Path) -> None:
     config = AgentConfig(
-        device={"org": "club", "id": "box1", "data_dir": tmp_path},  # type: ignore[arg-type]
+        device={"org": "club", "id": "box1", "data_dir": tmp_path},
         cameras=[
             {
                 "id": "pitch",
@@ -183,7 +183,7 @@ def test_clip_range_from_memory_without_recording(tmp_path: Path) -> None:
                 "fps": 30,
                 "bitrate_kbps": 400,
             }
-        ],  # type: ignore[list-item]
+        ],
     )
     sink = ListSink()
     service = CaptureService(config, sink)

@@ -3,6 +3,7 @@ and a detection substream that spares the main stream any decoding."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from pathlib import Path
@@ -82,7 +83,7 @@ def test_rtsp_camera_clip_stall_and_reconnect(
     indices = decoded.indices
     assert len(indices) == decoded.frames >= 55  # every frame readable: the camera's own packets
     assert all(
-        b - a == 1 or b < a for a, b in zip(indices, indices[1:], strict=False)
+        b - a == 1 or b < a for a, b in itertools.pairwise(indices)
     )  # contiguous (or the loop)
     assert decoded.keyframe_first and decoded.codec == "h264"
     health = runner.health()
@@ -100,8 +101,8 @@ def test_detection_reads_the_substream_and_recording_never_waits_for_it(
     main = RtspPublisher(video.path, rtsp_server.publish_url("main")).start_and_wait()
     sub = RtspPublisher(small.path, rtsp_server.publish_url("sub")).start_and_wait()
     config = AgentConfig(
-        device={"org": "club", "id": "box1", "data_dir": tmp_path},  # type: ignore[arg-type]
-        cameras=[  # type: ignore[list-item]
+        device={"org": "club", "id": "box1", "data_dir": tmp_path},
+        cameras=[
             {
                 "id": "gate",
                 "kind": "rtsp",
@@ -118,7 +119,7 @@ def test_detection_reads_the_substream_and_recording_never_waits_for_it(
             "post_seconds": 1,
             "max_pre_seconds": 2,
             "ring_seconds": 4,
-        },  # type: ignore[arg-type]
+        },
     )
     service = CaptureService(config, ListSink())
     frames: list[Frame] = []
@@ -169,8 +170,8 @@ def test_the_status_page_names_a_dead_substream_while_the_camera_records(
 
     publisher = RtspPublisher(video.path, rtsp_server.publish_url("main")).start_and_wait()
     config = AgentConfig(
-        device={"org": "org1", "id": "dev1", "data_dir": tmp_path},  # type: ignore[arg-type]
-        cameras=[  # type: ignore[list-item]
+        device={"org": "org1", "id": "dev1", "data_dir": tmp_path},
+        cameras=[
             {
                 "id": "gate",
                 "kind": "rtsp",

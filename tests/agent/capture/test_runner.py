@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 import shutil
@@ -55,7 +56,7 @@ def test_garbage_then_a_working_camera(
     assert "camera yard: video back after" in caplog.text
     runner.stop()
     thread.join(5)
-    assert not thread.is_alive() and runner.state is CameraState.STOPPED
+    assert not thread.is_alive() and runner.health().state is CameraState.STOPPED
 
 
 def test_backoff_grows_and_is_jittered(tmp_path: Path) -> None:
@@ -78,7 +79,7 @@ def test_backoff_grows_and_is_jittered(tmp_path: Path) -> None:
     wait_until(lambda: len(opened) >= 6)
     runner.stop()
     thread.join(5)
-    waits = [b - a for a, b in zip(opened, opened[1:], strict=False)]
+    waits = [b - a for a, b in itertools.pairwise(opened)]
     assert waits[0] < 0.2 and max(waits[3:5]) >= 0.2  # doubled up towards the cap
     assert all(w < 0.4 + 0.2 for w in waits)  # never beyond the cap (plus scheduling)
 
@@ -122,7 +123,7 @@ def test_encoded_source_decodes_only_for_listeners_at_their_rate(video: TestVide
     decoder.join(5)
     assert tap.frames_decoded > 0
     assert all(f.image.shape == (180, 320, 3) and f.camera_id == "cam" for f in frames)
-    gaps = [b.captured_at - a.captured_at for a, b in zip(frames, frames[1:], strict=False)]
+    gaps = [b.captured_at - a.captured_at for a, b in itertools.pairwise(frames)]
     # 5 fps on average; a single gap can be one source frame shorter (the cadence is kept).
     assert all(g >= 0.2 - 1 / 30 - 1e-6 for g in gaps)
     assert (frames[-1].captured_at - frames[0].captured_at) / (len(frames) - 1) >= 0.2 - 1e-6

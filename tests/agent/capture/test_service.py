@@ -19,8 +19,8 @@ from tests.waiting import wait_until
 
 def config(tmp_path: Path, video: TestVideo, broken: Path) -> AgentConfig:
     return AgentConfig(
-        device={"org": "club", "id": "box1", "data_dir": tmp_path},  # type: ignore[arg-type]
-        cameras=[  # type: ignore[list-item]
+        device={"org": "club", "id": "box1", "data_dir": tmp_path},
+        cameras=[
             {
                 "id": "pattern",
                 "kind": "test",
@@ -45,7 +45,7 @@ def config(tmp_path: Path, video: TestVideo, broken: Path) -> AgentConfig:
             "max_pre_seconds": 2,
             "max_post_seconds": 2,
             "ring_seconds": 3,
-        },  # type: ignore[arg-type]
+        },
     )
 
 

@@ -10,6 +10,7 @@ full resolutions are bench/capture_transcode.py's.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import time
 from dataclasses import dataclass
@@ -229,7 +230,7 @@ def test_rtsp_cameras_in_every_codec_the_relay_carries_are_transcoded(
         indices = decoded.indices
         assert decoded.codec == "h264" and decoded.keyframe_first, clip.camera_id
         assert len(indices) == decoded.frames >= 40, clip.camera_id  # 1.5 s and more
-        steps = list(zip(indices, indices[1:], strict=False))
+        steps = list(itertools.pairwise(indices))
         # Every frame once (or the publisher's loop back to frame 0).
         assert all(b - a == 1 or b < a for a, b in steps), (clip.camera_id, indices)
     for codec in RTSP_CODECS:
@@ -337,5 +338,5 @@ def test_the_status_of_a_transcoded_camera_is_one_stream_session(
     assert {id(p.stream) for p in packets} == {id(packets[0].stream)}
     times = [p.captured_at for p in packets]
     assert times == sorted(times) and all(
-        abs((b - a) - 1 / 30) < 1e-3 for a, b in zip(times, times[1:], strict=False)
+        abs((b - a) - 1 / 30) < 1e-3 for a, b in itertools.pairwise(times)
     )

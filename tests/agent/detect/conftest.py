@@ -11,6 +11,7 @@ from agent.detect.detector import Detector
 from agent.detect.manifest import load_manifest
 from agent.detect.model import load_model
 from agent.detect.session import SessionSettings
+from agent.detect.worker import DetectionWorker
 from tests.agent.detect.scenes import BALL, BIB, PERSON
 from tests.agent.detect.synthetic_models import build_colour_detector, manifest_for, write_model
 
@@ -49,3 +50,9 @@ def detector(model_path: Path) -> Detector:
 def read_manifest(path: Path) -> dict[str, object]:
     data: dict[str, object] = json.loads(path.with_suffix(".json").read_text())
     return data
+
+
+def running(worker: DetectionWorker) -> Detector:
+    """The worker's detector, which the test expects to be running."""
+    assert worker.detector is not None, "no model is running"
+    return worker.detector

@@ -90,7 +90,8 @@ def decode_video(
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         for index, decoded in enumerate(container.decode(stream)):
-            seconds = float(decoded.pts * stream.time_base) if decoded.pts is not None else index
+            base = stream.time_base
+            seconds = float(decoded.pts * base) if decoded.pts is not None and base else index
             yield Frame(
                 camera_id=camera_id,
                 image=np.ascontiguousarray(decoded.to_ndarray(format="bgr24")),

@@ -60,10 +60,14 @@ class GraphBuilder:
         self.initializers.append(numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
         return name
 
-    def op(self, op_type: str, *inputs: str, outputs: int = 1, **attrs: Any) -> Any:
+    def op(self, op_type: str, *inputs: str, **attrs: Any) -> str:
+        (name,) = self.ops(op_type, *inputs, outputs=1, **attrs)
+        return name
+
+    def ops(self, op_type: str, *inputs: str, outputs: int, **attrs: Any) -> list[str]:
         names = [self.name(op_type.lower()) for _ in range(outputs)]
         self.nodes.append(helper.make_node(op_type, list(inputs), names, **attrs))
-        return names[0] if outputs == 1 else names
+        return names
 
     def model(
         self,
@@ -195,7 +199,7 @@ def build_colour_detector(
         anchor_y.append(gy.ravel() * s)
         anchor_s.append(np.full(gx.size, s))
     sums = g.op("Concat", *pooled, axis=2)
-    per_class, mx, my, mxx, myy, m0 = g.op(
+    per_class, mx, my, mxx, myy, m0 = g.ops(
         "Split", sums, g.const([n_cls, 1, 1, 1, 1, 1], np.int64), axis=1, outputs=6
     )
 

@@ -114,7 +114,7 @@ def test_token_bucket_limits_the_rate_and_counts_drops() -> None:
 def enter_rule(**kw: object) -> RuleConfig:
     return RuleConfig(
         name="goal-scored", kind="enter", zone="goal", classes=["ball"], cooldown_s=30, **kw
-    )  # type: ignore[arg-type]
+    )
 
 
 def test_enter_rule_fires_the_clip_trigger_with_cooldown() -> None:

@@ -22,7 +22,7 @@ from agent.sync.config import S3Config
 from agent.sync.objectstore import S3ObjectStore
 from protocol import ModelRef
 from sideline.services.seaweed import SeaweedS3
-from tests.agent.detect.conftest import CLASSES, open_detector, read_manifest
+from tests.agent.detect.conftest import CLASSES, open_detector, read_manifest, running
 from tests.agent.detect.fakes import RecordingSink
 from tests.agent.detect.scenes import BALL, PERSON, Figure, render
 from tests.agent.detect.synthetic_models import build_colour_detector, manifest_for, write_model
@@ -85,9 +85,9 @@ def test_a_new_model_is_fetched_verified_and_swapped_in(
     installer, worker, sink = make_installer(tmp_path, model_path)
     sha = file_sha256(nanodet_model)
     manifest = read_manifest(nanodet_model)
-    result = installer.apply(ModelRef(url=f"{base}/nanodet.onnx", sha256=sha, manifest=manifest))  # type: ignore[arg-type]
+    result = installer.apply(ModelRef(url=f"{base}/nanodet.onnx", sha256=sha, manifest=manifest))
     assert result.ok and result.changed and result.reason is None
-    assert worker.detector.model.sha256 == sha and worker.detector.manifest.format == "nanodet"
+    assert running(worker).model.sha256 == sha and running(worker).manifest.format == "nanodet"
     assert (tmp_path / "models" / f"{sha}.onnx").is_file()
     assert not list((tmp_path / "models").glob(".*.part"))
     assert [log.type for log in sink.logs] == ["model_updated"]
@@ -108,14 +108,14 @@ def test_a_checksum_mismatch_keeps_the_running_model(
     installer, worker, sink = make_installer(tmp_path, model_path)
     result = installer.apply(
         ModelRef(url=f"{base}/nanodet.onnx", sha256="b" * 64, manifest=read_manifest(nanodet_model))
-    )  # type: ignore[arg-type]
+    )
     assert not result.ok and not result.changed
     assert (
         result.reason is not None
         and "b" * 64 in result.reason
         and file_sha256(nanodet_model) in result.reason
     )
-    assert worker.detector.model.path == model_path
+    assert running(worker).model.path == model_path
     assert list((tmp_path / "models").iterdir()) == []  # nothing half-written is left
     assert sink.logs[0].type == "model_update_failed" and sink.logs[0].data[
         "running"
@@ -129,7 +129,7 @@ def test_a_missing_file_keeps_the_running_model(
     installer, worker, _ = make_installer(tmp_path, model_path)
     result = installer.apply(ModelRef(url=f"{base}/nothing.onnx", sha256="c" * 64))
     assert not result.ok and result.reason is not None and "404" in result.reason
-    assert worker.detector.model.path == model_path
+    assert running(worker).model.path == model_path
 
 
 def test_a_manifest_that_does_not_fit_keeps_the_running_model(
@@ -140,10 +140,10 @@ def test_a_manifest_that_does_not_fit_keeps_the_running_model(
     wrong = {**read_manifest(nanodet_model), "format": "yolov8"}
     result = installer.apply(
         ModelRef(url=f"{base}/nanodet.onnx", sha256=file_sha256(nanodet_model), manifest=wrong)
-    )  # type: ignore[arg-type]
+    )
     assert not result.ok and result.reason is not None
     assert "format 'yolov8'" in result.reason and "[1, 2100, 35]" in result.reason
-    assert worker.detector.model.path == model_path
+    assert running(worker).model.path == model_path
 
 
 def test_without_a_manifest_the_running_one_is_reused(
@@ -158,8 +158,8 @@ def test_without_a_manifest_the_running_one_is_reused(
     )
     installer, worker, _ = make_installer(tmp_path, model_path)
     result = installer.apply(ModelRef(url=f"{base}/retrained.onnx", sha256=file_sha256(retrained)))
-    assert result.ok and worker.detector.manifest.format == "yolov8"
-    assert worker.detector.manifest.sha256 == file_sha256(retrained)
+    assert result.ok and running(worker).manifest.format == "yolov8"
+    assert running(worker).manifest.sha256 == file_sha256(retrained)
 
 
 def test_a_model_from_the_object_store(
@@ -181,8 +181,8 @@ def test_a_model_from_the_object_store(
     sha = file_sha256(nanodet_model)
     result = installer.apply(
         ModelRef(s3_key=key, sha256=sha, manifest=read_manifest(nanodet_model))
-    )  # type: ignore[arg-type]
-    assert result.ok and worker.detector.model.sha256 == sha
+    )
+    assert result.ok and running(worker).model.sha256 == sha
     missing = installer.apply(ModelRef(s3_key="org1/dev1/models/none.onnx", sha256="d" * 64))
     assert not missing.ok and missing.reason is not None and "none.onnx" in missing.reason
 
@@ -191,7 +191,7 @@ def test_an_oversized_download_is_refused(
     tmp_path: Path, model_path: Path, served: tuple[str, Path], nanodet_model: Path
 ) -> None:
     base, _ = served
-    installer, worker, _ = make_installer(tmp_path, model_path)
+    installer, _worker, _ = make_installer(tmp_path, model_path)
     installer.config = installer.config.model_copy(update={"max_model_bytes": 1024})
     result = installer.apply(
         ModelRef(url=f"{base}/nanodet.onnx", sha256=file_sha256(nanodet_model))
@@ -229,7 +229,7 @@ def test_capture_keeps_delivering_and_detection_keeps_running_during_a_swap(
                 sha256=file_sha256(nanodet_model),
                 manifest=read_manifest(nanodet_model),
             )
-        )  # type: ignore[arg-type]
+        )
         during = delivered[0] - before
         inferences_at_swap = worker.health()[0].inferences
         for _ in range(100):
@@ -270,10 +270,10 @@ def test_a_worker_without_a_model_gets_its_first_one_with_a_manifest(
     assert worker.detector is None
 
     result = installer.apply(
-        ModelRef(url=f"{base}/nanodet.onnx", sha256=sha, manifest=read_manifest(nanodet_model))  # type: ignore[arg-type]
+        ModelRef(url=f"{base}/nanodet.onnx", sha256=sha, manifest=read_manifest(nanodet_model))
     )
     assert result.ok and result.changed
-    assert worker.detector is not None and worker.detector.model.sha256 == sha
+    assert worker.detector is not None and running(worker).model.sha256 == sha
     assert sink.logs[-1].type == "model_updated" and "previous" not in sink.logs[-1].data
     worker.on_frame(Frame("cam1", render(SCENE), 1_800_000_001.0, 1))
     assert worker.process_pending() == 1
@@ -302,7 +302,7 @@ def test_pruning_old_downloads_spares_a_model_the_user_put_there(
     shas = [file_sha256(root / f"{name}.onnx") for name in names]
     for name, sha in zip(names, shas, strict=True):
         manifest = read_manifest(root / f"{name}.onnx")
-        ref = ModelRef(url=f"{base}/{name}.onnx", sha256=sha, manifest=manifest)  # type: ignore[arg-type]
+        ref = ModelRef(url=f"{base}/{name}.onnx", sha256=sha, manifest=manifest)
         assert installer.apply(ref).ok
     # The running and the previous download stay, the oldest goes; the model the config
     # names (not a download) is never touched.

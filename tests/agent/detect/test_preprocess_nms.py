@@ -76,7 +76,7 @@ def test_nms_matches_the_textbook_greedy_per_class(count: int, seed: int) -> Non
     xy = rng.uniform(0, 100, (count, 2)).astype(np.float32)
     wh = rng.uniform(5, 40, (count, 2)).astype(np.float32)
     boxes = np.concatenate([xy, xy + wh], axis=1)
-    scores = rng.permutation(count).astype(np.float32) / max(count, 1)  # distinct scores
+    scores = (rng.permutation(count) / max(count, 1)).astype(np.float32)  # distinct scores
     classes = rng.integers(0, 3, count).astype(np.intp)
     kept = nms_per_class(boxes, scores, classes, 0.45, 1000).tolist()
     assert kept == reference_nms(boxes, scores, classes, 0.45)

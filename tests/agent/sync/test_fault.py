@@ -142,7 +142,8 @@ def ingest_held_up(database_url: str, timeout_s: float = 10.0) -> Iterator[bool]
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                     "AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO%'"
                 )
-                waiting = bool(cursor.fetchone()[0])
+                row = cursor.fetchone()
+                waiting = row is not None and bool(row[0])
                 time.sleep(0.05)
         yield waiting
     finally:
@@ -302,7 +303,7 @@ def run_faults(
             access_key_id=own_s3.admin.access_key,
             secret_access_key=own_s3.admin.secret_key,
         )
-    )  # type: ignore[arg-type]
+    )
     assert objects.pending_uploads(f"org1/{device.id}/") == []
     stored = {kind: cloud.count(kind) for kind in ("logs", "events", "clips")}
     extra = {kind: stored[kind] - len(ledger.done[kind]) for kind in stored}

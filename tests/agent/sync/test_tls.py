@@ -96,7 +96,7 @@ def link_for(device: Device, port: int, ca_file: Path | None) -> MqttLink:
         username=device.id,
         password=device.password,
         tls=True,
-        ca_file=ca_file,  # type: ignore[arg-type]
+        ca_file=ca_file,
         reconnect_min_s=0.2,
         reconnect_max_s=1,
     )

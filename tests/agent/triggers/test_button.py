@@ -143,7 +143,7 @@ def test_status_led_shows_state(factory: MockFactory) -> None:
     wait_until(lambda: led.state is LedState.RECORDING and factory.pin(27).state)
     state["value"] = LedState.ERROR
     wait_until(lambda: led.state is LedState.ERROR)
-    seen = set()
+    seen: set[bool] = set()
     deadline = time.monotonic() + 1
     while time.monotonic() < deadline and len(seen) < 2:
         seen.add(bool(factory.pin(27).state))

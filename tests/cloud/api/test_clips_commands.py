@@ -111,7 +111,7 @@ def test_a_trigger_needs_a_live_session_with_a_device(
 def _ack(world: World, command_id: object, status: AckStatus, **fields: object) -> CommandAck:
     return CommandAck(
         org=world.slug, device_id=world.device_id, command_id=command_id, status=status, **fields
-    )  # type: ignore[arg-type]
+    )
 
 
 def test_acks_move_a_command_on_and_its_clip_shows_it_uploaded(

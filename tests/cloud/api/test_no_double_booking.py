@@ -6,6 +6,7 @@ by reading the bookings and sessions themselves, not only the busy table."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -51,7 +52,7 @@ DAYS = st.integers(min_value=0, max_value=6)
 
 def _overlapping(intervals: list[tuple[datetime, datetime, str]]) -> list[tuple[str, str]]:
     ordered = sorted(intervals)
-    return [(a[2], b[2]) for a, b in zip(ordered, ordered[1:], strict=False) if b[0] < a[1]]
+    return [(a[2], b[2]) for a, b in itertools.pairwise(ordered) if b[0] < a[1]]
 
 
 class Scheduling(RuleBasedStateMachine):
@@ -215,12 +216,13 @@ class Scheduling(RuleBasedStateMachine):
             & Session.deleted_at.is_null()
             & (Session.status != SessionStatus.CANCELLED)
         )
-        for row in held:
+        for session in held:
+            assert session.scheduled_at is not None and session.duration_minutes is not None
             intervals.append(
                 (
-                    row.scheduled_at,
-                    row.scheduled_at + timedelta(minutes=row.duration_minutes),
-                    f"session {row.id}",
+                    session.scheduled_at,
+                    session.scheduled_at + timedelta(minutes=session.duration_minutes),
+                    f"session {session.id}",
                 )
             )
         assert _overlapping(intervals) == []

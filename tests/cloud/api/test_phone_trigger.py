@@ -52,7 +52,7 @@ def broker_runtime(runtime: ApiRuntime, mosquitto: MosquittoBroker) -> Iterator[
         host=mosquitto.host,
         port=mosquitto.port,
         username=MQTT_ADMIN[0],
-        password=MQTT_ADMIN[1],  # type: ignore[arg-type]
+        password=MQTT_ADMIN[1],
     )
     client = CloudMqttClient(config, client_id=f"test-api-{secrets.token_hex(3)}")
     client.connect()

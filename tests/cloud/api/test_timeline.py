@@ -12,7 +12,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from peewee import Database
 
-from cloud.api.schemas.timeline import TimelineDocument, TimelinePublic
+from cloud.api.schemas.timeline import ClipItem, TimelineDocument, TimelinePublic
 from cloud.models import DetectionEventRecord, LogOrigin, Role, SessionTransition, utc_now
 from protocol.ids import new_id
 from tests.cloud.api.world import World, auth, build_world, make_clip, make_log
@@ -207,8 +207,9 @@ def test_export_gives_every_item_as_a_document(db: Database, client: TestClient)
     assert sorted(archive.namelist()) == sorted(f"{d.id}.json" for d in documents)
     one = json.loads(archive.read(f"{documents[0].id}.json"))
     assert one["item"]["id"] == str(documents[0].id)
-    clip = next(d for d in documents if d.item.type == "clip")
-    assert clip.item.data.playback_url is None  # presigned URLs expire: not for an index
+    clip = next(d.item for d in documents if d.item.type == "clip")
+    assert isinstance(clip, ClipItem)
+    assert clip.data.playback_url is None  # presigned URLs expire: not for an index
 
 
 def test_late_device_records_join_the_timeline_in_their_place(

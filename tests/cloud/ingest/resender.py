@@ -49,7 +49,7 @@ class ResendingPublisher:
             CallbackAPIVersion.VERSION2, client_id=f"resender-{device}", protocol=mqtt.MQTTv5
         )
         self.client.username_pw_set(username, password)
-        self.client.reconnect_delay_set(0.2, 1)
+        self.client.reconnect_delay_set(0.2, 1)  # type: ignore[arg-type]  # paho takes float delays
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.connect(broker.host, broker.port, keepalive=10)
@@ -61,7 +61,7 @@ class ResendingPublisher:
         client.subscribe(self.receipts_topic, qos=1)
 
     def _on_message(self, client, userdata, message):  # type: ignore[no-untyped-def]
-        receipt = p.decode(p.Channel.RECEIPTS, message.payload)
+        receipt = p.decode_as(p.Receipt, message.payload)
         with self._lock:
             self.stored.update(receipt.stored)
             self.refused.update(rejection.id for rejection in receipt.rejected)

@@ -22,7 +22,12 @@ def _inbound(sequence: int, generation: int = 1) -> Inbound:
 
 def test_a_later_message_waits_for_the_earlier_ones() -> None:
     sent: list[int] = []
-    acks = OrderedAcks(lambda inbound: sent.append(inbound.mid) is None)
+
+    def send(inbound: Inbound) -> bool:
+        sent.append(inbound.mid)
+        return True
+
+    acks = OrderedAcks(send)
     acks.ack(_inbound(2))
     acks.ack(_inbound(1))
     assert sent == []  # 0 is still being written

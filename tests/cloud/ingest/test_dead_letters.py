@@ -37,7 +37,7 @@ class RecordingLink:
         self.published.append((topic, payload))
 
     def receipts(self) -> list[p.Receipt]:
-        return [p.decode(p.Channel.RECEIPTS, payload) for _, payload in self.published]
+        return [p.decode_as(p.Receipt, payload) for _, payload in self.published]
 
 
 class Harness:
@@ -68,7 +68,8 @@ def harness(db: Database) -> Harness:
 
 def _valid() -> dict[str, Any]:
     batch = log_batch("org", "dev", 2)
-    return json.loads(p.encode(batch))
+    document: dict[str, Any] = json.loads(p.encode(batch))
+    return document
 
 
 def _corpus(org: str, device: str) -> list[tuple[str, p.Channel, bytes]]:
@@ -170,7 +171,7 @@ def test_a_mutated_batch_keeps_its_good_records_and_names_the_bad(
     published = len(harness.link.published)
     letters = DeadLetter.select().count()
     harness.feed(p.Channel.LOGS, json.dumps(raw).encode())
-    receipts = [p.decode(p.Channel.RECEIPTS, m) for _, m in harness.link.published[published:]]
+    receipts = [p.decode_as(p.Receipt, m) for _, m in harness.link.published[published:]]
     stored = {i for r in receipts for i in r.stored}
     rejected = {x.id for r in receipts for x in r.rejected}
     in_db = {log.id for log in Log.select().where(Log.id.in_([r.id for r in records]))}
@@ -189,7 +190,7 @@ def test_valid_records_are_stored_or_refused_by_name_never_lost(
     batch = p.EventBatch(org=harness.org, device_id=harness.device.id, records=events)
     published = len(harness.link.published)
     harness.feed(p.Channel.EVENTS, batch)
-    receipts = [p.decode(p.Channel.RECEIPTS, m) for _, m in harness.link.published[published:]]
+    receipts = [p.decode_as(p.Receipt, m) for _, m in harness.link.published[published:]]
     stored = {i for r in receipts for i in r.stored}
     rejected = {x.id for r in receipts for x in r.rejected}
     ids = {e.id for e in events}

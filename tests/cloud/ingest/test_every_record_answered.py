@@ -30,14 +30,17 @@ def harness(db: Database) -> Harness:
 def _answers(harness: Harness, payload: bytes) -> tuple[list[UUID], dict[UUID, str]]:
     published = len(harness.link.published)
     harness.feed(p.Channel.LOGS, payload)
-    receipts = [p.decode(p.Channel.RECEIPTS, m) for _, m in harness.link.published[published:]]
+    receipts = [p.decode_as(p.Receipt, m) for _, m in harness.link.published[published:]]
     stored = [i for r in receipts for i in r.stored]
     refused = {x.id: x.reason for r in receipts for x in r.rejected}
     return stored, refused
 
 
 def _document(harness: Harness, count: int) -> dict[str, Any]:
-    return json.loads(p.encode(log_batch(harness.org, harness.device.id, count)))
+    document: dict[str, Any] = json.loads(
+        p.encode(log_batch(harness.org, harness.device.id, count))
+    )
+    return document
 
 
 @pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity", "1e400"])

@@ -40,14 +40,14 @@ def writes_blocked(db_url: str) -> Iterator[None]:
             connection.execute("ROLLBACK")
             connection.close()
         return
-    connection = psycopg2.connect(db_url)
+    server = psycopg2.connect(db_url)
     try:
-        with connection.cursor() as cursor:
+        with server.cursor() as cursor:
             cursor.execute('LOCK TABLE "log" IN ACCESS EXCLUSIVE MODE')
         yield
     finally:
-        connection.rollback()
-        connection.close()
+        server.rollback()
+        server.close()
 
 
 def _waiting_on_lock(db_url: str) -> bool:
@@ -59,7 +59,8 @@ def _waiting_on_lock(db_url: str) -> bool:
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
             "AND wait_event_type = 'Lock'"
         )
-        return bool(cursor.fetchone()[0])
+        row = cursor.fetchone()
+        return row is not None and bool(row[0])
 
 
 def _start_worker(

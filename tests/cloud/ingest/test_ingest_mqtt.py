@@ -30,7 +30,7 @@ def test_batches_are_stored_once_and_receipted(
                 box.publish(logs_topic, p.encode(batch))
             received = box.wait_for(8, timeout=20)
             wait_until(lambda: Log.select().count() == 200, what="200 logs")
-        receipts = [p.decode(p.Channel.RECEIPTS, m.payload) for m in received]
+        receipts = [p.decode_as(p.Receipt, m.payload) for m in received]
         assert len(receipts) == 8
         by_message: dict[object, set[object]] = {}
         for receipt in receipts:

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import operator
 import threading
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,7 @@ from peewee import Database
 import protocol as p
 from cloud.ingest import record_writer, store
 from cloud.ingest.decoding import Decoded, decode_inbound
-from cloud.models import DeadLetter, IngestAttempt, Log, SessionStatus
+from cloud.models import DeadLetter, IngestAttempt, Log, SessionDevice, SessionStatus
 from tests.cloud.factories import make_device, make_org, make_session
 from tests.cloud.ingest.helpers import decoded, inbound, log_batch
 from tests.cloud.ingest.resender import ResendingPublisher
@@ -49,7 +51,7 @@ def harness(db: Database) -> Harness:
 
 
 def _receipts(harness: Harness, since: int) -> list[p.Receipt]:
-    return [p.decode(p.Channel.RECEIPTS, m) for _, m in harness.link.published[since:]]
+    return [p.decode_as(p.Receipt, m) for _, m in harness.link.published[since:]]
 
 
 def test_a_log_in_a_session_at_the_end_of_year_9999_is_stored_in_it(harness: Harness) -> None:
@@ -95,7 +97,7 @@ def sessions_on_the_device(draw: st.DrawFn) -> list[dict[str, Any]]:
         elif kind == "live":
             fields |= {"started_at": start}
         else:
-            later = extreme_times.filter(lambda t, start=start: t >= start)  # type: ignore[misc]
+            later = extreme_times.filter(partial(operator.le, start))  # t >= start
             end = draw(st.sampled_from([start, _LATEST]) | later)
             fields |= {"started_at": start, "ended_at": end}
         sessions.append(fields)
@@ -123,7 +125,7 @@ def test_arbitrary_records_and_sessions_never_stop_the_worker(
     for fields in sessions:
         camera = fields.pop("camera")
         session = make_session(harness.device.org, **fields)
-        session.devices.model.create(session=session, device=harness.device, camera_id=camera)
+        SessionDevice.create(session=session, device=harness.device, camera_id=camera)
         made.append(session.id)
     records = [
         p.LogRecord(
@@ -319,7 +321,9 @@ def test_mosquitto_marks_a_redelivered_message_dup(broker_factory: BrokerFactory
     publisher.publish(topic, b"once", qos=1).wait_for_publish(10)
     assert got.wait(10)
     first.loop_stop()
-    first.socket().close()  # dies without acknowledging (no DISCONNECT either)
+    socket = first.socket()
+    assert socket is not None
+    socket.close()  # dies without acknowledging (no DISCONNECT either)
     got.clear()
     second = subscriber()
     try:

@@ -178,7 +178,7 @@ def test_a_record_the_database_refuses_is_rejected_alone(db: Database, store: In
     item = decoded(org.slug, device.id, p.Channel.LOGS, poisoned)
     try:
         result = store.write([item])
-    except Exception:  # noqa: BLE001 - PostgreSQL: the worker retries isolated
+    except Exception:  # PostgreSQL: the worker retries isolated
         result = store.write([decoded(org.slug, device.id, p.Channel.LOGS, poisoned)], isolate=True)
     [(_, receipt)] = result.receipts
     stored = {log.id for log in Log.select()}

@@ -98,7 +98,7 @@ def test_an_object_that_arrives_late_is_found_on_a_later_check(harness: Harness)
     harness.check_at(0)
     clip = Clip.get_by_id(record.id)
     assert (clip.status, clip.verify_attempts) == (ClipStatus.PENDING, 1)
-    assert "not found" in clip.failure_reason
+    assert clip.failure_reason is not None and "not found" in clip.failure_reason
     assert harness.check_at(0.5) == 0  # not due yet: the delay doubles from first_delay_s
     harness.upload(record)
     assert harness.check_at(1.5) == 1
@@ -112,6 +112,7 @@ def test_a_missing_object_fails_with_the_reason_and_a_rejection(harness: Harness
         harness.check_at(seconds)
     clip = Clip.get_by_id(record.id)
     assert clip.status is ClipStatus.FAILED
+    assert clip.failure_reason is not None
     assert f"object {record.object_key!r} not found" in clip.failure_reason
     [receipt] = harness.receipts
     assert receipt.stored == []
@@ -135,7 +136,7 @@ def test_a_different_object_fails_verification(
     harness.check_at(61)
     clip = Clip.get_by_id(record.id)
     assert clip.status is ClipStatus.FAILED
-    assert expected in clip.failure_reason
+    assert clip.failure_reason is not None and expected in clip.failure_reason
 
 
 def test_an_object_without_a_checksum_is_hashed(harness: Harness) -> None:
@@ -182,7 +183,7 @@ def test_a_clip_through_the_broker_is_receipted_after_verification(
                 str(p.Topic("sideline", org.slug, device.id, p.Channel.CLIPS)), p.encode(batch)
             )
             [message] = box.wait_for(1, timeout=20)
-        receipt = p.decode(p.Channel.RECEIPTS, message.payload)
+        receipt = p.decode_as(p.Receipt, message.payload)
         assert (receipt.kind, receipt.for_message_id, receipt.stored) == (
             "clips",
             batch.message_id,
