@@ -20,13 +20,24 @@ def _busy(org: object, host: object, start: datetime, minutes: int) -> HostBusy:
     return row
 
 
-def test_overlaps_are_refused_touching_ranges_are_not(db: Database) -> None:
+@pytest.mark.parametrize(
+    ("offset", "minutes"),
+    [(0, 60), (30, 60), (-30, 60), (10, 5), (-60, 180)],
+    ids=["same", "later", "earlier", "inside", "around"],
+)
+def test_an_overlap_is_refused(db: Database, offset: int, minutes: int) -> None:
+    org, host = make_org(), make_user()
+    start = utc_now().replace(microsecond=0) + timedelta(days=1)
+    _busy(org, host, start, 60)
+    with pytest.raises(IntegrityError, match="host_busy_no_overlap"), db.atomic():
+        _busy(org, host, start + timedelta(minutes=offset), minutes)
+    assert HostBusy.select().count() == 1
+
+
+def test_touching_ranges_and_other_hosts_are_not_overlaps(db: Database) -> None:
     org, host, other = make_org(), make_user(), make_user()
     start = utc_now().replace(microsecond=0) + timedelta(days=1)
     _busy(org, host, start, 60)
-    for offset, minutes in ((0, 60), (30, 60), (-30, 60), (10, 5), (-60, 180)):
-        with pytest.raises(IntegrityError, match="host_busy_no_overlap"), db.atomic():
-            _busy(org, host, start + timedelta(minutes=offset), minutes)
     _busy(org, host, start + timedelta(minutes=60), 30)  # starts where the first ends
     _busy(org, host, start - timedelta(minutes=30), 30)  # ends where the first starts
     _busy(org, other, start, 60)  # another host

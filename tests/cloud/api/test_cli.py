@@ -117,14 +117,16 @@ MISTAKES: list[tuple[list[str], str]] = [
 ]
 
 
-def test_admin_mistakes_are_explained_without_a_traceback(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("args", "message"), MISTAKES, ids=[c[1] for c in MISTAKES])
+def test_admin_mistakes_are_explained_without_a_traceback(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
     url = f"sqlite:///{tmp_path / 'cloud.db'}"
     _run(url, "org", "create", "riverside", "--name", "Riverside FC")
-    for args, message in MISTAKES:
-        result = runner.invoke(app, ["cloud", *args, "--database-url", url])
-        assert result.exit_code == 2, args
-        assert message in result.output, result.output
-        assert "Traceback" not in result.output
+    result = runner.invoke(app, ["cloud", *args, "--database-url", url])
+    assert result.exit_code == 2, args
+    assert message in result.output, result.output
+    assert "Traceback" not in result.output
 
 
 def test_sideline_cloud_api_serves_the_api(tmp_path: Path, mosquitto: MosquittoBroker) -> None:

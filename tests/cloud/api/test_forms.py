@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from peewee import Database
 
@@ -157,18 +158,18 @@ UNSOUND: list[tuple[list[dict[str, Any]], str, str]] = [
 ]
 
 
-def test_unsound_forms_are_refused_with_the_field_path(db: Database, client: TestClient) -> None:
+@pytest.mark.parametrize(("fields", "path", "fragment"), UNSOUND, ids=[c[1] for c in UNSOUND])
+def test_unsound_forms_are_refused_with_the_field_path(
+    db: Database, client: TestClient, fields: list[dict[str, Any]], path: str, fragment: str
+) -> None:
     world = build_world(db, "alpha")
-    for fields, path, fragment in UNSOUND:
-        response = client.post(
-            _forms(world),
-            headers=auth(world.tokens[Role.COACH]),
-            json={"name": "F", "fields": fields},
-        )
-        assert response.status_code == 422, response.text
-        found = {field["path"]: field["message"] for field in response.json()["error"]["fields"]}
-        assert path in found, found
-        assert fragment in found[path], found
+    response = client.post(
+        _forms(world), headers=auth(world.tokens[Role.COACH]), json={"name": "F", "fields": fields}
+    )
+    assert response.status_code == 422, response.text
+    found = {field["path"]: field["message"] for field in response.json()["error"]["fields"]}
+    assert path in found, found
+    assert fragment in found[path], found
 
 
 def test_editing_fields_makes_a_new_version_and_logs_keep_theirs(

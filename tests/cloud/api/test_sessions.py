@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from peewee import Database
 
@@ -77,16 +78,18 @@ INVALID: list[tuple[dict[str, Any], str]] = [
 ]
 
 
-def test_invalid_sessions_name_the_field(db: Database, client: TestClient) -> None:
+@pytest.mark.parametrize(("fields", "path"), INVALID, ids=[c[1] for c in INVALID])
+def test_invalid_sessions_name_the_field(
+    db: Database, client: TestClient, fields: dict[str, Any], path: str
+) -> None:
     world = build_world(db, "alpha")
-    for fields, path in INVALID:
-        response = client.post(
-            _sessions(world), headers=auth(world.tokens[Role.COACH]), json={"title": "S", **fields}
-        )
-        assert response.status_code == 422, fields
-        error = response.json()["error"]
-        assert error["code"] == "validation_error"
-        assert path in [field["path"] for field in error["fields"]], error
+    response = client.post(
+        _sessions(world), headers=auth(world.tokens[Role.COACH]), json={"title": "S", **fields}
+    )
+    assert response.status_code == 422, fields
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert path in [field["path"] for field in error["fields"]], error
 
 
 def test_references_must_be_this_organisations(db: Database, client: TestClient) -> None:

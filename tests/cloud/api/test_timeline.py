@@ -9,6 +9,7 @@ import zipfile
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from peewee import Database
 
@@ -105,7 +106,10 @@ FILTERS: list[tuple[dict[str, Any], set[str]]] = [
 ]
 
 
-def test_filters(db: Database, client: TestClient) -> None:
+@pytest.mark.parametrize(("params", "expected"), FILTERS, ids=[str(c[0]) for c in FILTERS])
+def test_filters(
+    db: Database, client: TestClient, params: dict[str, Any], expected: set[str]
+) -> None:
     world = build_world(db, "alpha")
     ids = _mixed(world)
     ids |= {
@@ -113,9 +117,8 @@ def test_filters(db: Database, client: TestClient) -> None:
         "world_event": str(world.event.id),
         "world_log": str(world.log.id),
     }
-    for params, expected in FILTERS:
-        found = {item["id"] for item in _read_all(client, world, **params)}
-        assert found == {ids[name] for name in expected}, params
+    found = {item["id"] for item in _read_all(client, world, **params)}
+    assert found == {ids[name] for name in expected}, params
 
 
 def test_time_range(db: Database, client: TestClient) -> None:
