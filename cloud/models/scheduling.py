@@ -10,7 +10,7 @@ checked before. The rules are in docs/scheduling.md.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 from uuid import UUID
 
 from peewee import (
@@ -95,9 +95,7 @@ class SessionSeries(BaseModel):
             (("org", "created_at", "id"), False),
             (("materialised_until",), False),
         )
-        constraints: ClassVar[list[Any]] = [
-            Check("is_free OR (price_minor IS NOT NULL AND currency IS NOT NULL)")
-        ]
+        constraints = [Check("is_free OR (price_minor IS NOT NULL AND currency IS NOT NULL)")]
 
 
 class MeetingSlot(BaseModel):
@@ -135,7 +133,7 @@ class MeetingSlot(BaseModel):
 
     class Meta:
         indexes = ((("host", "day_of_week"), False), (("org", "created_at", "id"), False))
-        constraints: ClassVar[list[Any]] = [
+        constraints = [
             Check("end_time > start_time"),
             Check("price_minor IS NULL OR currency IS NOT NULL"),
         ]
@@ -162,7 +160,7 @@ class AvailabilityOverride(BaseModel):
 
     class Meta:
         indexes = ((("host", "day"), False),)
-        constraints: ClassVar[list[Any]] = [
+        constraints = [
             Check("(start_time IS NULL) = (end_time IS NULL)"),
             Check("end_time IS NULL OR end_time > start_time"),
             Check("kind = 'blackout' OR (slot_id IS NOT NULL AND start_time IS NOT NULL)"),
@@ -242,7 +240,7 @@ class Booking(BaseModel):
             (("guest", "starts_at"), False),
             (("created_by", "idempotency_key"), True),
         )
-        constraints: ClassVar[list[Any]] = [
+        constraints = [
             Check("ends_at > starts_at"),
             Check("guest_id IS NOT NULL OR guest_name IS NOT NULL"),
             Check("price_minor IS NULL OR currency IS NOT NULL"),
@@ -276,7 +274,7 @@ class HostBusy(BaseModel):
 
     class Meta:
         indexes = ((("host", "starts_at"), False),)
-        constraints: ClassVar[list[Any]] = [Check("ends_at > starts_at")]
+        constraints = [Check("ends_at > starts_at")]
 
     @classmethod
     def create_table(cls, safe: bool = True, **options: Any) -> None:

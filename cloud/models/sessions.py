@@ -5,7 +5,6 @@ Field mapping and lifecycle rules are in ``docs/data-model.md``.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
 from uuid import UUID
 
 from peewee import (
@@ -107,7 +106,7 @@ class Session(BaseModel):
             (("recurrence_id", "occurrence_at"), True),
             (("status", "auto_start", "scheduled_at"), False),
         )
-        constraints: ClassVar[list[Any]] = [
+        constraints = [
             Check("is_free OR (price_minor IS NOT NULL AND currency IS NOT NULL)"),
             Check("ended_at IS NULL OR started_at IS NULL OR ended_at >= started_at"),
         ]
@@ -169,7 +168,7 @@ class SessionParticipant(BaseModel):
             (("session", "user"), True),
             (("session", "status", "registered_at"), False),
         )
-        constraints: ClassVar[list[Any]] = [Check("user_id IS NOT NULL OR guest_name IS NOT NULL")]
+        constraints = [Check("user_id IS NOT NULL OR guest_name IS NOT NULL")]
 
 
 # A guest is known by their email: one active registration per email and session,

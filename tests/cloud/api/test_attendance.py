@@ -4,6 +4,7 @@ revenue per currency, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -59,8 +60,7 @@ def test_the_merged_duration_is_the_union_of_the_intervals(spans: list[tuple[int
     assert summary.joined_at == _m(min(start for start, _ in spans))
     merged = summary.merged
     assert all(
-        a.left_at is not None and a.left_at < b.joined_at
-        for a, b in zip(merged, merged[1:], strict=False)
+        a.left_at is not None and a.left_at < b.joined_at for a, b in itertools.pairwise(merged)
     )
 
 
