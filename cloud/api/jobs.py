@@ -1,9 +1,11 @@
-"""The scheduling jobs the API process runs in a thread (docs/scheduling.md#jobs).
+"""The background work the API process runs in threads (docs/scheduling.md#jobs).
 
-Each round extends open-ended series to the horizon. Every job is safe in
-several processes at once (rows are locked while they change), so several API
-processes may run them; ``sideline cloud jobs`` runs the same rounds on their
-own for deployments that turn them off in the API (``api.scheduling.jobs``).
+:class:`SchedulingJobs`: each round extends open-ended series to the horizon.
+:func:`outbox_worker`: the outbox's worker with every handler the cloud has
+(webhooks), polling every second and woken after a commit. Both are safe in
+several processes at once (rows are locked or leased while they change), so
+several API processes may run them; ``sideline cloud jobs`` runs the same on
+its own for deployments that turn them off in the API (``api.scheduling.jobs``).
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ from peewee import Database
 
 from cloud.api.config import SchedulingConfig
 from cloud.api.services import series as series_service
+from cloud.devices.control import DeviceControl
 from cloud.models import utc_now
+from cloud.outbox import OutboxWorker
+from cloud.webhooks import WEBHOOK, WebhookSender
 
-__all__ = ["JobReport", "SchedulingJobs"]
+__all__ = ["JobReport", "SchedulingJobs", "outbox_worker"]
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +41,22 @@ class JobReport:
         return bool(self.extended_series or self.occurrences_written)
 
 
+def outbox_worker(database: Database, *, poll_s: float = 1.0) -> OutboxWorker:
+    """The outbox worker with the cloud's handlers (``webhook``: signed HTTP POSTs)."""
+    return OutboxWorker(database, {WEBHOOK: WebhookSender()}, poll_s=poll_s)
+
+
 class SchedulingJobs:
-    def __init__(self, database: Database, *, settings: SchedulingConfig) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        settings: SchedulingConfig,
+        control: DeviceControl | None = None,
+    ) -> None:
         self.database = database
         self.settings = settings
+        self.control = control  # for auto-start sessions (None: those are left alone)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 

@@ -106,9 +106,12 @@ def build_runtime(config: CloudConfig) -> ApiRuntime:
     if sink is not None and hasattr(sink, "close"):
         runtime._closers.append(sink.close)
     if config.api.scheduling.jobs:
-        from cloud.api.jobs import SchedulingJobs
+        from cloud.api.jobs import SchedulingJobs, outbox_worker
 
-        jobs = SchedulingJobs(database, settings=config.api.scheduling)
+        jobs = SchedulingJobs(database, settings=config.api.scheduling, control=runtime.control)
         jobs.start()
         runtime._closers.append(jobs.stop)
+        sender = outbox_worker(database)
+        sender.start()
+        runtime._closers.append(sender.stop)
     return runtime

@@ -24,9 +24,12 @@ from uuid import UUID
 
 from peewee import Database, DatabaseError
 
+from cloud.db import write_transaction
 from cloud.ingest.config import ClipVerifyConfig
 from cloud.models import Clip, ClipStatus, Organisation, utc_now
 from cloud.object_store import ObjectStore, ObjectStoreUnavailable
+from cloud.webhooks import EventType, emit
+from cloud.webhooks.payloads import clip_data
 from protocol import Receipt, Rejection
 
 __all__ = ["ClipVerifier"]
@@ -137,9 +140,15 @@ class ClipVerifier:
             ).execute()
             return ClipStatus.PENDING, str(exc)
         if problem is None:
-            Clip.update(
-                status=ClipStatus.READY, verified_at=now, failure_reason=None, next_verify_at=None
-            ).where(Clip.id == clip.id).execute()
+            with write_transaction():
+                Clip.update(
+                    status=ClipStatus.READY,
+                    verified_at=now,
+                    failure_reason=None,
+                    next_verify_at=None,
+                ).where(Clip.id == clip.id).execute()
+                # Announced with the change; the API's outbox worker sends it.
+                emit(clip.org_id, EventType.CLIP_READY, clip_data(clip))
             self.verified += 1
             return ClipStatus.READY, ""
 

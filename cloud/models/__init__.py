@@ -16,6 +16,7 @@ from cloud.models.enums import (
     ClipStatus,
     CommandState,
     LogOrigin,
+    OutboxStatus,
     OverrideKind,
     ParticipantStatus,
     Role,
@@ -24,6 +25,7 @@ from cloud.models.enums import (
     TeamRole,
 )
 from cloud.models.forms import FormTemplate, FormVersion
+from cloud.models.outbox import OutboxAttempt, OutboxMessage, WebhookSubscription
 from cloud.models.records import Clip, DetectionEventRecord, Log
 from cloud.models.scheduling import (
     AvailabilityOverride,
@@ -74,6 +76,9 @@ __all__ = [
     "MeetingSlot",
     "Membership",
     "Organisation",
+    "OutboxAttempt",
+    "OutboxMessage",
+    "OutboxStatus",
     "OverrideKind",
     "ParticipantStatus",
     "Role",
@@ -90,6 +95,7 @@ __all__ = [
     "TeamRole",
     "User",
     "UtcDateTimeField",
+    "WebhookSubscription",
     "utc_now",
 ]
 
@@ -125,5 +131,8 @@ ALL_MODELS: list[type[BaseModel]] = [
     Booking,
     HostBusy,
     IngestAttempt,
+    OutboxMessage,
+    OutboxAttempt,
+    WebhookSubscription,
 ]
 """Every table, in an order where each comes after the tables it references."""

@@ -16,6 +16,7 @@ __all__ = [
     "ClipStatus",
     "CommandState",
     "LogOrigin",
+    "OutboxStatus",
     "OverrideKind",
     "ParticipantStatus",
     "Role",
@@ -133,3 +134,12 @@ class OverrideKind(StrEnum):
 
     BLACKOUT = "blackout"  # no bookings that day (or between start_time and end_time)
     EXTRA = "extra"  # extra hours that day, with a slot's duration, buffers and price
+
+
+class OutboxStatus(StrEnum):
+    """A side effect's progress (``cloud.outbox``)."""
+
+    PENDING = "pending"  # to be tried (again) at next_attempt_at
+    DELIVERED = "delivered"  # the receiver took it
+    FAILED = "failed"  # still failing when its retries ran out: kept, replayable
+    DROPPED = "dropped"  # can never be delivered (its target was deleted)

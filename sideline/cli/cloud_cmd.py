@@ -113,7 +113,8 @@ def jobs(
     database_url: DatabaseOption = None,
     once: Annotated[bool, typer.Option("--once", help="One round, then exit.")] = False,
 ) -> None:
-    """Run the scheduling jobs (extend recurring series to the horizon) outside the API.
+    """Run the background work outside the API: extend recurring series to the horizon,
+    and deliver the outbox (webhooks).
 
     The API process runs them too unless api.scheduling.jobs is false; several
     runners at once are safe."""
@@ -122,7 +123,7 @@ def jobs(
 
     from peewee import OperationalError
 
-    from cloud.api.jobs import SchedulingJobs
+    from cloud.api.jobs import SchedulingJobs, outbox_worker
     from cloud.config import load_cloud_config
     from cloud.db import DatabaseUrlError
     from cloud.migrations import SchemaBehind, SchemaTooNew, open_current_database
@@ -134,14 +135,18 @@ def jobs(
     with user_errors(DatabaseUrlError, SchemaBehind, SchemaTooNew, OperationalError):
         database = open_current_database(database_url or loaded.database_url)
         runner = SchedulingJobs(database, settings=loaded.api.scheduling)
+        sender = outbox_worker(database)
         if once:
             typer.echo(str(runner.run_once()))
+            typer.echo(f"outbox: {sender.run_once()} messages tried")
             return
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
         runner.start()
+        sender.start()
         stop.wait()
+        sender.stop()
         runner.stop()
 
 

@@ -27,6 +27,7 @@ from cloud.api.routes import (
     teams,
     timeline,
     tokens,
+    webhooks,
 )
 
 __all__ = ["api_router"]
@@ -49,6 +50,7 @@ ORDER = (
     teams,
     members,
     tokens,
+    webhooks,
 )
 for module in ORDER:
     org_router.include_router(module.router)

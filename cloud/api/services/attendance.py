@@ -50,6 +50,8 @@ from cloud.models import (
 )
 from cloud.scheduling.attendance import Interval, is_late, summarise
 from cloud.scheduling.errors import invalid
+from cloud.webhooks import EventType, emit
+from cloud.webhooks.payloads import participant_data
 
 __all__ = [
     "DEFAULT_GRACE",
@@ -114,6 +116,8 @@ def _recompute(session: Session, participant: SessionParticipant) -> None:
         changes["attendance"] = AttendanceStatus.LATE if late else AttendanceStatus.PRESENT
         changes["attendance_auto"] = True
     SessionParticipant.update(changes).where(SessionParticipant.id == participant.id).execute()
+    marked = SessionParticipant.get_by_id(participant.id)
+    emit(session.org_id, EventType.ATTENDANCE_MARKED, participant_data(marked))
 
 
 def _check_times(joined_at: datetime, left_at: datetime | None, now: datetime, base: str) -> None:

@@ -56,10 +56,13 @@ from cloud.models import (
     User,
     utc_now,
 )
+from cloud.outbox import wake
 from cloud.scheduling.availability import Unbookable, check_time
 from cloud.scheduling.busy import claim, lock_host
 from cloud.scheduling.errors import invalid
 from cloud.scheduling.zones import local_wall
+from cloud.webhooks import EventType, emit
+from cloud.webhooks.payloads import booking_data
 
 __all__ = [
     "GUEST_LINK",
@@ -338,6 +341,7 @@ def create_booking(
                 idempotency_key=idempotency_key,
                 request_hash=digest if idempotency_key is not None else None,
             )
+            emit(scope.org_id, EventType.BOOKING_CREATED, booking_data(booking))
     except IntegrityError:
         # The same key at the same instant for another host's slot (another lock):
         # the unique (user, key) index let one through; this is its retry.
@@ -345,6 +349,7 @@ def create_booking(
         if original is None:
             raise
         return BookingOutcome(original, replayed=True)
+    wake()
     return BookingOutcome(booking, guest_link=_guest_link(booking, secret))
 
 
@@ -396,7 +401,9 @@ def _cancel(
             current = Booking.get_by_id(booking.id)
             raise Conflict(f"this booking is {current.status}, not confirmed", code="not_confirmed")
         HostBusy.delete().where(HostBusy.booking == booking.id).execute()  # the time is free
-    cancelled: Booking = Booking.get_by_id(booking.id)
+        cancelled: Booking = Booking.get_by_id(booking.id)
+        emit(booking.org_id, EventType.BOOKING_CANCELLED, booking_data(cancelled))
+    wake()
     return cancelled
 
 
@@ -473,6 +480,12 @@ def _reschedule(
             rescheduled_from=booking.id,
         )
         Booking.update(rescheduled_to=new.id).where(Booking.id == booking.id).execute()
+        emit(
+            org_id,
+            EventType.BOOKING_RESCHEDULED,
+            {"from": booking_data(Booking.get_by_id(booking.id)), "to": booking_data(new)},
+        )
+    wake()
     return BookingOutcome(new, guest_link=_guest_link(new, secret))
 
 
@@ -537,6 +550,7 @@ def mark_booking(
             code="booking_not_started",
         )
     with write_transaction(db):
+        previous = Booking.get_by_id(booking.id).status
         changed = (
             Booking.update(status=status, updated_at=now)
             .where(
@@ -547,9 +561,12 @@ def mark_booking(
             )
             .execute()
         )
+        marked: Booking = Booking.get_by_id(booking.id)
+        if changed and status is BookingStatus.NO_SHOW and previous != BookingStatus.NO_SHOW:
+            emit(booking.org_id, EventType.BOOKING_NO_SHOW, booking_data(marked))
     if not changed:
         raise Conflict("a cancelled booking cannot be marked", code="invalid_transition")
-    marked: Booking = Booking.get_by_id(booking.id)
+    wake()
     return marked
 
 

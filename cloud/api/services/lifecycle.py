@@ -32,7 +32,10 @@ from cloud.models import (
     SessionTransition,
     utc_now,
 )
+from cloud.outbox import wake
 from cloud.scheduling.busy import release_session
+from cloud.webhooks import EventType, emit
+from cloud.webhooks.payloads import session_data
 
 __all__ = ["Action", "TransitionOutcome", "transition"]
 
@@ -53,6 +56,12 @@ ALLOWED: dict[Action, tuple[frozenset[SessionStatus], SessionStatus]] = {
     Action.CANCEL: (frozenset({S.DRAFT, S.SCHEDULED, S.LIVE}), S.CANCELLED),
 }
 """For each action: the statuses it may start from, and where it leads."""
+
+_EVENTS = {
+    Action.START: EventType.SESSION_STARTED,
+    Action.END: EventType.SESSION_ENDED,
+    Action.CANCEL: EventType.SESSION_CANCELLED,
+}
 
 
 @dataclass(frozen=True)
@@ -116,6 +125,10 @@ def transition(
         )
         if target is S.CANCELLED:
             release_session(session.id)  # the host's time is free again
+        event = _EVENTS.get(action)
+        if event is not None:
+            emit(scope.org_id, event, session_data(reload_session(session)))
+    wake()
     updated = reload_session(session)
     outcomes: list[DesiredStateRecord] = []
     if action is Action.START:

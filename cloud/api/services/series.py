@@ -50,6 +50,7 @@ from cloud.models import (
     utc_now,
 )
 from cloud.models.scheduling import HOST_BUSY_CONSTRAINT
+from cloud.outbox import wake
 from cloud.scheduling.availability import Busy, DayCounts
 from cloud.scheduling.busy import (
     MAX_BUSY_SPAN,
@@ -61,6 +62,8 @@ from cloud.scheduling.busy import (
 from cloud.scheduling.errors import TimeTaken, invalid
 from cloud.scheduling.recurrence import RuleError, Series
 from cloud.scheduling.zones import local_wall, to_utc
+from cloud.webhooks import EventType, emit
+from cloud.webhooks.payloads import session_data
 from protocol.ids import new_id
 
 __all__ = [
@@ -421,6 +424,8 @@ def _materialise(
         raise TimeTaken(
             "an occurrence overlaps another of the host's sessions or bookings"
         ) from None
+    # Occurrences written cancelled (extension found the host's time taken) are news too.
+    _announce_cancelled([row["id"] for row in sessions if row["cancel_reason"]], now)
     return len(instants)
 
 
@@ -770,6 +775,7 @@ def _retime(
                 by_user=scope.user_id,
                 reason="series changed",
             )
+            _announce_cancelled([session.id], now)
         removed += 1
     if ended is not None:
         SessionSeries.update(rrule=ended.rrule, materialised_until=None, updated_at=now).where(
@@ -848,7 +854,15 @@ def cancel_series(
                 cancel_reason=reason,
                 updated_at=now,
             ).where(Session.id.in_([session.id for session in following])).execute()
+            _announce_cancelled([session.id for session in following], now)
+    wake()
     return SeriesOutcome(series=SessionSeries.get_by_id(current.id), removed=len(following))
+
+
+def _announce_cancelled(session_ids: Sequence[UUID], now: datetime) -> None:
+    """``session.cancelled`` for each (in the transaction that cancelled them)."""
+    for session in Session.select().where(Session.id.in_(list(session_ids))):
+        emit(session.org_id, EventType.SESSION_CANCELLED, session_data(session))
 
 
 # -- extending to the horizon --------------------------------------------------------------

@@ -32,6 +32,7 @@ from cloud.models import (
     SessionSeries,
     Team,
     TeamMember,
+    WebhookSubscription,
     utc_now,
 )
 from tests.cloud.api.world import World, auth, build_world
@@ -84,6 +85,7 @@ def _booking(world: World, *, hour: int = 11, move: bool = False) -> dict[str, A
 S = "/api/v1/orgs/{org}/sessions/{session_id}"
 H = "/api/v1/orgs/{org}/hosts/{host_id}"
 B = "/api/v1/orgs/{org}/bookings/{booking_id}"
+W = "/api/v1/orgs/{org}/webhooks/{webhook_id}"
 ROUTES: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/me"): Case(None),
     ("POST", "/api/v1/orgs"): Case(None, lambda w: {"slug": f"{w.slug}-new", "name": "New"}),
@@ -205,6 +207,19 @@ ROUTES: dict[tuple[str, str], Case] = {
     ("POST", B + "/reschedule"): Case(Role.GUEST, lambda w: _booking(w, hour=14, move=True)),
     ("POST", B + "/complete"): Case(Role.COACH),
     ("POST", B + "/no-show"): Case(Role.COACH),
+    ("GET", "/api/v1/orgs/{org}/webhooks"): Case(Role.ADMIN),
+    ("POST", "/api/v1/orgs/{org}/webhooks"): Case(
+        Role.ADMIN,
+        lambda w: {"url": "http://127.0.0.1:9/hooks", "event_types": ["booking.created"]},
+    ),
+    ("GET", W): Case(Role.ADMIN),
+    ("PATCH", W): Case(Role.ADMIN, lambda w: {"description": "renamed"}),
+    ("DELETE", W): Case(Role.ADMIN),
+    ("POST", W + "/rotate-secret"): Case(Role.ADMIN),
+    ("POST", W + "/ping"): Case(Role.ADMIN),
+    ("GET", W + "/deliveries"): Case(Role.ADMIN),
+    ("GET", W + "/deliveries/{delivery_id}"): Case(Role.ADMIN),
+    ("POST", W + "/deliveries/{delivery_id}/replay"): Case(Role.ADMIN),
 }
 PUBLIC = {
     ("GET", "/api/v1/health"),
@@ -254,6 +269,8 @@ def _values(world: World) -> dict[str, str]:
         "slot_id": world.slot.id if world.slot else "",
         "override_id": world.override.id if world.override else "",
         "booking_id": world.booking.id if world.booking else "",
+        "webhook_id": world.webhook.id if world.webhook else "",
+        "delivery_id": world.delivery.id if world.delivery else "",
         "host_id": world.user_ids[Role.COACH],
     }
     return {key: str(value) for key, value in values.items()}
@@ -302,6 +319,10 @@ def _snapshot(world: World) -> dict[str, object]:
         "slots": sorted(
             (str(x.id), x.title, x.deleted_at)
             for x in MeetingSlot.select().where(MeetingSlot.org == org)
+        ),
+        "webhooks": sorted(
+            (str(x.id), x.url, x.description, x.secret, x.deleted_at)
+            for x in WebhookSubscription.select().where(WebhookSubscription.org == org)
         ),
         "bookings": sorted(
             (str(x.id), str(x.status)) for x in Booking.select().where(Booking.org == org)

@@ -31,6 +31,7 @@ from cloud.models import (
     LogOrigin,
     MeetingSlot,
     Organisation,
+    OutboxMessage,
     Role,
     Session,
     SessionDevice,
@@ -40,6 +41,7 @@ from cloud.models import (
     SessionTransition,
     Team,
     TeamMember,
+    WebhookSubscription,
     utc_now,
 )
 from cloud.mqtt import PublishError
@@ -121,6 +123,8 @@ class World:
     slot: MeetingSlot | None = None  # the coach's (a host, like the host role)
     override: AvailabilityOverride | None = None
     booking: Booking | None = None  # the guest's, with the coach
+    webhook: WebhookSubscription | None = None  # subscribed to booking.created
+    delivery: OutboxMessage | None = None  # the booking's, to it
 
     @property
     def slug(self) -> str:
@@ -142,7 +146,14 @@ class World:
             self.participant.id,
             *(
                 thing.id
-                for thing in (self.series, self.slot, self.override, self.booking)
+                for thing in (
+                    self.series,
+                    self.slot,
+                    self.override,
+                    self.booking,
+                    self.webhook,
+                    self.delivery,
+                )
                 if thing is not None
             ),
             *self.user_ids.values(),
@@ -262,7 +273,11 @@ def build_world(db: Database, slug: str, *, scheduling: bool = False) -> World:
     participant = SessionParticipant.create(session=session, user=user_ids[Role.GUEST])
     Session.update(participant_count=1).where(Session.id == session.id).execute()
     series = _weekly_series(db, org, user_ids) if scheduling else None
+    webhook = _webhook(org) if scheduling else None
     slot, override, booking = _availability(db, org, user_ids) if scheduling else (None, None, None)
+    delivery = (
+        OutboxMessage.get_or_none(OutboxMessage.target == str(webhook.id)) if webhook else None
+    )
     return World(
         org=org,
         tokens=tokens,
@@ -284,7 +299,19 @@ def build_world(db: Database, slug: str, *, scheduling: bool = False) -> World:
         slot=slot,
         override=override,
         booking=booking,
+        webhook=webhook,
+        delivery=delivery,
     )
+
+
+def _webhook(org: Organisation) -> WebhookSubscription:
+    subscription: WebhookSubscription = WebhookSubscription.create(
+        org=org,
+        url="http://127.0.0.1:9/hooks",
+        secret="whsec_dGVzdHRlc3R0ZXN0dGVzdA==",
+        event_types=["booking.created"],
+    )
+    return subscription
 
 
 def _availability(

@@ -192,3 +192,22 @@ def test_a_clip_through_the_broker_is_receipted_after_verification(
         assert Clip.get_by_id(record.id).status is ClipStatus.READY
     finally:
         box.close()
+
+
+def test_a_verified_clip_announces_clip_ready_with_the_change(harness: Harness) -> None:
+    from cloud.models import OutboxMessage, WebhookSubscription
+
+    WebhookSubscription.create(
+        org=harness.org, url="http://127.0.0.1:9/hook", secret="whsec_dGVzdA==",
+        event_types=["clip.ready"],
+    )  # fmt: skip
+    record = harness.clip()
+    harness.send(record)
+    harness.check_at(0)  # not uploaded yet: no announcement
+    assert OutboxMessage.select().count() == 0
+    harness.upload(record)
+    assert harness.check_at(2) == 1
+    (message,) = OutboxMessage.select()
+    assert (message.kind, message.event_type) == ("webhook", "clip.ready")
+    assert message.payload["data"]["id"] == str(record.id)
+    assert message.payload["data"]["device_id"] == harness.device.id

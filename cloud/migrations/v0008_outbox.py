@@ -1,0 +1,24 @@
+"""The side-effect outbox and webhook subscriptions.
+
+``outbox_message`` (written with the change it announces, carried out after
+commit), ``outbox_attempt`` (its delivery log) and ``webhook_subscription``;
+frozen DDL beside this file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from peewee import Database
+
+from cloud.db import is_postgres
+from cloud.migrations.render import split_statements
+
+__all__ = ["apply"]
+
+
+def apply(database: Database) -> None:
+    dialect = "postgres" if is_postgres(database) else "sqlite"
+    ddl = (Path(__file__).parent / f"v0008_outbox.{dialect}.sql").read_text()
+    for statement in split_statements(ddl):
+        database.execute_sql(statement)
