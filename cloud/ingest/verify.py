@@ -84,7 +84,7 @@ class ClipVerifier:
         """Check the clips that are due; returns how many were checked."""
         now = now or utc_now()
         due = list(
-            Clip.select(Clip, Organisation.slug)
+            Clip.select(Clip, Organisation.id, Organisation.slug)
             .join(Organisation)
             .where((Clip.status == ClipStatus.PENDING) & (Clip.next_verify_at <= now))
             .order_by(Clip.next_verify_at)
@@ -148,7 +148,7 @@ class ClipVerifier:
                     next_verify_at=None,
                 ).where(Clip.id == clip.id).execute()
                 # Announced with the change; the API's outbox worker sends it.
-                emit(clip.org_id, EventType.CLIP_READY, clip_data(clip))
+                emit(clip.org.id, EventType.CLIP_READY, clip_data(clip))
             self.verified += 1
             return ClipStatus.READY, ""
 
