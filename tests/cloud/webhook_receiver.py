@@ -47,7 +47,7 @@ def receiver(path: str = "/hooks") -> Iterator[Receiver]:
     state: Receiver | None = None
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:
             assert state is not None
             length = int(self.headers.get("content-length", "0"))
             body = self.rfile.read(length)

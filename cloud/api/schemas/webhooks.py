@@ -21,8 +21,8 @@ __all__ = [
     "WebhookCreated",
     "WebhookHealth",
     "WebhookPublic",
-    "WebhooksPublic",
     "WebhookUpdate",
+    "WebhooksPublic",
 ]
 
 EventName = Literal[

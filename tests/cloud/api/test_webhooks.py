@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import itertools
 import json
 import threading
 import time
@@ -166,10 +167,7 @@ def test_failures_are_retried_with_backoff_for_more_than_a_day_then_replayed(
     assert failed.status == OutboxStatus.FAILED
     assert tries[-1].attempted_at - message.created_at >= timedelta(hours=24)
     assert 25 <= len(tries) <= 40 and {t.status_code for t in tries} == {500}
-    gaps = [
-        (b.attempted_at - a.attempted_at).total_seconds()
-        for a, b in zip(tries, tries[1:], strict=False)
-    ]
+    gaps = [(b.attempted_at - a.attempted_at).total_seconds() for a, b in itertools.pairwise(tries)]
     assert 25 <= gaps[0] <= 35 and 50 <= gaps[1] <= 70  # 30 s, then doubling ...
     assert max(gaps) <= 3600 * 1.1  # ... up to an hour
     assert len({r.headers["webhook-id"] for r in hook.received}) == 1  # one id throughout
