@@ -302,16 +302,7 @@ id = {json.dumps(DEVICE)}
 name = "Demo field"
 data_dir = {json.dumps(str(self.root / "agent"))}
 
-[[cameras]]
-id = "main"
-kind = "test"
-width = {options.width}
-height = {options.height}
-fps = {options.fps}
-
-[clips]
-pre_seconds = {options.pre_seconds}
-post_seconds = {options.post_seconds}
+{self._capture_sections()}
 
 [mqtt]
 host = "127.0.0.1"
@@ -337,6 +328,20 @@ heartbeat_interval_s = 10
 """,
         )
         return path
+
+    def _capture_sections(self) -> str:
+        """The agent config's camera and clip sections (benchmarks put their own camera here)."""
+        options = self.options
+        return f"""[[cameras]]
+id = "main"
+kind = "test"
+width = {options.width}
+height = {options.height}
+fps = {options.fps}
+
+[clips]
+pre_seconds = {options.pre_seconds}
+post_seconds = {options.post_seconds}"""
 
     # -- helpers ---------------------------------------------------------------------------
 
