@@ -66,6 +66,9 @@ def check(
 @app.command()
 def run(config: ConfigOption = Path("/etc/sideline/agent.toml")) -> None:
     """Run the agent in the foreground (under systemd: Type=notify, watchdog, journald)."""
+    from agent.malloc import tune_malloc
+
+    tune_malloc()  # before any thread exists; see agent/malloc.py
     from agent.config import load_agent_config
     from agent.daemon import Daemon, ExitReason
     from agent.systemd_notify import SystemdNotifier
@@ -92,3 +95,4 @@ def run(config: ConfigOption = Path("/etc/sideline/agent.toml")) -> None:
         os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
     if reason is ExitReason.FAILED:
         raise typer.Exit(code=1)
+
