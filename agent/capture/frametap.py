@@ -17,13 +17,16 @@ import logging
 import queue
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import av
-import numpy as np
-import numpy.typing as npt
 
 from agent.capture.packets import EncodedPacket, StreamInfo
 from agent.interfaces.frames import Frame, FrameListener
+
+if TYPE_CHECKING:  # numpy is imported when a listener first needs a frame
+    import numpy as np
+    import numpy.typing as npt
 
 __all__ = ["FrameTap"]
 
@@ -105,6 +108,8 @@ class FrameTap:
                 log.exception("camera %s: frame listener failed", self.camera_id)
 
     def _scale(self, frame: av.VideoFrame) -> npt.NDArray[np.uint8]:
+        import numpy as np
+
         width = min(self.width, frame.width) & ~1
         height = max(2, round(frame.height * width / frame.width)) & ~1
         image = frame.reformat(width=width, height=height, format="bgr24").to_ndarray()

@@ -8,10 +8,11 @@ frames if it is busy), because it runs on the capture thread.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:  # numpy is loaded by whoever makes frames: a box without detection never does
+    import numpy as np
+    import numpy.typing as npt
 
 __all__ = ["Frame", "FrameListener"]
 

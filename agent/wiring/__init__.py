@@ -23,7 +23,6 @@ from agent.clock import Clock
 from agent.components import AgentParts
 from agent.config import AgentConfig
 from agent.wiring.capture import CapturePart
-from agent.wiring.detection import build_detection
 from agent.wiring.status import StatusBoard
 from agent.wiring.triggers import ButtonPart, LanPart
 
@@ -55,7 +54,15 @@ def build_parts(context: PartsContext) -> AgentParts:
     parts.targets.range_clipper = capture
     parts.targets.recording = capture
 
-    detection = build_detection(config, context.store, capture, context.clock)
+    detection = None
+    if config.detect.enabled:
+        # Imported only when on: onnxruntime and the detector cost a box without
+        # detection ~30 MiB of memory for nothing (docs/budget.md).
+        from agent.wiring.detection import build_detection
+
+        detection = build_detection(config, context.store, capture, context.clock)
+    else:
+        log.info("detection is off (detect.enabled = false)")
     if detection is not None:
         parts.components.append(detection)
         parts.detection_health.append(detection.health)

@@ -14,16 +14,18 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.buffer.store import LocalStore
 from agent.clock import Clock
 from agent.config import AgentConfig
 from agent.triggers.led import LedState, led_state
 from agent.wiring.capture import CapturePart
-from agent.wiring.detection import DetectionPart
 from protocol import Backlog, CameraState
 from protocol.times import format_utc
+
+if TYPE_CHECKING:  # detection (onnxruntime, its model) is loaded only when it is on
+    from agent.wiring.detection import DetectionPart
 
 __all__ = ["StatusBoard", "StatusSnapshot"]
 

@@ -69,6 +69,7 @@ def run(config: ConfigOption = Path("/etc/sideline/agent.toml")) -> None:
     from agent.malloc import tune_malloc
 
     tune_malloc()  # before any thread exists; see agent/malloc.py
+    _without_server_database_drivers()
     from agent.config import load_agent_config
     from agent.daemon import Daemon, ExitReason
     from agent.systemd_notify import SystemdNotifier
@@ -96,3 +97,11 @@ def run(config: ConfigOption = Path("/etc/sideline/agent.toml")) -> None:
     if reason is ExitReason.FAILED:
         raise typer.Exit(code=1)
 
+
+def _without_server_database_drivers() -> None:
+    """peewee imports every database driver it finds installed. Where the cloud's extras
+    are installed too (a developer's machine, the demo), that is psycopg2 and its libpq:
+    ~7 MiB of the agent's memory for a driver it never uses. A box installs only the
+    agent's extras; this makes the agent's process the same everywhere."""
+    for driver in ("psycopg2cffi", "psycopg2", "psycopg", "pymysql", "MySQLdb"):
+        sys.modules.setdefault(driver, None)  # type: ignore[arg-type]

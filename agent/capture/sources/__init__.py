@@ -28,8 +28,19 @@ from agent.capture.sources.demux import DemuxSource
 from agent.capture.sources.encoder import H264Encoder
 from agent.capture.sources.factory import make_source, make_substream_source
 from agent.capture.sources.picamera import PiCameraSource
-from agent.capture.sources.raw import EncodingSource, PyavFrameProducer, TestPatternProducer
 from agent.capture.sources.transcode import Transcoder, TranscodeSettings
+
+_RAW = ("EncodingSource", "PyavFrameProducer", "TestPatternProducer")
+
+
+def __getattr__(name: str) -> object:
+    # The raw-frame sources need numpy, which a box on IP cameras never loads otherwise.
+    if name in _RAW:
+        from agent.capture.sources import raw
+
+        return getattr(raw, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CodecCpu",

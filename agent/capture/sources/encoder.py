@@ -21,7 +21,6 @@ from collections.abc import Callable
 from fractions import Fraction
 
 import av
-import numpy as np
 from av.video.frame import PictureType
 
 from agent.capture.config import EncoderChoice
@@ -117,6 +116,8 @@ def encoder_works(name: str, width: int, height: int) -> bool:
     """Open ``name`` and encode a couple of frames: the only honest test of a hardware encoder
     (``h264_v4l2m2m`` is compiled into PyAV everywhere but works only where the kernel has
     a mem-to-mem H.264 device, e.g. a Raspberry Pi 4)."""
+    import numpy as np  # only boxes that encode need it
+
     settings = EncoderSettings(
         width=width, height=height, fps=30, keyframe_interval_s=1, bitrate_kbps=1000
     )

@@ -13,7 +13,6 @@ from agent.capture.config import (
 from agent.capture.sources.base import VideoSource
 from agent.capture.sources.demux import DemuxSource
 from agent.capture.sources.encoder import EncoderSettings
-from agent.capture.sources.raw import EncodingSource, PyavFrameProducer, TestPatternProducer
 from agent.capture.sources.transcode import TranscodeSettings
 
 __all__ = ["encoder_settings", "make_source", "make_substream_source", "transcode_settings"]
@@ -67,7 +66,10 @@ def make_source(camera: CameraConfig) -> VideoSource:
             read_timeout_s=camera.stall_timeout_s,
             transcode=transcode_settings(camera),
         )
+    # Raw-frame sources (and numpy, which they need) are imported only for cameras that use them.
     if isinstance(camera, TestPatternCameraConfig):
+        from agent.capture.sources.raw import EncodingSource, TestPatternProducer
+
         producer = TestPatternProducer(
             camera.width,
             camera.height,
@@ -77,6 +79,8 @@ def make_source(camera: CameraConfig) -> VideoSource:
         )
         return EncodingSource(camera.id, "test", producer, encoder_settings(camera))
     if isinstance(camera, V4l2CameraConfig):
+        from agent.capture.sources.raw import EncodingSource, PyavFrameProducer
+
         v4l2 = PyavFrameProducer(
             camera.id,
             camera.device,
