@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
 from agent.detect.config import MotionConfig, Polygon
+from agent.detect.imaging import Resizer, blur5, bounding_box, fill_polygon
 
 __all__ = ["MotionGate", "MotionResult", "polygon_mask"]
 
@@ -36,8 +36,7 @@ def polygon_mask(polygons: list[Polygon], width: int, height: int) -> npt.NDArra
     """255 where motion counts, 0 inside any of ``polygons`` (fractions of the frame)."""
     mask = np.full((height, width), 255, dtype=np.uint8)
     for polygon in polygons:
-        points = np.array([(x * width, y * height) for x, y in polygon], dtype=np.float32)
-        cv2.fillPoly(mask, [np.round(points).astype(np.int32)], 0)
+        fill_polygon(mask, [(x * width, y * height) for x, y in polygon], 0)
     return mask
 
 
@@ -54,6 +53,7 @@ class MotionGate:
         self._mask: npt.NDArray[np.uint8] | None = None
         self._mask_area = 1
         self._source_size: tuple[int, int] | None = None
+        self._resize = Resizer()
 
     def reset(self) -> None:
         self._background = None
@@ -67,23 +67,24 @@ class MotionGate:
             self._background = None
             self._mask = polygon_mask(self.config.masks, small_w, small_h)
             self._mask_area = max(1, int(np.count_nonzero(self._mask)))
-        small = cv2.resize(image, (small_w, small_h), interpolation=cv2.INTER_AREA)
-        small = cv2.GaussianBlur(small, (5, 5), 0)
+        small = blur5(self._resize(image, small_w, small_h))
         if self._background is None:
             self._background = small.astype(np.float32)
             # Nothing to compare with yet: let the detector look once.
             return MotionResult(True, 1.0, (0, 0, width, height))
-        diff = cv2.absdiff(small, cv2.convertScaleAbs(self._background))
-        diff = np.max(diff, axis=2)
-        _, changed = cv2.threshold(diff, self.threshold, 255, cv2.THRESH_BINARY)
-        changed = cv2.bitwise_and(changed, self._mask)  # type: ignore[arg-type]
-        cv2.accumulateWeighted(small, self._background, self.BACKGROUND_ALPHA)
-        count = int(cv2.countNonZero(changed))
+        background = np.rint(self._background).astype(np.int16)
+        diff = np.abs(small.astype(np.int16) - background).max(axis=2)
+        assert self._mask is not None
+        changed = (diff > self.threshold) & (self._mask > 0)
+        # The running average: background += alpha * (frame - background).
+        self._background += self.BACKGROUND_ALPHA * (small - self._background)
+        count = int(np.count_nonzero(changed))
         fraction = count / self._mask_area
         moving = count > 0 and fraction >= self.config.min_area_fraction
         region: Region | None = None
-        if moving:
-            x, y, w, h = cv2.boundingRect(changed)
+        found = bounding_box(changed) if moving else None
+        if found is not None:
+            x, y, w, h = found
             scale = width / small_w
             region = (
                 int(x * scale),

@@ -3,14 +3,19 @@
 Drawn on a *copy* of a low-resolution detection frame, on request. Recording
 keeps the camera's encoded packets, which never pass through here, so nothing
 is ever burned into a clip.
+
+Drawing text needs OpenCV (PyAV's FFmpeg has no ``drawtext``), which is the
+optional ``preview`` extra and is imported here only when a preview is drawn:
+detection itself runs without it (docs/budget.md).
 """
 
 from __future__ import annotations
 
+import colorsys
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -39,16 +44,28 @@ class PreviewFrame:
 
 
 def _colour(label: str) -> tuple[int, int, int]:
+    """A stable, saturated BGR colour per label."""
     hue = zlib.crc32(label.encode()) % 180
-    hsv = np.array([[[hue, 200, 255]]], dtype=np.uint8)
-    bgr = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0]
-    return int(bgr[0]), int(bgr[1]), int(bgr[2])
+    red, green, blue = colorsys.hsv_to_rgb(hue / 180, 200 / 255, 1.0)
+    return round(blue * 255), round(green * 255), round(red * 255)
+
+
+def _opencv() -> Any:
+    try:
+        import cv2
+    except ImportError as exc:
+        raise RuntimeError(
+            "drawing a preview needs OpenCV: install the agent's 'preview' extra "
+            "(pip install 'sideline[agent,preview]')"
+        ) from exc
+    return cv2
 
 
 def draw_overlay(
     image: npt.NDArray[np.uint8], tracks: tuple[TrackBox, ...], zones: list[Zone]
 ) -> npt.NDArray[np.uint8]:
     """A copy of ``image`` with zones, then boxes with 'label #id score' on top."""
+    cv2 = _opencv()
     canvas = image.copy()
     height, width = canvas.shape[:2]
     scale = max(0.4, width / 1280)
@@ -93,6 +110,7 @@ def draw_overlay(
 
 
 def encode_jpeg(preview: PreviewFrame, quality: int = 80) -> bytes:
+    cv2 = _opencv()
     ok, data = cv2.imencode(".jpg", preview.image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise ValueError(f"could not encode the preview of camera {preview.camera_id} as JPEG")

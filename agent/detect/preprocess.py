@@ -1,8 +1,7 @@
 """From a BGR frame to the model's input tensor, and from model pixels back to the frame.
 
 All buffers are allocated once per model and reused, so a frame costs one
-resize, one channel split and one multiply per channel (about 0.5 ms at
-320x320 on a desktop core). The letterbox keeps the aspect ratio and pads
+resize (swscale, area averaging when shrinking) and one multiply per channel. The letterbox keeps the aspect ratio and pads
 with the model's pad value; :class:`Letterbox` remembers the scale and offset
 so boxes map back onto the source frame exactly.
 """
@@ -11,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
+from agent.detect.imaging import Resizer
 from agent.detect.manifest import InputSpec
 
 __all__ = ["Letterbox", "Preprocessor"]
@@ -53,6 +52,7 @@ class Preprocessor:
         self.spec = spec
         self._canvas = np.full((spec.height, spec.width, 3), spec.pad_value, dtype=np.uint8)
         self._placed: tuple[int, int, int, int] | None = None  # x, y, w, h of the last image
+        self._resize = Resizer()
         # BGR plane feeding each model channel.
         self._order = (2, 1, 0) if spec.colour == "RGB" else (0, 1, 2)
         self._mean = np.array(spec.mean, dtype=np.float32)
@@ -84,7 +84,7 @@ class Preprocessor:
         spec = self.spec
         src_h, src_w = image.shape[:2]
         if not spec.letterbox:
-            cv2.resize(image, (spec.width, spec.height), dst=self._canvas)
+            self._canvas[:] = self._resize(image, spec.width, spec.height)
             return Letterbox(spec.width / src_w, spec.height / src_h, 0.0, 0.0, 0, 0)
         scale = min(spec.width / src_w, spec.height / src_h)
         new_w = max(1, min(spec.width, round(src_w * scale)))
@@ -94,37 +94,26 @@ class Preprocessor:
         if self._placed != (x, y, new_w, new_h):
             self._canvas[:] = spec.pad_value  # the padding moved: clear the old picture
             self._placed = (x, y, new_w, new_h)
-        if (new_w, new_h) == (src_w, src_h):
-            self._canvas[y : y + new_h, x : x + new_w] = image
-        else:
-            # Shrinking: INTER_AREA avoids aliasing small objects away; growing: linear.
-            method = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-            self._canvas[y : y + new_h, x : x + new_w] = cv2.resize(
-                image, (new_w, new_h), interpolation=method
-            )
+        self._canvas[y : y + new_h, x : x + new_w] = self._resize(image, new_w, new_h)
         return Letterbox(new_w / src_w, new_h / src_h, float(x), float(y), 0, 0)
 
     def _fill_tensor(self) -> npt.NDArray[np.float32] | npt.NDArray[np.uint8]:
         canvas, tensor = self._canvas, self._tensor
         if self.spec.layout == "NHWC":
-            if self._order == (2, 1, 0):
-                rgb = cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB)
-            else:
-                rgb = canvas
+            rgb = canvas[:, :, ::-1] if self._order == (2, 1, 0) else canvas
             if tensor.dtype == np.uint8:
                 tensor[0] = rgb
             else:
                 np.subtract(rgb, self._mean, out=tensor[0], casting="unsafe")
                 np.multiply(tensor[0], self._inv_std, out=tensor[0])
             return tensor
-        planes = cv2.split(canvas)
         for channel, plane in enumerate(self._order):
-            target = tensor[0, channel]
+            target, source = tensor[0, channel], canvas[:, :, plane]
             if tensor.dtype == np.uint8 or self._identity:
-                np.copyto(target, planes[plane], casting="unsafe")
+                np.copyto(target, source, casting="unsafe")
             elif self._mean[channel] == 0:
-                np.multiply(planes[plane], self._inv_std[channel], out=target, casting="unsafe")
+                np.multiply(source, self._inv_std[channel], out=target, casting="unsafe")
             else:
-                np.subtract(planes[plane], self._mean[channel], out=target, casting="unsafe")
+                np.subtract(source, self._mean[channel], out=target, casting="unsafe")
                 np.multiply(target, self._inv_std[channel], out=target)
         return tensor

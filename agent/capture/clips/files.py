@@ -16,11 +16,11 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from fractions import Fraction
 from pathlib import Path
 from uuid import UUID
 
 import av
-import cv2
 
 from agent.capture.clips.atomic import partial_path, publish, write_atomic, write_manifest
 from agent.capture.clips.timeline import OUTPUT_TIME_BASE, TimedPacket, lay_out
@@ -28,7 +28,7 @@ from agent.capture.packets import EncodedPacket
 from agent.interfaces.sinks import LocalClip
 from protocol import Trigger
 
-__all__ = ["ClipFileWriter", "ClipJob", "mux_mp4", "utc_from_seconds"]
+__all__ = ["ClipFileWriter", "ClipJob", "encode_jpeg", "mux_mp4", "utc_from_seconds"]
 
 log = logging.getLogger(__name__)
 
@@ -89,20 +89,39 @@ def make_thumbnail(packets: Sequence[EncodedPacket], at: float, width: int) -> b
     try:
         decoder = av.CodecContext.create("h264", "r")
         assert isinstance(decoder, av.VideoCodecContext)
+        decoder.thread_count = 1  # one frame: threads would only add a 1080p buffer each
         if keyframe.stream.extradata:
             decoder.extradata = keyframe.stream.extradata
         frames = list(decoder.decode(av.Packet(keyframe.data))) + list(decoder.decode(None))
         if not frames:
             return None
-        frame = frames[0]
-        target = min(width, frame.width) & ~1
-        height = max(2, round(frame.height * target / frame.width)) & ~1
-        image = frame.reformat(width=target, height=height, format="bgr24").to_ndarray()
-        ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
-        return encoded.tobytes() if ok else None
+        return encode_jpeg(frames[0], width)
     except (av.FFmpegError, ValueError) as exc:
         log.warning("camera %s: no thumbnail (%s)", keyframe.stream.camera_id, exc)
         return None
+
+
+JPEG_QSCALE = 4
+"""FFmpeg's MJPEG quantiser (2 best .. 31): 4 looks like libjpeg's quality 85-90."""
+
+
+def encode_jpeg(frame: av.VideoFrame, width: int) -> bytes:
+    """``frame`` scaled to ``width`` (at most its own) as a JPEG, with FFmpeg's MJPEG encoder:
+    PyAV is loaded anyway, and OpenCV would cost the box ~30 MiB for this one call."""
+    target = min(width, frame.width) & ~1
+    height = max(2, round(frame.height * target / frame.width)) & ~1
+    encoder = av.CodecContext.create("mjpeg", "w")
+    assert isinstance(encoder, av.VideoCodecContext)
+    encoder.width, encoder.height = target, height
+    encoder.pix_fmt = "yuvj420p"  # full-range 4:2:0, what JPEG viewers expect
+    encoder.time_base = Fraction(1, 25)
+    encoder.qmin = encoder.qmax = JPEG_QSCALE
+    small = frame.reformat(width=target, height=height, format="yuvj420p")
+    packets = [*encoder.encode(small), *encoder.encode(None)]
+    data = b"".join(bytes(packet) for packet in packets)
+    if not data.startswith(b"\xff\xd8"):
+        raise ValueError("the MJPEG encoder gave no JPEG")
+    return data
 
 
 class ClipFileWriter:
