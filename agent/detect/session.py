@@ -3,7 +3,13 @@
 On a Pi-class CPU the fastest set-up is a fixed number of intra-op threads
 (one per big core; more threads only add contention), sequential execution
 (detector graphs are chains, so inter-op parallelism buys nothing) and full
-graph optimisation. On a Jetson, TensorRT and CUDA come first when the
+graph optimisation. For a box's memory and its other work: the CPU arena
+stays (without it every large activation is a fresh mapping: 2.4x the CPU
+time per inference in page faults) but the memory pattern goes (it plans one
+block for a whole run on top of the arena: 7 MiB more resident for YOLOv8n at
+320x320, no faster; docs/budget.md), and worker threads sleep rather than
+spin between inferences (a spinning pool burns the CPU that capture and
+uploads need, and a CPU quota's budget). On a Jetson, TensorRT and CUDA come first when the
 installed onnxruntime has them; CPU is always the last resort.
 """
 
@@ -73,6 +79,8 @@ def open_session(path: Path, settings: SessionSettings) -> ort.InferenceSession:
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # errors only: warnings about unused initialisers are noise
+    options.enable_mem_pattern = False
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(
         str(path), sess_options=options, providers=resolve_providers(settings)
     )
