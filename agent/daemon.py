@@ -311,7 +311,10 @@ class Daemon:
         limit = self.config.s3.bandwidth_limit_kbps
         throttle = TokenBucket(limit * 1000 / 8) if limit else None
         return S3ObjectStore(
-            self.config.s3, throttle=throttle, on_progress=lambda sent: self.uploader.tick(sent)
+            self.config.s3,
+            throttle=throttle,
+            on_progress=lambda sent: self.uploader.tick(sent),
+            cache_dir=self.config.device.data_dir / "cache",
         )
 
     def _reload_config(self) -> str:

@@ -106,14 +106,18 @@ class S3ObjectStore:
         *,
         throttle: TokenBucket | None = None,
         on_progress: Callable[[int], None] | None = None,
+        cache_dir: Path | None = None,
     ) -> None:
-        import boto3
+        """``cache_dir``: where botocore's data may be kept in a smaller form
+        (:mod:`agent.sync.botocore_data`); None: botocore's own."""
         from botocore.config import Config
+
+        from agent.sync.botocore_data import compact_session
 
         self.bucket = config.bucket
         self._throttle = throttle
         self._on_progress = on_progress
-        self._client: S3Client = boto3.client(
+        self._client: S3Client = compact_session(cache_dir).client(
             "s3",
             endpoint_url=config.endpoint_url,
             region_name=config.region,

@@ -63,7 +63,7 @@ def build_detection(
         detect, camera_ids, detector, store, capture.service.clip_writer, clock=clock.time
     )
     fetcher = ModelFetcher(
-        S3ObjectStore(config.s3),
+        S3ObjectStore(config.s3, cache_dir=data_dir / "cache"),
         timeout_s=detect.download_timeout_s,
     )
     installer = ModelInstaller(
