@@ -30,6 +30,13 @@ log = logging.getLogger(__name__)
 
 _CORRUPT_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 _BUSY_TIMEOUT_S = 10.0
+# Every thread of the agent that touches the store has its own connection (about
+# eight), each with its own page cache: at 4 MiB each they would grow to 32 MiB as
+# the store fills over the day. 1 MiB each, and SQLite's memory in the whole process
+# held to 12 MiB (soft_heap_limit: caches are trimmed before it is passed). Measured
+# in docs/budget.md; the outbox's hot pages are the partial indexes over unsynced rows.
+CACHE_KIB = 1024
+SOFT_HEAP_LIMIT_BYTES = 12 * 1024 * 1024
 
 
 class StoreOpenError(AgentError, RuntimeError):
@@ -90,7 +97,8 @@ def _pragmas(durability: Durability) -> list[tuple[str, object]]:
         ("busy_timeout", int(_BUSY_TIMEOUT_S * 1000)),
         # Keep the WAL from staying at its high-water mark after a checkpoint.
         ("journal_size_limit", 64 * 1024 * 1024),
-        ("cache_size", -4096),  # KiB
+        ("cache_size", -CACHE_KIB),
+        ("soft_heap_limit", SOFT_HEAP_LIMIT_BYTES),
         ("temp_store", "memory"),
     ]
 
