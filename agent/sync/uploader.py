@@ -25,7 +25,7 @@ from agent.buffer.uploads import PartRecord, UploadJob
 from agent.clock import Clock
 from agent.sync.backoff import Backoff
 from agent.sync.config import S3Config, SyncConfig
-from agent.sync.objectstore import ErrorKind, ObjectStore, ObjectStoreError
+from agent.sync.objectstore import ErrorKind, FilePart, ObjectStore, ObjectStoreError
 
 __all__ = ["ClipUploader", "UploaderStats"]
 
@@ -161,18 +161,18 @@ class ClipUploader:
         with job.path.open("rb") as handle:
             for number in range(1, count + 1):
                 self._between_parts()
-                data = handle.read(part_size)
-                whole.update(data)
+                digest = hashlib.sha256()
+                body = FilePart.measure(handle, (number - 1) * part_size, part_size, whole, digest)
                 if number in confirmed:
                     parts.append(confirmed[number])
                     continue
                 part = self._objects.upload_part(
-                    job.object_key, upload_id, number, data, hashlib.sha256(data).hexdigest()
+                    job.object_key, upload_id, number, body, digest.hexdigest()
                 )
                 self._store.uploads.record_part(job.clip_id, upload_id, part, self._clock.time())
                 parts.append(part)
                 self.stats.parts_uploaded += 1
-                self.stats.bytes_uploaded += len(data)
+                self.stats.bytes_uploaded += body.size
         if whole.hexdigest() != job.sha256:
             self._objects.abort(job.object_key, upload_id)
             self._store.uploads.forget_multipart(job.clip_id)

@@ -21,7 +21,7 @@ from agent.buffer.store import LocalStore, StoreIdentity
 from agent.buffer.uploads import PartRecord
 from agent.clock import SystemClock
 from agent.config import AgentConfig
-from agent.sync.objectstore import S3ObjectStore
+from agent.sync.objectstore import FilePart, S3ObjectStore
 from agent.sync.uploader import ClipUploader
 from sideline.services.mosquitto import MosquittoBroker
 from sideline.services.seaweed import SeaweedS3
@@ -41,7 +41,7 @@ class CountingStore(S3ObjectStore):
     parts_sent = 0
 
     def upload_part(
-        self, key: str, upload_id: str, part_number: int, body: bytes, sha256: str
+        self, key: str, upload_id: str, part_number: int, body: FilePart, sha256: str
     ) -> PartRecord:
         self.parts_sent += 1
         return super().upload_part(key, upload_id, part_number, body, sha256)

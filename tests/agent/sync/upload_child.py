@@ -16,7 +16,7 @@ from agent.buffer.store import StoreIdentity
 from agent.buffer.uploads import PartRecord
 from agent.clock import SystemClock
 from agent.config import AgentConfig
-from agent.sync.objectstore import S3ObjectStore
+from agent.sync.objectstore import FilePart, S3ObjectStore
 from agent.sync.throttle import TokenBucket
 from agent.sync.uploader import ClipUploader
 from tests.agent.buffer.conftest import open_store
@@ -28,7 +28,7 @@ class LoggingStore(S3ObjectStore):
         self._part_log = part_log.open("a", buffering=1)
 
     def upload_part(
-        self, key: str, upload_id: str, part_number: int, body: bytes, sha256: str
+        self, key: str, upload_id: str, part_number: int, body: FilePart, sha256: str
     ) -> PartRecord:
         self._part_log.write(f"start {part_number}\n")
         part = super().upload_part(key, upload_id, part_number, body, sha256)
