@@ -1,4 +1,4 @@
-"""The agent's object store (S3): the seam and its one boto3 implementation.
+"""The agent's object store (S3): the seam and its one botocore implementation.
 
 The clip uploader writes through it, and the model installer reads a model
 named by the cloud through it (:meth:`S3ObjectStore.open_read`), both with the
@@ -178,7 +178,7 @@ class S3ObjectStore:
         self.bucket = config.bucket
         self._throttle = throttle
         self._on_progress = on_progress
-        self._client: S3Client = compact_session(cache_dir).client(
+        self._client: S3Client = compact_session(cache_dir).create_client(
             "s3",
             endpoint_url=config.endpoint_url,
             region_name=config.region,

@@ -1,4 +1,4 @@
-"""Upload bandwidth cap: a token bucket applied where boto3 reads the request body.
+"""Upload bandwidth cap: a token bucket applied where botocore reads the request body.
 
 botocore reads the body in small blocks as it sends; each block waits for its
 tokens, so the cap holds on the wire rather than per part (a part sent at full

@@ -51,9 +51,9 @@ class CountingStore(S3ObjectStore):
 def uploading(
     store: LocalStore, config: AgentConfig, objects: S3ObjectStore | None = None
 ) -> Iterator[ClipUploader]:
-    uploader = ClipUploader(
-        store, objects or S3ObjectStore(config.s3), config.s3, config.sync, clock=SystemClock()
-    )
+    # The agent's own client: botocore with the box's compact data (S3's operations only).
+    objects = objects or S3ObjectStore(config.s3, cache_dir=config.device.data_dir / "cache")
+    uploader = ClipUploader(store, objects, config.s3, config.sync, clock=SystemClock())
     thread = threading.Thread(target=uploader.run, daemon=True)
     thread.start()
     try:
@@ -107,7 +107,7 @@ def test_a_large_clip_goes_up_in_parts_and_completes_whole(
     store = open_store(tmp_path / "buffer.db", identity(config))
     clip = make_clip(tmp_path / "clips", size=12 * MiB, thumbnail=False)
     store.add_clip(clip)
-    objects = CountingStore(config.s3)
+    objects = CountingStore(config.s3, cache_dir=config.device.data_dir / "cache")
     with uploading(store, config, objects):
         wait_until(lambda: clip_state(store, clip.id)[0] == SyncState.UPLOADED, what="the upload")
     assert objects.parts_sent == 3
@@ -143,7 +143,7 @@ def test_killed_mid_upload_it_resumes_and_sends_at_most_one_part_again(
     store = open_store(tmp_path / "data" / "buffer.db", identity(config))
     recorded = store.tables.parts.select().count()
     assert 2 <= recorded < 4
-    objects = CountingStore(config.s3)
+    objects = CountingStore(config.s3, cache_dir=config.device.data_dir / "cache")
     with uploading(store, config, objects):
         wait_until(lambda: clip_state(store, clip.id)[0] == SyncState.UPLOADED, what="the resume")
     # Every part not recorded went up again; of those, at most one had reached S3 before.
