@@ -19,13 +19,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
+from typing import BinaryIO
 
 from agent.buffer.store import LocalStore
 from agent.clock import Clock
 from agent.config import AgentConfig
 from agent.detect.detector import Detector
 from agent.detect.errors import ModelError
-from agent.detect.fetch import ModelFetcher
+from agent.detect.fetch import ModelFetcher, ObjectSource
 from agent.detect.install import ModelInstaller
 from agent.detect.loader import open_detector, session_settings
 from agent.detect.worker import DetectionWorker
@@ -33,7 +35,7 @@ from agent.sync.objectstore import S3ObjectStore
 from agent.wiring.capture import CapturePart
 from protocol import DesiredState, DetectionHealth, ModelRef
 
-__all__ = ["DetectionPart", "ModelUpdater", "build_detection"]
+__all__ = ["DetectionPart", "LazyObjectSource", "ModelUpdater", "build_detection"]
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +65,9 @@ def build_detection(
         detect, camera_ids, detector, store, capture.service.clip_writer, clock=clock.time
     )
     fetcher = ModelFetcher(
-        S3ObjectStore(config.s3, cache_dir=data_dir / "cache"),
+        LazyObjectSource(
+            config.s3.bucket, lambda: S3ObjectStore(config.s3, cache_dir=data_dir / "cache")
+        ),
         timeout_s=detect.download_timeout_s,
     )
     installer = ModelInstaller(
@@ -76,6 +80,21 @@ def build_detection(
         clock=clock.time,
     )
     return DetectionPart(config, worker, ModelUpdater(installer), capture)
+
+
+class LazyObjectSource:
+    """The object store, made when the first model is downloaded: models change rarely,
+    and an S3 client costs the box ~3 MiB to keep (docs/budget.md)."""
+
+    def __init__(self, bucket: str, make: Callable[[], ObjectSource]) -> None:
+        self.bucket = bucket
+        self._make = make
+        self._source: ObjectSource | None = None
+
+    def open_read(self, key: str) -> tuple[int, BinaryIO]:
+        if self._source is None:
+            self._source = self._make()
+        return self._source.open_read(key)
 
 
 class ModelUpdater:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import functools
 import http.server
+import io
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 from pydantic import SecretStr
@@ -20,6 +22,7 @@ from agent.detect.worker import DetectionWorker
 from agent.interfaces.frames import Frame
 from agent.sync.config import S3Config
 from agent.sync.objectstore import S3ObjectStore
+from agent.wiring.detection import LazyObjectSource
 from protocol import ModelRef
 from sideline.services.seaweed import SeaweedS3
 from tests.agent.detect.conftest import CLASSES, open_detector, read_manifest, running
@@ -310,3 +313,23 @@ def test_pruning_old_downloads_spares_a_model_the_user_put_there(
         ["our-own.onnx", f"{shas[1]}.onnx", f"{shas[2]}.onnx"]
     )
     assert own.with_suffix(".json").is_file() and not (models / f"{shas[0]}.json").exists()
+
+
+def test_the_wired_object_source_is_made_when_the_first_model_is_read() -> None:
+    made: list[str] = []
+
+    class Source:
+        bucket = "sideline-clips"
+
+        def open_read(self, key: str) -> tuple[int, BinaryIO]:
+            return 3, io.BytesIO(b"abc")
+
+    def make() -> Source:
+        made.append("made")
+        return Source()
+
+    lazy = LazyObjectSource("sideline-clips", make)
+    assert made == [] and lazy.bucket == "sideline-clips"
+    assert lazy.open_read("org/dev/models/m.onnx")[0] == 3
+    lazy.open_read("org/dev/models/n.onnx")
+    assert made == ["made"]
