@@ -92,7 +92,7 @@ def source_available(requirement: str, dest: Path) -> bool:
     """PyPI has a source distribution of ``requirement`` (so the Pi can build it)."""
     command = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check"]
     command += ["--no-deps", "--no-binary=:all:", "--dest", str(dest)]
-    return subprocess.run(command + [requirement], capture_output=True, text=True).returncode == 0
+    return subprocess.run([*command, requirement], capture_output=True, text=True).returncode == 0
 
 
 def wheel_rows(dest: Path) -> list[tuple[str, str, str]]:
