@@ -78,7 +78,7 @@ class _Net:
     def c2f(self, x: str, c_in: int, c_out: int, n: int, shortcut: bool) -> str:
         c = c_out // 2
         y = self.conv(x, c_in, 2 * c)
-        a, b = self.g.op("Split", y, self.g.const([c, c], np.int64), axis=1, outputs=2)
+        a, b = self.g.ops("Split", y, self.g.const([c, c], np.int64), axis=1, outputs=2)
         parts = [a, b]
         for _ in range(n):
             z = self.conv(self.conv(parts[-1], c, c, 3), c, c, 3)
@@ -130,7 +130,7 @@ def build_yolov8n(size: int = 320) -> tuple[onnx.ModelProto, int]:
         both = g.op("Concat", box, cls, axis=1)
         levels.append(g.op("Reshape", both, g.const([1, 4 * REG_MAX + CLASS_COUNT, -1], np.int64)))
     table = g.op("Concat", *levels, axis=2)
-    box, cls = g.op(
+    box, cls = g.ops(
         "Split", table, g.const([4 * REG_MAX, CLASS_COUNT], np.int64), axis=1, outputs=2
     )
     # DFL: the expectation of a softmax over REG_MAX bins, per side (left, top, right, bottom).
@@ -146,7 +146,7 @@ def build_yolov8n(size: int = 320) -> tuple[onnx.ModelProto, int]:
         strides.append(np.full(cells * cells, stride))
     anchor = g.const(np.concatenate(anchors, axis=1)[None].astype(np.float32))
     stride_row = g.const(np.concatenate(strides)[None, None].astype(np.float32))
-    lt, rb = g.op("Split", dist, g.const([2, 2], np.int64), axis=1, outputs=2)
+    lt, rb = g.ops("Split", dist, g.const([2, 2], np.int64), axis=1, outputs=2)
     top_left, bottom_right = g.op("Sub", anchor, lt), g.op("Add", anchor, rb)
     centre = g.op("Div", g.op("Add", top_left, bottom_right), g.const(2.0))
     extent = g.op("Sub", bottom_right, top_left)
