@@ -68,6 +68,7 @@ class BoxOptions:
     detect_fps: float = 5.0
     detect_threads: int | None = None  # None: the config's default
     recording: bool = False
+    segment_seconds: float = 10.0
     cpu_cgroup: Path | None = None  # the agent is started inside this cgroup (cgroup.procs)
     extra: str = ""  # more TOML appended to the agent's config
     env: dict[str, str] = field(default_factory=dict)
@@ -94,7 +95,8 @@ class BoxStack(Demo):
             f'[[cameras]]\nid = "main"\n{box.camera}',
             f"[clips]\npre_seconds = {box.pre_seconds}\npost_seconds = {box.post_seconds}\n"
             f"max_pre_seconds = {max(30.0, box.pre_seconds)}\nring_seconds = {box.ring_seconds}",
-            f"[recording]\nenabled = {'true' if box.recording else 'false'}",
+            f"[recording]\nenabled = {'true' if box.recording else 'false'}\n"
+            f"segment_seconds = {box.segment_seconds}",
         ]
         if box.detect_model is not None:
             detect = (
