@@ -30,6 +30,7 @@ from cloud.models.records import Clip, DetectionEventRecord, Log
 from cloud.models.scheduling import (
     AvailabilityOverride,
     Booking,
+    CalendarFeed,
     HostBusy,
     HostSchedule,
     MeetingSlot,
@@ -54,6 +55,7 @@ __all__ = [
     "Booking",
     "BookingStatus",
     "BusyKind",
+    "CalendarFeed",
     "Camera",
     "Clip",
     "ClipStatus",
@@ -134,5 +136,6 @@ ALL_MODELS: list[type[BaseModel]] = [
     OutboxMessage,
     OutboxAttempt,
     WebhookSubscription,
+    CalendarFeed,
 ]
 """Every table, in an order where each comes after the tables it references."""

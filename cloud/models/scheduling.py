@@ -37,6 +37,7 @@ __all__ = [
     "HOST_BUSY_CONSTRAINT",
     "AvailabilityOverride",
     "Booking",
+    "CalendarFeed",
     "HostBusy",
     "HostSchedule",
     "MeetingSlot",
@@ -311,3 +312,28 @@ def host_busy_constraint_ddl(database: Database | Any) -> list[str]:
         f"CREATE TRIGGER IF NOT EXISTS {HOST_BUSY_CONSTRAINT}_update BEFORE UPDATE OF "
         f"host_id, starts_at, ends_at ON host_busy WHEN EXISTS ({overlap}) BEGIN {fail}; END",
     ]
+
+
+class CalendarFeed(BaseModel):
+    """A secret ``.ics`` URL showing a host's or a team's schedule (one of the two).
+
+    Only the SHA-256 of the token is stored; the URL is shown once."""
+
+    id = new_uuid_pk()
+    org = ForeignKeyField(Organisation, on_delete="CASCADE", index=False)
+    org_id: UUID
+    host = ForeignKeyField(User, null=True, on_delete="CASCADE", index=False)
+    host_id: UUID | None
+    team = ForeignKeyField(Team, null=True, on_delete="CASCADE", index=False)
+    team_id: UUID | None
+    name = TextField()
+    token_hash = CharField(max_length=64, unique=True)
+    token_prefix = CharField(max_length=16)
+    created_by = ForeignKeyField(User, null=True, on_delete="SET NULL", index=False)
+    created_by_id: UUID | None
+    created_at = UtcDateTimeField(default=utc_now)
+    revoked_at = UtcDateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("org", "created_at"), False),)
+        constraints = [Check("(host_id IS NULL) != (team_id IS NULL)")]

@@ -13,6 +13,7 @@ from cloud.api.routes import (
     account,
     availability,
     bookings,
+    calendar_feeds,
     clips,
     commands,
     forms,
@@ -51,6 +52,7 @@ ORDER = (
     members,
     tokens,
     webhooks,
+    calendar_feeds,
 )
 for module in ORDER:
     org_router.include_router(module.router)
@@ -58,6 +60,7 @@ for module in ORDER:
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(account.router)
 api_router.include_router(guest.router)  # signed links: no token, no organisation in the path
+api_router.include_router(calendar_feeds.public)  # the .ics: its secret URL is its key
 # The organisation's own routes have an empty path, so they take the prefix here.
 api_router.include_router(orgs.router, prefix=_ORG_PREFIX, dependencies=[Depends(org_scope)])
 api_router.include_router(org_router)

@@ -220,6 +220,11 @@ ROUTES: dict[tuple[str, str], Case] = {
     ("GET", W + "/deliveries"): Case(Role.ADMIN),
     ("GET", W + "/deliveries/{delivery_id}"): Case(Role.ADMIN),
     ("POST", W + "/deliveries/{delivery_id}/replay"): Case(Role.ADMIN),
+    ("GET", "/api/v1/orgs/{org}/calendar-feeds"): Case(Role.COACH),
+    ("POST", "/api/v1/orgs/{org}/calendar-feeds"): Case(
+        Role.COACH, lambda w: {"team_id": str(w.team.id)}
+    ),
+    ("DELETE", "/api/v1/orgs/{org}/calendar-feeds/{feed_id}"): Case(Role.COACH),
 }
 PUBLIC = {
     ("GET", "/api/v1/health"),
@@ -228,6 +233,8 @@ PUBLIC = {
     ("POST", "/api/v1/guest/bookings/{token}/cancel"),
     ("GET", "/api/v1/guest/bookings/{token}/times"),
     ("POST", "/api/v1/guest/bookings/{token}/reschedule"),
+    # A calendar feed's secret URL (tests/cloud/api/test_calendar_feeds.py).
+    ("GET", "/api/v1/calendar/{token}.ics"),
 }
 
 
@@ -271,6 +278,7 @@ def _values(world: World) -> dict[str, str]:
         "booking_id": world.booking.id if world.booking else "",
         "webhook_id": world.webhook.id if world.webhook else "",
         "delivery_id": world.delivery.id if world.delivery else "",
+        "feed_id": world.feed.id if world.feed else "",
         "host_id": world.user_ids[Role.COACH],
     }
     return {key: str(value) for key, value in values.items()}

@@ -20,6 +20,7 @@ from cloud.api.services.accounts import (
 from cloud.models import (
     AvailabilityOverride,
     Booking,
+    CalendarFeed,
     Clip,
     ClipStatus,
     Command,
@@ -125,6 +126,7 @@ class World:
     booking: Booking | None = None  # the guest's, with the coach
     webhook: WebhookSubscription | None = None  # subscribed to booking.created
     delivery: OutboxMessage | None = None  # the booking's, to it
+    feed: CalendarFeed | None = None  # the team's calendar feed, made by the coach
 
     @property
     def slug(self) -> str:
@@ -153,6 +155,7 @@ class World:
                     self.booking,
                     self.webhook,
                     self.delivery,
+                    self.feed,
                 )
                 if thing is not None
             ),
@@ -278,6 +281,18 @@ def build_world(db: Database, slug: str, *, scheduling: bool = False) -> World:
     delivery = (
         OutboxMessage.get_or_none(OutboxMessage.target == str(webhook.id)) if webhook else None
     )
+    feed = (
+        CalendarFeed.create(
+            org=org,
+            team=team,
+            name="Team calendar",
+            token_hash=f"{slug:0<64}"[:64],
+            token_prefix="cal_test",
+            created_by=user_ids[Role.COACH],
+        )
+        if scheduling
+        else None
+    )
     return World(
         org=org,
         tokens=tokens,
@@ -301,6 +316,7 @@ def build_world(db: Database, slug: str, *, scheduling: bool = False) -> World:
         booking=booking,
         webhook=webhook,
         delivery=delivery,
+        feed=feed,
     )
 
 
