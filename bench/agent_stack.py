@@ -26,7 +26,7 @@ if str(ROOT) not in sys.path:
 
 import psutil  # noqa: E402
 
-from sideline.demo import Demo, DemoOptions, _request  # noqa: E402
+from sideline.demo import Demo, DemoOptions, request_json  # noqa: E402
 from sideline.services.process import ManagedProcess, free_port  # noqa: E402
 
 __all__ = [
@@ -158,7 +158,7 @@ class BoxStack(Demo):
 def call(url: str, token: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
     """GET (or POST ``body``) with the bearer token, as the demo itself calls its parts."""
     headers = {"Authorization": f"Bearer {token}"}
-    return _request("GET" if body is None else "POST", url, headers=headers, body=body)
+    return request_json("GET" if body is None else "POST", url, headers=headers, body=body)
 
 
 def ready_clips(stack: BoxStack, expected: int, timeout_s: float = 180.0) -> int:

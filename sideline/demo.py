@@ -35,7 +35,7 @@ from sideline.services.mosquitto import MosquittoBroker
 from sideline.services.process import ManagedProcess, ServiceError, free_port
 from sideline.services.seaweed import SeaweedS3
 
-__all__ = ["Demo", "DemoOptions", "DemoState"]
+__all__ = ["Demo", "DemoOptions", "DemoState", "request_json"]
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,9 @@ class Demo:
 
     # -- lifetime ----------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, *, live_session: bool = True, agent: bool = True) -> None:
+        """Everything; without ``live_session`` no session is started for the box, and
+        without ``agent`` the box is left off (:meth:`start_agent` starts it later)."""
         self.root.mkdir(parents=True, exist_ok=True)
         self.state = DemoState.load_or_create(self.state_path)
         self.state.save(self.state_path)
@@ -125,7 +127,13 @@ class Demo:
             timeout_s=60,
             what="the API answering",
         )
-        self._ensure_live_session()
+        if live_session:
+            self._ensure_live_session()
+        if agent:
+            self.start_agent()
+
+    def start_agent(self) -> None:
+        """The box; returns once its camera streams (a press then makes a clip)."""
         agent = self._spawn("agent", "agent", "run", "--config", str(self._write_agent_config()))
         agent.wait_until(self._camera_streaming, timeout_s=90, what="the box's camera streaming")
 
@@ -245,16 +253,16 @@ class Demo:
         headers = {"Authorization": f"Bearer {state.api_token}"}
         sessions = f"{self.api_url}/api/v1/orgs/{ORG}/sessions"
         if state.session_id is not None:
-            current = _request("GET", f"{sessions}/{state.session_id}", headers=headers)
+            current = request_json("GET", f"{sessions}/{state.session_id}", headers=headers)
             if current.get("status") == "live":
                 return
-        created = _request(
+        created = request_json(
             "POST",
             sessions,
             headers=headers,
             body={"title": "Demo practice", "type": "practice", "devices": [{"device_id": DEVICE}]},
         )
-        _request("POST", f"{sessions}/{created['id']}/start", headers=headers, body={})
+        request_json("POST", f"{sessions}/{created['id']}/start", headers=headers, body={})
         state.session_id = created["id"]
         state.save(self.state_path)
 
@@ -357,7 +365,7 @@ post_seconds = {options.post_seconds}"""
         """The box answers on its LAN and its camera delivers video: a press now makes a clip."""
         headers = {"Authorization": f"Bearer {self._state().lan_token}"}
         try:
-            status = _request("GET", self.lan_url + "/v1/status", headers=headers)
+            status = request_json("GET", self.lan_url + "/v1/status", headers=headers)
         except (OSError, ServiceError):
             return False
         cameras = status.get("cameras") or []
@@ -372,9 +380,10 @@ post_seconds = {options.post_seconds}"""
             return False
 
 
-def _request(
+def request_json(
     method: str, url: str, *, headers: dict[str, str], body: dict[str, Any] | None = None
 ) -> dict[str, Any]:
+    """One JSON request to the demo's API or box (loopback); ServiceError on an error status."""
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method)  # loopback
     for key, value in {**headers, "Content-Type": "application/json"}.items():

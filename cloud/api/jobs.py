@@ -1,6 +1,8 @@
 """The background work the API process runs in threads (docs/scheduling.md#jobs).
 
-:class:`SchedulingJobs`: each round extends open-ended series to the horizon.
+:class:`SchedulingJobs`: each round extends open-ended series to the horizon,
+starts the ``auto_start`` sessions whose time has come (their devices' retained
+desired state then names the session) and ends them after their duration.
 :func:`outbox_worker`: the outbox's worker with every handler the cloud has
 (webhooks), polling every second and woken after a commit. Both are safe in
 several processes at once (rows are locked or leased while they change), so
@@ -13,20 +15,29 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from peewee import Database
 
 from cloud.api.config import SchedulingConfig
 from cloud.api.services import series as series_service
+from cloud.api.services.lifecycle import Action, apply_transition
 from cloud.devices.control import DeviceControl
-from cloud.models import utc_now
+from cloud.errors import Conflict
+from cloud.models import Session, SessionStatus, utc_now
 from cloud.outbox import OutboxWorker
 from cloud.webhooks import WEBHOOK, WebhookSender
 
 __all__ = ["JobReport", "SchedulingJobs", "outbox_worker"]
 
 log = logging.getLogger(__name__)
+
+_LONGEST = timedelta(days=7)  # the longest a session lasts (duration_minutes' bound)
+
+
+def _end_of(session: Session) -> datetime:
+    end: datetime = session.scheduled_at + timedelta(minutes=session.duration_minutes or 60)
+    return end
 
 
 @dataclass(frozen=True)
@@ -35,10 +46,12 @@ class JobReport:
 
     extended_series: int = 0
     occurrences_written: int = 0
+    started: int = 0
+    ended: int = 0
 
     @property
     def anything(self) -> bool:
-        return bool(self.extended_series or self.occurrences_written)
+        return bool(self.extended_series or self.occurrences_written or self.started or self.ended)
 
 
 def outbox_worker(database: Database, *, poll_s: float = 1.0) -> OutboxWorker:
@@ -75,7 +88,58 @@ class SchedulingJobs:
                 continue
             extended += 1
             written += count
-        return JobReport(extended_series=extended, occurrences_written=written)
+        started, ended = self._run_the_clock(now)
+        return JobReport(
+            extended_series=extended, occurrences_written=written, started=started, ended=ended
+        )
+
+    def _run_the_clock(self, now: datetime) -> tuple[int, int]:
+        """Start the auto-start sessions whose window is open, end those whose is over.
+
+        A session whose whole window passed while nothing ran (the API was down) is
+        not started afterwards: it stays scheduled, for a person to decide."""
+        if self.control is None:
+            return 0, 0
+        started = ended = 0
+        due = Session.select().where(
+            (Session.status == SessionStatus.SCHEDULED)
+            & Session.auto_start
+            & Session.deleted_at.is_null()
+            & (Session.scheduled_at <= now)
+            & (Session.scheduled_at > now - _LONGEST)
+        )
+        for session in due:
+            if _end_of(session) <= now:
+                continue
+            started += self._move(session, Action.START)
+        running = Session.select().where(
+            (Session.status == SessionStatus.LIVE)
+            & Session.auto_start
+            & Session.deleted_at.is_null()
+            & (Session.scheduled_at <= now)
+        )
+        for session in running:
+            if _end_of(session) <= now:
+                ended += self._move(session, Action.END)
+        return started, ended
+
+    def _move(self, session: Session, action: Action) -> int:
+        assert self.control is not None
+        try:
+            apply_transition(
+                self.database,
+                org_id=session.org_id,
+                by_user=None,
+                session=session,
+                action=action,
+                control=self.control,
+                reason="by the schedule",
+            )
+        except Conflict as exc:  # e.g. a device still records another live session
+            log.warning("session %s: %s by the schedule refused: %s", session.id, action, exc)
+            return 0
+        log.info("session %s: %s by the schedule", session.id, action.value)
+        return 1
 
     def run(self) -> None:
         """Rounds every ``jobs_interval_s`` until :meth:`stop`."""

@@ -124,9 +124,12 @@ def jobs(
     from peewee import OperationalError
 
     from cloud.api.jobs import SchedulingJobs, outbox_worker
+    from cloud.api.runtime import BrokerConnector
     from cloud.config import load_cloud_config
     from cloud.db import DatabaseUrlError
+    from cloud.devices.control import DeviceControl
     from cloud.migrations import SchemaBehind, SchemaTooNew, open_current_database
+    from cloud.mqtt import CloudMqttClient, cloud_client_id
     from sideline.logs import configure_logging
 
     with user_errors():
@@ -134,11 +137,21 @@ def jobs(
     configure_logging(loaded.log_level)
     with user_errors(DatabaseUrlError, SchemaBehind, SchemaTooNew, OperationalError):
         database = open_current_database(database_url or loaded.database_url)
-        runner = SchedulingJobs(database, settings=loaded.api.scheduling)
+        # Auto-start sessions tell their devices through the broker, as the API does.
+        client = CloudMqttClient(loaded.mqtt, client_id=cloud_client_id(loaded.mqtt, "jobs"))
+        connector = BrokerConnector(client)
+        connector.start()
+        control = DeviceControl(
+            client,
+            prefix=loaded.mqtt.prefix,
+            publish_timeout_s=loaded.api.control.publish_wait_s,
+        )
+        runner = SchedulingJobs(database, settings=loaded.api.scheduling, control=control)
         sender = outbox_worker(database)
         if once:
             typer.echo(str(runner.run_once()))
             typer.echo(f"outbox: {sender.run_once()} messages tried")
+            connector.stop()
             return
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -148,6 +161,7 @@ def jobs(
         stop.wait()
         sender.stop()
         runner.stop()
+        connector.stop()
 
 
 def _register_account_admin() -> None:

@@ -82,6 +82,8 @@ class SessionBase(Input):
     def _priced(self) -> SessionBase:
         if not self.is_free and (self.price_minor is None or self.currency is None):
             raise ValueError("a paid session (is_free=false) needs price_minor and currency")
+        if self.auto_start and (self.scheduled_at is None or self.duration_minutes is None):
+            raise ValueError("auto_start needs scheduled_at and duration_minutes")
         return self
 
 

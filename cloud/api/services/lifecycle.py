@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from uuid import UUID
 
 from peewee import Database
 
@@ -37,7 +38,7 @@ from cloud.scheduling.busy import release_session
 from cloud.webhooks import EventType, emit
 from cloud.webhooks.payloads import session_data
 
-__all__ = ["Action", "TransitionOutcome", "transition"]
+__all__ = ["Action", "TransitionOutcome", "apply_transition", "transition"]
 
 S = SessionStatus
 
@@ -79,6 +80,29 @@ def transition(
     control: DeviceControl,
     reason: str | None = None,
 ) -> TransitionOutcome:
+    """A person's transition (scope's user, within scope's organisation)."""
+    return apply_transition(
+        db,
+        org_id=scope.org_id,
+        by_user=scope.user_id,
+        session=session,
+        action=action,
+        control=control,
+        reason=reason,
+    )
+
+
+def apply_transition(
+    db: Database,
+    *,
+    org_id: UUID,
+    by_user: UUID | None,
+    session: Session,
+    action: Action,
+    control: DeviceControl,
+    reason: str | None = None,
+) -> TransitionOutcome:
+    """The transition itself; ``by_user`` None is the schedule (auto-start sessions)."""
     sources, target = ALLOWED[action]
     now = utc_now()
     changes: dict[str, object] = {"status": target, "updated_at": now}
@@ -93,9 +117,7 @@ def transition(
         # Lock the row (SQLite: the IMMEDIATE transaction already holds the write
         # lock), so the status read here is the one the update replaces.
         query = Session.select(Session.status, Session.scheduled_at).where(
-            (Session.id == session.id)
-            & (Session.org == scope.org_id)
-            & Session.deleted_at.is_null()
+            (Session.id == session.id) & (Session.org == org_id) & Session.deleted_at.is_null()
         )
         current = (query.for_update() if is_postgres(db) else query).first()
         if current is None:
@@ -120,21 +142,21 @@ def transition(
             from_status=previous,
             to_status=target,
             occurred_at=now,
-            by_user=scope.user_id,
+            by_user=by_user,
             reason=reason,
         )
         if target is S.CANCELLED:
             release_session(session.id)  # the host's time is free again
         event = _EVENTS.get(action)
         if event is not None:
-            emit(scope.org_id, event, session_data(reload_session(session)))
+            emit(org_id, event, session_data(reload_session(session)))
     wake()
     updated = reload_session(session)
     outcomes: list[DesiredStateRecord] = []
     if action is Action.START:
-        outcomes = control.set_active_session(updated, updated_by=scope.user_id)
+        outcomes = control.set_active_session(updated, updated_by=by_user)
     elif previous is S.LIVE:  # ended or cancelled while live
-        outcomes = control.clear_active_session(updated, updated_by=scope.user_id)
+        outcomes = control.clear_active_session(updated, updated_by=by_user)
     return TransitionOutcome(updated, outcomes)
 
 

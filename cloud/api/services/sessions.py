@@ -413,6 +413,13 @@ def update_session(
         merged_currency = changes.get("currency", current.currency)
         if not merged_free and (merged_price is None or merged_currency is None):
             raise Conflict("a paid session needs price_minor and currency", code="price_missing")
+        auto = changes.get("auto_start", current.auto_start)
+        scheduled = changes.get("scheduled_at", current.scheduled_at)
+        minutes = changes.get("duration_minutes", current.duration_minutes)
+        if auto and (scheduled is None or minutes is None):
+            raise Conflict(
+                "auto_start needs scheduled_at and duration_minutes", code="not_schedulable"
+            )
         capacity = changes.get("max_participants", current.max_participants)
         if capacity is not None and capacity < current.participant_count:
             raise Conflict(
