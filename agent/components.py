@@ -12,12 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Protocol
-from uuid import UUID
 
-from agent.interfaces.triggers import ClipTrigger
-from protocol import CameraHealth, DesiredState, DetectionHealth, Trigger
+from agent.interfaces.triggers import ClipTrigger, RangeClipper, RangeClipRequest
+from protocol import CameraHealth, DesiredState, DetectionHealth
 
 __all__ = [
     "AgentParts",
@@ -54,23 +52,6 @@ DetectionHealthProvider = Callable[[], Sequence[DetectionHealth]]
 DesiredStateListener = Callable[[DesiredState], None]
 """Called with the current desired state at start-up and on every newer revision. Must
 return quickly (it runs on the sync control thread)."""
-
-
-@dataclass(frozen=True, slots=True)
-class RangeClipRequest:
-    """Clip ``[start, end]`` out of the continuous recording still on disk."""
-
-    trigger: Trigger  # source "cloud", the command id, who asked, note
-    start: datetime
-    end: datetime
-    camera_id: str | None = None  # None: every camera
-    session_id: UUID | None = None
-
-
-class RangeClipper(Protocol):
-    def clip_range(self, request: RangeClipRequest) -> list[UUID]:
-        """Return the new clip ids at once; raise TriggerRejected when it cannot be done."""
-        ...
 
 
 class RecordingControl(Protocol):

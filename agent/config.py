@@ -80,6 +80,25 @@ class AgentConfig(FileSettings):
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
             raise ValueError(f"camera ids must be unique; repeated: {', '.join(duplicates)}")
+        for button in self.triggers.all_buttons:
+            tag = button.tag
+            if tag is None:
+                continue
+            if tag.camera_id is not None and tag.camera_id not in ids:
+                raise ValueError(
+                    f"button {button.pin}: tag camera {tag.camera_id!r} is not configured "
+                    f"(cameras: {', '.join(ids)})"
+                )
+            if tag.lag_s > self.clips.max_post_seconds:
+                raise ValueError(
+                    f"button {button.pin}: tag lag_s {tag.lag_s:g} is above "
+                    f"clips.max_post_seconds ({self.clips.max_post_seconds:g})"
+                )
+            if tag.lead_s + tag.lag_s > self.recording.max_range_seconds:
+                raise ValueError(
+                    f"button {button.pin}: tag lead_s + lag_s ({tag.lead_s + tag.lag_s:g} s) is "
+                    f"above recording.max_range_seconds ({self.recording.max_range_seconds:g})"
+                )
         for zone in self.detect.zones:
             if zone.camera_id not in ids:
                 raise ValueError(

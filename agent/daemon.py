@@ -42,7 +42,7 @@ from agent.systemd_notify import SystemdNotifier
 from agent.watchdog import WatchdogFeeder
 from agent.wiring import PartsContext, PartsFactory, build_parts
 from core import __version__
-from protocol import Backlog, CameraSummary, DeviceState, Status, encode, utc_now
+from protocol import Backlog, CameraSummary, ClipLimits, DeviceState, Status, encode, utc_now
 
 __all__ = ["Daemon", "ExitReason"]
 
@@ -207,6 +207,7 @@ class Daemon:
             clock=self.clock,
             agent_version=__version__,
         )
+        self.store.clock_offset_ms = self.heartbeat.clock_offset_ms
         for name, target in (
             ("store-maintenance", self.maintenance.run),
             ("mqtt", self.link.run),
@@ -337,6 +338,7 @@ class Daemon:
             )
             for camera in self.config.cameras
         ]
+        clips = self.config.clips
         return Status(
             org=self.config.device.org,
             device_id=self.config.device.id,
@@ -344,6 +346,12 @@ class Daemon:
             since=utc_now() if since else None,
             agent_version=__version__,
             cameras=cameras,
+            clip_limits=ClipLimits(
+                max_lag_s=clips.max_post_seconds,
+                max_range_s=self.config.recording.max_range_seconds,
+                max_pre_s=clips.max_pre_seconds,
+                max_post_s=clips.max_post_seconds,
+            ),
         )
 
     def _online_status(self) -> bytes:

@@ -52,7 +52,12 @@ class TriggerClip(WireModel):
 
 
 class ClipRange(WireModel):
-    """Clip a past time range from the continuous recording still on disk."""
+    """Clip a time range from the recording on the device (segments on disk and memory).
+
+    The clip shows exactly ``start .. end`` (it is decoded from the keyframe before
+    ``start``, which an MP4 edit list hides). ``end`` may lie ahead, up to the
+    device's ``max_lag_s`` (a tag's lag): the device cuts it once that video exists.
+    """
 
     type: Literal["clip_range"] = "clip_range"
     camera_id: Segment | None = None
@@ -61,11 +66,20 @@ class ClipRange(WireModel):
     note: Note | None = None
     requested_by: Requester | None = None
     session_id: UUID | None = None
+    at: UtcDateTime | None = Field(
+        default=None, description="The moment it is about (a tag's time): the trigger's time."
+    )
+    log_id: UUID | None = Field(default=None, description="The log (tag) the clip is for.")
+    replaces: UUID | None = Field(
+        default=None, description="A re-trim: the clip the new one replaces."
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> ClipRange:
         if self.end <= self.start:
             raise ValueError("end must be after start")
+        if self.at is not None and not self.start <= self.at <= self.end:
+            raise ValueError("at must lie between start and end")
         return self
 
 

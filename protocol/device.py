@@ -18,6 +18,7 @@ __all__ = [
     "CameraHealth",
     "CameraState",
     "CameraSummary",
+    "ClipLimits",
     "ClockHealth",
     "CommandAck",
     "DetectionHealth",
@@ -41,6 +42,15 @@ class CameraSummary(WireModel):
     fps: float | None = Field(default=None, gt=0)
 
 
+class ClipLimits(WireModel):
+    """What the device accepts for a clip it cuts from its recording (``clip_range``)."""
+
+    max_lag_s: float = Field(ge=0, description="How far ahead a range may end.")
+    max_range_s: float = Field(gt=0, description="The longest range.")
+    max_pre_s: float = Field(ge=0, description="The longest pre-roll of a trigger_clip.")
+    max_post_s: float = Field(ge=0, description="The longest post-roll of a trigger_clip.")
+
+
 class Status(Message):
     """Retained on the status channel. The last will carries ``state='offline'``."""
 
@@ -51,6 +61,7 @@ class Status(Message):
     reason: str | None = Field(default=None, max_length=200)
     agent_version: str | None = Field(default=None, max_length=64)
     cameras: list[CameraSummary] = Field(default_factory=list)
+    clip_limits: ClipLimits | None = None
 
 
 class CameraState(StrEnum):
@@ -98,6 +109,12 @@ class CameraHealth(StreamHealth):
         default=None,
         description="The low-resolution stream detection reads (RTSP substream_url); "
         "absent when detection reads the main stream.",
+    )
+    recording: bool | None = Field(default=None, description="Continuous recording is on.")
+    recorded_from: UtcDateTime | None = Field(
+        default=None,
+        description="The oldest video on the device (recorded segments or memory): "
+        "how far back a clip_range can reach now.",
     )
 
 

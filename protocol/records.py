@@ -22,6 +22,7 @@ from protocol.times import UtcDateTime
 __all__ = [
     "ClipBatch",
     "ClipRecord",
+    "ClipWindow",
     "DetectionEvent",
     "DetectionEventKind",
     "EventBatch",
@@ -69,6 +70,13 @@ class LogSource(StrEnum):
     SYSTEM = "system"  # the agent itself (camera lost, disk full, ...)
 
 
+class ClipWindow(WireModel):
+    """A tag's clip: ``[occurred_at - lead_s, occurred_at + lag_s]`` from every camera."""
+
+    lead_s: float = Field(ge=0, le=3600, description="Seconds before the tagged moment.")
+    lag_s: float = Field(ge=0, le=600, description="Seconds after it.")
+
+
 class LogRecord(WireModel):
     id: RecordId
     session_id: UUID | None = Field(
@@ -79,6 +87,11 @@ class LogRecord(WireModel):
     source: LogSource
     type: ShortText = Field(description="Short label, e.g. 'marker', 'camera_lost'.")
     data: JsonData = Field(default_factory=dict)
+    clip: ClipWindow | None = Field(
+        default=None,
+        description="A tag: the device clipped this window from its own cameras (clips "
+        "naming this log's id); the cloud asks the session's other devices for it too.",
+    )
 
 
 class ClipRecord(WireModel):
@@ -102,6 +115,16 @@ class ClipRecord(WireModel):
     width: int = Field(gt=0)
     height: int = Field(gt=0)
     codec: Literal["h264"] = "h264"
+    log_id: UUID | None = Field(
+        default=None, description="The log (a tag) this clip was cut for, if any."
+    )
+    replaces: UUID | None = Field(
+        default=None, description="The clip this one re-trims (the cloud swaps them once verified)."
+    )
+    clock_offset_ms: float | None = Field(
+        default=None,
+        description="The device's clock offset as its heartbeat reports it, when the clip was cut.",
+    )
 
     @model_validator(mode="after")
     def _times_in_order(self) -> ClipRecord:

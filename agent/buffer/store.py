@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
@@ -67,6 +67,9 @@ class LocalStore:
         self._writer_thread: threading.Thread | None = None
         self.retention_due = threading.Event()  # set when a clip arrives: check the quota soon
         self.uploads_due = threading.Event()  # set when a clip arrives: the uploader wakes
+        #: The clock offset the heartbeat last measured (ms), written on each clip record
+        #: so that the cloud can see a box whose clips are misaligned.
+        self.clock_offset_ms: Callable[[], float | None] = lambda: None
         # Set when SQLite reports corruption at run time: the daemon stops (exit 1),
         # systemd restarts it, and the check at start-up quarantines the file.
         self.corrupt = threading.Event()
@@ -244,6 +247,9 @@ class LocalStore:
             frame_count=clip.frame_count,
             width=clip.width,
             height=clip.height,
+            log_id=clip.log_id,
+            replaces=clip.replaces,
+            clock_offset_ms=self.clock_offset_ms(),
         )
         return {
             "id": clip.id,

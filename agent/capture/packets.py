@@ -27,6 +27,7 @@ __all__ = [
     "avcc_to_annexb",
     "ensure_parameter_sets",
     "has_parameter_sets",
+    "is_idr",
     "nal_types",
 ]
 
@@ -104,6 +105,27 @@ def nal_types(data: bytes) -> list[int]:
         types.append(data[index + 3] & 0x1F)
         index = data.find(b"\x00\x00\x01", index + 3)
     return types
+
+
+_NAL_SLICE, _NAL_IDR = 1, 5
+
+
+def is_idr(data: bytes) -> bool:
+    """Whether an Annex B access unit is an IDR picture (its first slice says).
+
+    It stops at the first slice NAL: the units before it (AUD, SPS, PPS, SEI) are short,
+    and a slice's payload is never scanned (start codes cannot occur inside a NAL unit),
+    so this reads a few dozen bytes, not the frame.
+    """
+    index = data.find(b"\x00\x00\x01")
+    while index != -1 and index + 3 < len(data):
+        kind = data[index + 3] & 0x1F
+        if kind == _NAL_IDR:
+            return True
+        if kind == _NAL_SLICE:
+            return False
+        index = data.find(b"\x00\x00\x01", index + 3)
+    return False
 
 
 def has_parameter_sets(data: bytes) -> bool:

@@ -22,12 +22,13 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections.abc import Callable
-from datetime import datetime
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from uuid import UUID
 
 from agent.capture.clips.atomic import RecoveryReport, recover_directory
-from agent.capture.clips.files import ClipFileWriter
+from agent.capture.clips.files import ClipFileWriter, utc_from_seconds
 from agent.capture.clips.writer import ClipWriter, RangeJob
 from agent.capture.config import CameraConfig, RtspCameraConfig
 from agent.capture.frametap import FrameTap
@@ -173,8 +174,15 @@ class CaptureService:
         trigger: Trigger,
         *,
         session_id: UUID | None = None,
+        log_id: UUID | None = None,
+        replaces: UUID | None = None,
     ) -> UUID:
-        """Cut a clip after the fact from recorded segments (and the ring); returns its id at once."""
+        """Cut ``[start, end]`` from recorded segments and the ring; returns the clip id at once.
+
+        The clip shows exactly the range (an edit list hides the frames from the keyframe
+        before ``start``). ``end`` may lie up to ``clips.max_post_seconds`` ahead (a tag's
+        lag): the ring is then followed until that frame arrives.
+        """
         if camera_id not in self._cameras:
             raise TriggerRejected(f"camera {camera_id}: no such camera on this box")
         begin, finish = start.timestamp(), end.timestamp()
@@ -185,16 +193,44 @@ class CaptureService:
             raise TriggerRejected(
                 f"camera {camera_id}: range of {finish - begin:.0f} s is longer than the {longest:.0f} s allowed"
             )
-        covered = self._covered_from(camera_id)
-        # "Up to now" arrives a moment ahead of the newest frame (encoder and network latency).
-        newest = (self.rings[camera_id].newest_time or 0) + _RANGE_END_SLACK_S
-        if covered is None or begin < covered or finish > newest:
+        ring = self.rings[camera_id]
+        newest = ring.newest_time
+        if newest is None and not self.recorder.segments(camera_id):
             raise TriggerRejected(
-                f"camera {camera_id}: {start.isoformat()}..{end.isoformat()} is not on this box "
-                "(recorded segments and memory cover "
-                + (f"from {datetime.fromtimestamp(covered).isoformat()}" if covered else "nothing")
-                + "); is continuous recording on?"
+                f"camera {camera_id}: no video on this box yet (camera starting, reconnecting "
+                "or offline)"
             )
+        now = max(time.time(), newest or 0.0)
+        ahead = self.config.clips.max_post_seconds
+        if finish > now + ahead + _RANGE_END_SLACK_S:
+            raise TriggerRejected(
+                f"camera {camera_id}: the range ends {finish - now:.0f} s from now; at most "
+                f"{ahead:.0f} s ahead (clips.max_post_seconds)"
+            )
+        covered = self._covered_from(camera_id)
+        if covered is None or begin < covered:
+            raise TriggerRejected(
+                f"camera {camera_id}: {start.isoformat()}..{end.isoformat()} is no longer on this "
+                "box (recorded segments and memory cover "
+                + (
+                    f"from {datetime.fromtimestamp(covered, UTC).isoformat()}"
+                    if covered
+                    else "nothing"
+                )
+                + ("" if self.recorder.is_enabled(camera_id) else "; continuous recording is off")
+                + ")"
+            )
+        # A range whose end has not been filmed yet ("up to now" arrives a moment ahead of
+        # the newest frame; a tag's lag lies seconds ahead) follows the ring until it is.
+        follow_from: float | None = None
+        if newest is None:  # offline now: what it recorded before can still be cut
+            if finish > time.time():
+                raise TriggerRejected(
+                    f"camera {camera_id}: the range ends ahead but the camera has no video "
+                    "now (reconnecting or offline)"
+                )
+        elif finish > newest:
+            follow_from = max(begin, ring.oldest_time or begin)
         clip_id = new_id()
         self.clip_writer.submit_range(
             RangeJob(
@@ -205,9 +241,17 @@ class CaptureService:
                 load=functools.partial(self._range_packets, camera_id, begin, finish),
                 triggers=(trigger,),
                 session_id=session_id,
-            )
+                log_id=log_id,
+                replaces=replaces,
+                thumbnail_at=min(max(trigger.at.timestamp(), begin), finish),
+            ),
+            follow_from=follow_from,
         )
         return clip_id
+
+    def covered_from(self, camera_id: str) -> float | None:
+        """The oldest video of ``camera_id`` on this box (segments or memory), UTC seconds."""
+        return self._covered_from(camera_id)
 
     def _covered_from(self, camera_id: str) -> float | None:
         segments = self.recorder.segments(camera_id)
@@ -217,14 +261,19 @@ class CaptureService:
         )
         return min(starts) if starts else None
 
-    def _range_packets(self, camera_id: str, begin: float, finish: float) -> list[EncodedPacket]:
+    def _range_packets(
+        self,
+        camera_id: str,
+        begin: float,
+        finish: float,
+        tail: Sequence[EncodedPacket] | None,
+    ) -> list[EncodedPacket]:
+        """Recorded packets of the range, then the ring's (``tail``: what a follower
+        collected; else a snapshot now) after the last recorded one."""
         from_disk = self.recorder.packets_between(camera_id, begin, finish)
         tail_from = from_disk[-1].captured_at if from_disk else float("-inf")
-        ring = [
-            p
-            for p in self.rings[camera_id].snapshot(max(begin, tail_from))
-            if p.captured_at > tail_from
-        ]
+        memory = tail if tail is not None else self.rings[camera_id].snapshot(max(begin, tail_from))
+        ring = [p for p in memory if p.captured_at > tail_from]
         while ring and from_disk and not ring[0].is_keyframe:
             ring.pop(0)
         return from_disk + ring
@@ -242,7 +291,16 @@ class CaptureService:
         out = []
         for cid, runner in self.runners.items():
             substream = self.substreams.get(cid)
-            out.append(runner.health(substream.stream_health() if substream else None))
+            health = runner.health(substream.stream_health() if substream else None)
+            covered = self._covered_from(cid)
+            out.append(
+                health.model_copy(
+                    update={
+                        "recording": self.recorder.is_enabled(cid),
+                        "recorded_from": utc_from_seconds(covered) if covered else None,
+                    }
+                )
+            )
         return out
 
     def camera_summaries(self) -> list[CameraSummary]:

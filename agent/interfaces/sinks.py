@@ -44,6 +44,8 @@ class LocalClip:
     frame_count: int
     width: int
     height: int
+    log_id: UUID | None = None  # the tag (log) it was cut for
+    replaces: UUID | None = None  # the clip it re-trims
 
 
 class RecordSink(Protocol):

@@ -1,19 +1,22 @@
 """What every trigger sends to the clip writer, whichever its source.
 
 The button, the LAN endpoint, cloud commands and detection rules all build a
-:class:`ClipRequest` and call :meth:`ClipTrigger.request_clip`.
+:class:`ClipRequest` and call :meth:`ClipTrigger.request_clip`. A range cut
+from the recording (a cloud ``clip_range``, a tag from the box's button) is a
+:class:`RangeClipRequest` to a :class:`RangeClipper`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
 from agent.errors import AgentError
 from protocol import Trigger
 
-__all__ = ["ClipRequest", "ClipTrigger", "TriggerRejected"]
+__all__ = ["ClipRequest", "ClipTrigger", "RangeClipRequest", "RangeClipper", "TriggerRejected"]
 
 
 class TriggerRejected(AgentError, ValueError):
@@ -38,4 +41,23 @@ class ClipTrigger(Protocol):
 
         Raises :class:`TriggerRejected` for a request that cannot be honoured.
         """
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RangeClipRequest:
+    """Clip ``[start, end]`` out of the recording (segments on disk and the ring)."""
+
+    trigger: Trigger  # source (cloud, button), the moment, the command id, who asked, note
+    start: datetime
+    end: datetime
+    camera_id: str | None = None  # None: every camera
+    session_id: UUID | None = None
+    log_id: UUID | None = None  # the tag the clips are for
+    replaces: UUID | None = None  # a re-trim: the clip the new one replaces
+
+
+class RangeClipper(Protocol):
+    def clip_range(self, request: RangeClipRequest) -> list[UUID]:
+        """Return the new clip ids at once; raise TriggerRejected when it cannot be done."""
         ...

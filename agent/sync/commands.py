@@ -186,11 +186,15 @@ class CommandProcessor:
                 AckStatus.FAILED, "continuous recording is not available on this device"
             )
         request = RangeClipRequest(
-            trigger=self._cloud_trigger(command, body.start, body.requested_by, body.note),
+            trigger=self._cloud_trigger(
+                command, body.at or body.start, body.requested_by, body.note
+            ),
             start=body.start,
             end=body.end,
             camera_id=body.camera_id,
             session_id=body.session_id or self._active_session(),
+            log_id=body.log_id,
+            replaces=body.replaces,
         )
         clip_ids = self._targets.range_clipper.clip_range(request)
         return _Outcome(AckStatus.DONE, result={"clip_ids": [str(i) for i in clip_ids]})

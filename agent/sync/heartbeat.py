@@ -20,7 +20,7 @@ from agent.components import CameraHealthProvider, DetectionHealthProvider
 from agent.health import ClockProbe, SystemProbe
 from agent.interfaces.sinks import StoreUnavailable
 from agent.sync.link_types import Link, PublishRequest
-from protocol import CameraHealth, Channel, DetectionHealth, Heartbeat, encode
+from protocol import CameraHealth, Channel, ClockHealth, DetectionHealth, Heartbeat, encode
 
 __all__ = ["HeartbeatPublisher"]
 
@@ -57,6 +57,7 @@ class HeartbeatPublisher:
         self._stop = threading.Event()
         self._last_tick = time.monotonic()
         self.sent = 0
+        self.last_clock: ClockHealth | None = None  # the newest clock sample
 
     def alive(self, within_s: float) -> bool:
         return time.monotonic() - self._last_tick < within_s
@@ -101,8 +102,17 @@ class HeartbeatPublisher:
             backlog=self._store.outbox.backlog(self._clock.time()),
             evicted_unsynced_clips=retention.evicted_unsynced_clips,
             evicted_unsynced_bytes=retention.evicted_unsynced_bytes,
-            clock=self._clock_probe.sample(),
+            clock=self._sample_clock(),
         )
+
+    def _sample_clock(self) -> ClockHealth:
+        self.last_clock = self._clock_probe.sample()
+        return self.last_clock
+
+    def clock_offset_ms(self) -> float | None:
+        """The clock offset of the newest sample (None before the first or when unknown)."""
+        sample = self.last_clock
+        return sample.offset_ms if sample is not None else None
 
     def _watch_clock(self) -> None:
         jump = self._jumps.check()

@@ -1,10 +1,12 @@
-"""The hardware button on the box (gpiozero): short press = clip, long press = an action.
+"""The hardware button on the box (gpiozero): short press = clip or tag, long press = an action.
 
 The moment a coach means is when the button goes *down*, so that time is the
 trigger's T, whatever happens after. Releasing before ``hold_s`` is a short
-press and asks the clip writer for a clip (from every camera, or the one
-configured). Holding it for ``hold_s`` is a long press and runs the configured
-action instead (a marker log at the press time); no clip is made for it.
+press: a clip from the clip writer (from every camera, or the one configured),
+or with ``press = "tag"`` a tag (:mod:`agent.triggers.tags`: a log and a clip
+of the tag's window from every camera). Holding it for ``hold_s`` is a long
+press and runs the configured action instead (a marker log, or a tag, at the
+press time); with no long-press action a held press is just a press.
 Contact bounce is filtered here, by settling: every edge restarts a
 ``bounce_s`` timer, and only the state the pin holds when the timer runs out
 counts, while the press time is that of the burst's first edge. gpiozero's own
@@ -26,7 +28,8 @@ from uuid import UUID
 
 from agent.interfaces.sinks import RecordSink
 from agent.interfaces.triggers import ClipRequest, ClipTrigger, TriggerRejected
-from agent.triggers.config import ButtonConfig, LongPressAction
+from agent.triggers.config import ButtonConfig, LongPressAction, PressAction, TagConfig
+from agent.triggers.tags import Tagger
 from protocol import LogRecord, LogSource, Trigger, TriggerSource, new_id, utc_now
 
 __all__ = ["ButtonTrigger"]
@@ -45,12 +48,14 @@ class ButtonTrigger:
         active_session: Callable[[], UUID | None] = lambda: None,
         pin_factory: Any = None,
         clock: Callable[[], datetime] = utc_now,
+        tagger: Tagger | None = None,
     ) -> None:
         from gpiozero import Button
 
         self.config = config
         self._clips = clips
         self._records = records
+        self._tagger = tagger
         self._camera_id = camera_id
         self._active_session = active_session
         self._clock = clock
@@ -65,6 +70,7 @@ class ButtonTrigger:
         self.clip_ids: list[UUID] = []
         self.rejections: list[str] = []
         self.markers = 0
+        self.tag_log_ids: list[UUID] = []
         self._button = Button(
             config.pin,
             pull_up=config.pull_up,
@@ -111,11 +117,13 @@ class ButtonTrigger:
     # -- presses ---------------------------------------------------------------------
 
     def _on_held(self) -> None:
-        if self._held:
-            return
+        if self._held or self.config.long_press is LongPressAction.NONE:
+            return  # without a long-press action, releasing it is a press like any other
         self._held = True
         at = self._pressed_at or self._clock()
-        if self.config.long_press is LongPressAction.MARKER:
+        if self.config.long_press is LongPressAction.TAG and self.config.tag is not None:
+            self._tag(self.config.tag, at, "long")
+        elif self.config.long_press is LongPressAction.MARKER:
             record = LogRecord(
                 id=new_id(),
                 session_id=self._active_session(),
@@ -131,13 +139,29 @@ class ButtonTrigger:
                 log.info("button %s: long press, marker %s", self.name, record.id)
             except Exception:
                 log.exception("button %s: marker could not be stored", self.name)
-        else:
-            log.info("button %s: long press (no action configured)", self.name)
+
+    def _tag(self, tag: TagConfig, at: datetime, press: str) -> None:
+        if self._tagger is None:
+            log.error("button %s: a tag press, but tagging is not wired on this box", self.name)
+            return
+        try:
+            result = self._tagger.tag(tag, at, by=self.name)
+        except Exception:
+            log.exception("button %s: the tag could not be stored", self.name)
+            return
+        self.tag_log_ids.append(result.log_id)
+        self.clip_ids.extend(result.clip_ids)
+        if result.refused:
+            self.rejections.append(result.refused)
+        log.info("button %s: %s press, tag %s (log %s)", self.name, press, tag.type, result.log_id)
 
     def _on_released(self) -> None:
         if self._held or self._pressed_at is None:
             return
         at, self._pressed_at = self._pressed_at, None
+        if self.config.press is PressAction.TAG and self.config.tag is not None:
+            self._tag(self.config.tag, at, "short")
+            return
         request = ClipRequest(
             trigger=Trigger(source=TriggerSource.BUTTON, at=at, by=self.name),
             camera_id=self._camera_id,

@@ -22,6 +22,7 @@ from agent.buffer.store import LocalStore
 from agent.clock import Clock
 from agent.components import AgentParts
 from agent.config import AgentConfig
+from agent.triggers.tags import Tagger
 from agent.wiring.capture import CapturePart
 from agent.wiring.status import StatusBoard
 from agent.wiring.triggers import ButtonPart, LanPart
@@ -71,11 +72,18 @@ def build_parts(context: PartsContext) -> AgentParts:
     board = StatusBoard(config, context.store, capture, detection, clock=context.clock)
     parts.components.append(board)
 
-    button = config.triggers.button
-    if button is not None:
+    tagger = Tagger(context.store, capture, active_session=context.active_session)
+    for index, button in enumerate(config.triggers.all_buttons):
+        first = index == 0 and config.triggers.button is not None
         parts.components.append(
             ButtonPart(
-                button, capture.service.clip_writer, context.store, board, context.active_session
+                button,
+                capture.service.clip_writer,
+                context.store,
+                board,
+                context.active_session,
+                tagger=tagger,
+                name="button" if first else f"button-{str(button.pin).lower()}",
             )
         )
     if config.triggers.lan.enabled:

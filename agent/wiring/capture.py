@@ -67,7 +67,13 @@ class CapturePart:
             try:
                 ids.append(
                     self.service.clip_range(
-                        camera_id, request.start, request.end, request.trigger, session_id=session
+                        camera_id,
+                        request.start,
+                        request.end,
+                        request.trigger,
+                        session_id=session,
+                        log_id=request.log_id,
+                        replaces=request.replaces,
                     )
                 )
             except TriggerRejected as exc:

@@ -13,6 +13,7 @@ from agent.triggers.button import ButtonTrigger
 from agent.triggers.config import ButtonConfig, LanTriggerConfig
 from agent.triggers.lan import LanTriggerServer
 from agent.triggers.led import StatusLed, StatusLedController
+from agent.triggers.tags import Tagger
 from agent.wiring.status import StatusBoard
 
 __all__ = ["ButtonPart", "LanPart"]
@@ -27,8 +28,6 @@ class ButtonPart:
     watch; the LED's loop is watched when there is one.
     """
 
-    name = "button"
-
     def __init__(
         self,
         config: ButtonConfig,
@@ -36,12 +35,17 @@ class ButtonPart:
         records: RecordSink,
         board: StatusBoard,
         active_session: Callable[[], UUID | None],
+        *,
+        tagger: Tagger | None = None,
+        name: str = "button",
     ) -> None:
         self.config = config
+        self.name = name
         self._clips = clips
         self._records = records
         self._board = board
         self._active_session = active_session
+        self._tagger = tagger
         self.button: ButtonTrigger | None = None
         self.led: StatusLedController | None = None
         self._led_thread: threading.Thread | None = None
@@ -49,7 +53,11 @@ class ButtonPart:
     def start(self) -> None:
         # Built here, not in __init__: opening the pin claims it (gpiozero raises if it is busy).
         self.button = ButtonTrigger(
-            self.config, self._clips, self._records, active_session=self._active_session
+            self.config,
+            self._clips,
+            self._records,
+            active_session=self._active_session,
+            tagger=self._tagger,
         )
         if self.config.led_pin is not None:
             self.led = StatusLedController(StatusLed(self.config.led_pin), self._board.led_state)

@@ -26,6 +26,7 @@ from agent.capture.config import TestPatternCameraConfig
 from agent.config import AgentConfig
 from agent.daemon import Daemon
 from agent.detect.model import file_sha256
+from agent.triggers.config import ButtonConfig, LongPressAction, PressAction, TagConfig
 from agent.triggers.led import LedState
 from agent.wiring.detection import DetectionPart
 from agent.wiring.status import StatusBoard
@@ -424,3 +425,62 @@ def test_a_missing_model_or_a_busy_port_leaves_the_rest_of_the_box_running(
         finally:
             daemon.shutdown()
     assert isinstance(UUID(clip_id), UUID)
+
+
+def test_a_tag_button_logs_the_moment_and_every_camera_clips_it_into_the_store(
+    tmp_path: Path, mosquitto: MosquittoBroker, device: Device, mock_pins: MockFactory
+) -> None:
+    """A second button tags: its log (with its window) and one clip per camera naming it
+    go to the store, whence they flow to the cloud like every record."""
+    config = box_config(tmp_path, device, mosquitto, None, free_port())
+    tag_pin = 22
+    triggers = config.triggers.model_copy(
+        update={
+            "lan": config.triggers.lan.model_copy(update={"enabled": False}),
+            "buttons": [
+                ButtonConfig(
+                    pin=tag_pin,
+                    bounce_s=0.01,
+                    press=PressAction.TAG,
+                    long_press=LongPressAction.NONE,
+                    tag=TagConfig(type="goal", data={"action": "goal"}, lead_s=1.0, lag_s=0.5),
+                )
+            ],
+        }
+    )
+    cameras = [
+        TestPatternCameraConfig(id=camera, width=320, height=240, fps=15)
+        for camera in ("left", "right")
+    ]
+    config = config.model_copy(update={"cameras": cameras, "triggers": triggers})
+    daemon = Daemon(config)
+    daemon.start()
+    try:
+        assert [c.name for c in daemon.parts.components][-2:] == ["button", "button-22"]
+        wait_until(lambda: streaming(daemon), what="the cameras")
+        time.sleep(1.5)  # the tag's lead in memory
+        pin = mock_pins.pin(tag_pin)
+        pin.drive_low()
+        time.sleep(0.05)
+        pin.drive_high()
+        tagger: ButtonPart = next(c for c in daemon.parts.components if c.name == "button-22")  # type: ignore[assignment]
+        wait_until(lambda: tagger.button and tagger.button.tag_log_ids, what="the tag")
+        log_id = str(tagger.button.tag_log_ids[0])  # type: ignore[union-attr]
+        clips = wait_until(
+            lambda: (
+                [body for _, body in clip_rows(daemon).values() if body.get("log_id") == log_id]
+                if len(clip_rows(daemon)) >= 2
+                else None
+            ),
+            what="a clip per camera",
+        )
+        [entry] = [record for record in stored(daemon, "logs") if record["id"] == log_id]
+    finally:
+        daemon.shutdown()
+    assert entry["type"] == "goal" and entry["source"] == "marker"
+    assert entry["data"] == {"action": "goal", "by": f"gpio{tag_pin}"}
+    assert entry["clip"] == {"lead_s": 1.0, "lag_s": 0.5}
+    assert sorted(clip["camera_id"] for clip in clips) == ["left", "right"]
+    for clip in clips:
+        assert clip["triggers"][0]["source"] == "button" and clip["triggers"][0]["note"] == "goal"
+        assert clip["triggers"][0]["at"] == entry["occurred_at"]

@@ -28,7 +28,14 @@ from agent.capture.packets import EncodedPacket
 from agent.interfaces.sinks import LocalClip
 from protocol import Trigger
 
-__all__ = ["ClipFileWriter", "ClipJob", "encode_jpeg", "mux_mp4", "utc_from_seconds"]
+__all__ = [
+    "ClipFileWriter",
+    "ClipJob",
+    "encode_jpeg",
+    "mux_mp4",
+    "present_from",
+    "utc_from_seconds",
+]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +53,29 @@ class ClipJob:
     triggers: tuple[Trigger, ...]
     session_id: UUID | None
     thumbnail_at: float  # UTC seconds: the thumbnail shows the keyframe nearest this
+    #: Show the clip from the first frame at or after this time (UTC seconds): the frames
+    #: before it, from the keyframe on, are decoded but hidden by the MP4's edit list.
+    present_from: float | None = None
+    log_id: UUID | None = None
+    replaces: UUID | None = None
+
+
+def present_from(timed: Sequence[TimedPacket], start: float) -> list[TimedPacket]:
+    """``timed`` shifted so that the first frame shown at or after ``start`` is at 0.
+
+    Earlier frames keep negative timestamps: FFmpeg's MP4 muxer then writes an edit
+    list that starts playback at 0, so players (FFmpeg, Chromium, Firefox, Safari)
+    decode from the keyframe and show the range from its first frame. Nothing is
+    re-encoded. A frame is taken as "at" ``start`` up to a millisecond early (the
+    capture clock is kept to the millisecond).
+    """
+    shown = [t for t in timed if t.packet.captured_at >= start - 0.001]
+    if not shown:
+        return list(timed)
+    origin = min(t.pts for t in shown)
+    if origin <= min(t.pts for t in timed):
+        return list(timed)  # the range starts on the first frame: nothing to hide
+    return [TimedPacket(t.packet, t.pts - origin, t.dts - origin, t.duration) for t in timed]
 
 
 def mux_mp4(path: Path, timed: Sequence[TimedPacket], *, faststart: bool = True) -> None:
@@ -141,14 +171,18 @@ class ClipFileWriter:
         video, thumbnail, manifest = self.paths(job.camera_id, job.clip_id)
         video.parent.mkdir(parents=True, exist_ok=True)
         timed = lay_out(job.packets)
+        if job.present_from is not None:
+            timed = present_from(timed, job.present_from)
+        # What a player shows: the frames at or after 0 (all of them without an edit list).
+        shown = [t for t in timed if t.pts >= 0]
         temp = partial_path(video)
         jpeg = make_thumbnail(job.packets, job.thumbnail_at, self.thumbnail_width)
         try:
             mux_mp4(temp, timed)
             sha256, size = _sha256_and_size(temp)
-            first = timed[0]
+            first = min(shown, key=lambda t: t.pts)
             last = max(timed, key=lambda t: t.pts)  # the last shown (B-frames: not the last sent)
-            span = max(t.pts + t.duration for t in timed) - min(t.pts for t in timed)
+            span = max(t.pts + t.duration for t in shown) - first.pts
             clip = LocalClip(
                 id=job.clip_id,
                 camera_id=job.camera_id,
@@ -161,9 +195,11 @@ class ClipFileWriter:
                 size_bytes=size,
                 sha256=sha256,
                 duration_ms=round(span * 1000 * OUTPUT_TIME_BASE),
-                frame_count=len(timed),
+                frame_count=len(shown),
                 width=first.packet.stream.width,
                 height=first.packet.stream.height,
+                log_id=job.log_id,
+                replaces=job.replaces,
             )
             write_manifest(manifest, clip)
             if jpeg is not None:

@@ -62,17 +62,26 @@ class _Pending:
     deadline: float  # time.monotonic() after which the clip is finished with what there is
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RangeJob:
-    """A clip cut after the fact: its packets are loaded on the writer thread."""
+    """A clip cut from recorded video and memory (``clip_range``), shown from ``start``.
+
+    ``load(tail)`` returns its packets on the writer thread: ``tail`` is what a ring
+    follower collected when the range ends ahead (a tag's lag), else None.
+    """
 
     clip_id: UUID
     camera_id: str
     start: float
     end: float
-    load: Callable[[], Sequence[EncodedPacket]]
+    load: Callable[[Sequence[EncodedPacket] | None], Sequence[EncodedPacket]]
     triggers: tuple[Trigger, ...]
     session_id: UUID | None
+    log_id: UUID | None = None
+    replaces: UUID | None = None
+    thumbnail_at: float | None = None  # default: start
+    follower: RingFollower | None = None  # set by the writer when the end lies ahead
+    deadline: float = 0.0  # time.monotonic(): cut with what there is after this
 
 
 class ClipWriter:
@@ -263,16 +272,29 @@ class ClipWriter:
 
     # -- clips cut from elsewhere (recorded segments) -----------------------------------------
 
-    def submit_range(self, job: RangeJob) -> None:
-        """Queue a clip cut from recorded video (``clip_range``); written on the writer thread."""
+    def submit_range(self, job: RangeJob, *, follow_from: float | None = None) -> None:
+        """Queue a clip cut from recorded video (``clip_range``); written on the writer thread.
+
+        ``follow_from``: the range ends ahead of the newest frame, so the ring is followed
+        from there (the oldest second it still holds, or ``job.start``) until the end
+        frame arrives (or the camera falls silent past the deadline).
+        """
         with self._lock:
+            if follow_from is not None:
+                ring = self._rings[job.camera_id]
+                job.follower = ring.follow(follow_from, job.end, self._wakeup)
+                job.deadline = self._deadline(ring, job.end)
             self._ranges.append(job)
             self.stats.requested += 1
         self._wakeup.set()
 
     def _load_range(self, job: RangeJob) -> ClipJob | None:
+        tail: list[EncodedPacket] | None = None
+        if job.follower is not None:
+            self._rings[job.camera_id].unfollow(job.follower)
+            tail = list(job.follower.packets)
         try:
-            packets = select_window(job.load(), job.start, job.end, job.start)
+            packets = select_window(job.load(tail), job.start, job.end, job.start)
         except Exception:
             log.exception(
                 "camera %s: clip %s: recorded video could not be read", job.camera_id, job.clip_id
@@ -287,7 +309,15 @@ class ClipWriter:
             self.stats.given_up += 1
             return None
         return ClipJob(
-            job.clip_id, job.camera_id, tuple(packets), job.triggers, job.session_id, job.start
+            job.clip_id,
+            job.camera_id,
+            tuple(packets),
+            job.triggers,
+            job.session_id,
+            job.start if job.thumbnail_at is None else job.thumbnail_at,
+            present_from=job.start,
+            log_id=job.log_id,
+            replaces=job.replaces,
         )
 
     # -- writer thread ------------------------------------------------------------------
@@ -318,7 +348,16 @@ class ClipWriter:
                 job = self._job_for(pending)
                 if job is not None:
                     jobs.append(job)
-            ranges, self._ranges = self._ranges, []
+            ranges = [
+                r
+                for r in self._ranges
+                if flush
+                or r.follower is None
+                or r.follower.reached_end.is_set()
+                or now >= r.deadline
+            ]
+            taken = {id(r) for r in ranges}
+            self._ranges = [r for r in self._ranges if id(r) not in taken]
         for range_job in ranges:
             loaded = self._load_range(range_job)
             if loaded is not None:

@@ -20,14 +20,13 @@ from pathlib import Path
 
 import av
 
-from agent.capture.packets import EncodedPacket, StreamInfo, nal_types
+from agent.capture.packets import EncodedPacket, StreamInfo, is_idr
 
 __all__ = ["Segment", "parse_segment_name", "read_segment", "segment_name"]
 
 log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^(\d+)-(\d+)\.ts$")
-_IDR = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +81,7 @@ def read_segment(camera_id: str, path: Path, start: float) -> list[EncodedPacket
                 if packet.size == 0 or packet.pts is None:
                     continue
                 data = bytes(packet)
-                key = _IDR in nal_types(data)
+                key = is_idr(data)
                 if first_pts is None:
                     if not key:
                         continue

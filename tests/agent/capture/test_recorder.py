@@ -16,7 +16,7 @@ from agent.capture.recording.recorder import SegmentRecorder
 from agent.capture.service import CaptureService
 from agent.config import AgentConfig
 from agent.interfaces.triggers import TriggerRejected
-from protocol import TriggerSource
+from protocol import TriggerSource, new_id
 from tests.agent.capture.conftest import ListSink, trigger_at
 from tests.media import decode_clip
 from tests.waiting import wait_until
@@ -135,7 +135,7 @@ def test_clip_range_cuts_from_segments_after_the_ring_has_moved_on(tmp_path: Pat
             trigger_at(time.time(), TriggerSource.CLOUD, by="dashboard"),
         )
         wait_until(lambda: bool(sink.clips))
-        with pytest.raises(TriggerRejected, match=r"camera pitch: .* is not on this box"):
+        with pytest.raises(TriggerRejected, match=r"camera pitch: .* is no longer on this box"):
             service.clip_range(
                 "pitch",
                 datetime.fromtimestamp(start - 3600, UTC),
@@ -165,7 +165,10 @@ def test_clip_range_cuts_from_segments_after_the_ring_has_moved_on(tmp_path: Pat
     decoded = decode_clip(clip.path)
     clocks = [s.clock_ms / 1000 for s in decoded.stamps if s is not None]
     assert len(clocks) == decoded.frames
-    assert clocks[0] <= start + 1e-3 and start - clocks[0] <= 0.5 + 1e-3  # a keyframe at or before
+    # Shown from the first frame at or after start (decoded from the keyframe before it,
+    # hidden by the edit list), to the first frame at or after end.
+    assert start - 1e-3 <= clocks[0] < start + 1 / 30 + 1e-3
+    assert abs(clip.started_at.timestamp() - clocks[0]) < 2e-3
     assert clocks[-1] >= end - 1e-3
     indices = decoded.indices
     assert indices == list(range(indices[0], indices[0] + len(indices)))  # nothing missing
@@ -202,3 +205,63 @@ def test_clip_range_from_memory_without_recording(tmp_path: Path) -> None:
         service.stop()
     assert decode_clip(sink.clips[0].path).frames >= 30
     shutil.rmtree(tmp_path / "clips")
+
+
+def test_a_range_ending_ahead_is_cut_when_its_end_arrives_and_shows_exactly_the_range(
+    tmp_path: Path,
+) -> None:
+    """A tag's clip: [T - lead, T + lag] asked at T, on two cameras whose keyframes fall at
+    different moments: each shows its range from the first frame at or after the start,
+    so the two start within one frame interval of each other on the wall clock."""
+    camera = {"kind": "test", "width": 320, "height": 240, "fps": 30, "bitrate_kbps": 300}
+    config = AgentConfig(
+        device={"org": "club", "id": "box1", "data_dir": tmp_path},  # type: ignore[arg-type]
+        cameras=[
+            {"id": "left", **camera, "keyframe_interval_s": 1.0},
+            {"id": "right", **camera, "keyframe_interval_s": 0.7},
+        ],  # type: ignore[list-item]
+        recording={"enabled": True, "segment_seconds": 1},  # type: ignore[arg-type]
+    )
+    sink = ListSink()
+    service = CaptureService(config, sink)
+    service.start()
+    log_id = new_id()
+    try:
+        wait_until(lambda: all(ring.span_seconds > 2.5 for ring in service.rings.values()))
+        moment = time.time()
+        start, end = moment - 2.2, moment + 0.8
+        ids = {
+            camera_id: service.clip_range(
+                camera_id,
+                datetime.fromtimestamp(start, UTC),
+                datetime.fromtimestamp(end, UTC),
+                trigger_at(moment, TriggerSource.BUTTON),
+                log_id=log_id,
+            )
+            for camera_id in ("left", "right")
+        }
+        assert sink.clips == []  # its end has not been filmed yet
+        wait_until(lambda: len(sink.clips) == 2)
+        assert time.time() >= end
+        with pytest.raises(TriggerRejected, match="at most 60 s ahead"):
+            service.clip_range(
+                "left",
+                datetime.fromtimestamp(moment, UTC),
+                datetime.fromtimestamp(time.time() + 90, UTC),
+                trigger_at(moment),
+            )
+    finally:
+        service.stop()
+    starts = {}
+    for clip in sink.clips:
+        assert clip.id == ids[clip.camera_id] and clip.log_id == log_id
+        decoded = decode_clip(clip.path)
+        clocks = [s.clock_ms / 1000 for s in decoded.stamps if s is not None]
+        assert len(clocks) == decoded.frames == clip.frame_count
+        assert start - 1e-3 <= clocks[0] < start + 1 / 30 + 1e-3
+        assert clocks[-1] >= end - 1e-3 and clocks[-1] < end + 1 / 30 + 1e-3
+        assert abs(clip.started_at.timestamp() - clocks[0]) < 2e-3
+        indices = decoded.indices
+        assert indices == list(range(indices[0], indices[0] + len(indices)))
+        starts[clip.camera_id] = clocks[0]
+    assert abs(starts["left"] - starts["right"]) < 1 / 30 + 1e-3

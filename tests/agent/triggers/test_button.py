@@ -9,11 +9,19 @@ from uuid import UUID
 
 import pytest
 from gpiozero.pins.mock import MockFactory
+from pydantic import ValidationError
 
-from agent.interfaces.triggers import ClipRequest, TriggerRejected
+from agent.interfaces.triggers import ClipRequest, RangeClipRequest, TriggerRejected
 from agent.triggers.button import ButtonTrigger
-from agent.triggers.config import ButtonConfig, LongPressAction
+from agent.triggers.config import (
+    ButtonConfig,
+    LongPressAction,
+    PressAction,
+    TagConfig,
+    TriggersConfig,
+)
 from agent.triggers.led import LedState, StatusLed, StatusLedController, led_state
+from agent.triggers.tags import Tagger
 from protocol import DetectionEvent, LogRecord, LogSource, TriggerSource, new_id
 from tests.waiting import wait_until
 
@@ -160,3 +168,93 @@ def test_led_state_priority() -> None:
     assert led_state(recording=True, uploading=True, error=False) is LedState.RECORDING
     assert led_state(recording=False, uploading=True, error=False) is LedState.UPLOADING
     assert led_state(recording=False, uploading=False, error=False) is LedState.IDLE
+
+
+class RecordingClipper:
+    """At the RangeClipper seam (capture's clip_range)."""
+
+    def __init__(self, reject: str | None = None) -> None:
+        self.requests: list[RangeClipRequest] = []
+        self.reject = reject
+
+    def clip_range(self, request: RangeClipRequest) -> list[UUID]:
+        if self.reject:
+            raise TriggerRejected(self.reject)
+        self.requests.append(request)
+        return [new_id(), new_id()]
+
+
+def test_a_tag_button_logs_the_moment_and_clips_its_window_from_every_camera(
+    factory: MockFactory,
+) -> None:
+    records, clipper = Records(), RecordingClipper()
+    session = new_id()
+    tag = TagConfig(type="goal", data={"action": "goal"}, lead_s=10, lag_s=5)
+    button = ButtonTrigger(
+        ButtonConfig(
+            pin=5, bounce_s=0, press=PressAction.TAG, long_press=LongPressAction.NONE, tag=tag
+        ),
+        RecordingClips(),
+        records,
+        active_session=lambda: session,
+        pin_factory=factory,
+        tagger=Tagger(records, clipper, active_session=lambda: session),
+    )
+    pin = factory.pin(5)
+    before = datetime.now(UTC)
+    pin.drive_low()
+    time.sleep(0.05)
+    pin.drive_high()
+    wait_until(lambda: len(clipper.requests) == 1)
+    [entry] = records.logs
+    assert entry.source is LogSource.MARKER and entry.type == "goal"
+    assert entry.data == {"action": "goal", "by": "gpio5"} and entry.session_id == session
+    assert entry.clip is not None and (entry.clip.lead_s, entry.clip.lag_s) == (10, 5)
+    assert before - timedelta(milliseconds=5) <= entry.occurred_at <= datetime.now(UTC)
+    [request] = clipper.requests
+    assert request.log_id == entry.id and request.camera_id is None
+    assert request.start == entry.occurred_at - timedelta(seconds=10)
+    assert request.end == entry.occurred_at + timedelta(seconds=5)
+    assert request.trigger.source is TriggerSource.BUTTON and request.trigger.note == "goal"
+    assert button.tag_log_ids == [entry.id] and len(button.clip_ids) == 2
+    button.close()
+
+
+def test_a_long_press_tag_that_the_box_cannot_clip_still_logs_and_says_why(
+    factory: MockFactory,
+) -> None:
+    records = Records()
+    clipper = RecordingClipper(reject="camera main: range is no longer on this box")
+    button = ButtonTrigger(
+        ButtonConfig(
+            pin=6,
+            hold_s=0.2,
+            bounce_s=0,
+            long_press=LongPressAction.TAG,
+            tag=TagConfig(type="shot"),
+        ),
+        RecordingClips(),
+        records,
+        pin_factory=factory,
+        tagger=Tagger(records, clipper),
+    )
+    pin = factory.pin(6)
+    pin.drive_low()
+    wait_until(lambda: len(records.logs) == 2)
+    pin.drive_high()
+    tag, refusal = records.logs
+    assert tag.type == "shot" and tag.clip is not None
+    assert refusal.source is LogSource.SYSTEM and refusal.type == "tag_clip_refused"
+    assert refusal.data == {"log_id": str(tag.id), "reason": clipper.reject}
+    assert button.rejections == [clipper.reject] and button.clip_ids == []
+    button.close()
+
+
+def test_tag_buttons_need_a_tag_and_pins_of_their_own() -> None:
+    with pytest.raises(ValidationError, match="no tag is configured"):
+        ButtonConfig(pin=5, press=PressAction.TAG)
+    with pytest.raises(ValidationError, match="buttons share a pin: 17"):
+        TriggersConfig(
+            button=ButtonConfig(pin=17),
+            buttons=[ButtonConfig(pin="GPIO17", press=PressAction.TAG, tag=TagConfig())],
+        )
