@@ -8,7 +8,14 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from cloud.api.config import ControlConfig, EmbeddingsSinkConfig, NoSinkConfig, SchedulingConfig
+from cloud.api.config import (
+    ControlConfig,
+    EmbeddingsSinkConfig,
+    NoSinkConfig,
+    SchedulingConfig,
+    SharingConfig,
+    TaggingConfig,
+)
 from cloud.ingest.config import IngestConfig
 from core.settings import FileSettings, Section, load_settings
 from protocol.ids import Segment
@@ -64,6 +71,8 @@ class ApiConfig(Section):
     secret_key: SecretStr = SecretStr("dev-secret-change-me")
     control: ControlConfig = Field(default_factory=ControlConfig)
     scheduling: SchedulingConfig = Field(default_factory=SchedulingConfig)
+    tagging: TaggingConfig = Field(default_factory=TaggingConfig)
+    sharing: SharingConfig = Field(default_factory=SharingConfig)
     embeddings: EmbeddingsSinkConfig = Field(
         default_factory=NoSinkConfig,
         description="Where 'embed the timeline' sends documents: none, directory or webhook.",

@@ -149,7 +149,9 @@ class SignedUrl:
 
 
 class ClipUrlSigner(Protocol):
-    def sign(self, key: str, *, content_type: str | None = None) -> SignedUrl | None:
+    def sign(
+        self, key: str, *, content_type: str | None = None, expires_in: int | None = None
+    ) -> SignedUrl | None:
         """A GET URL for ``key`` in the clips bucket; None when signing is not configured."""
 
 
@@ -199,7 +201,10 @@ class SigV4UrlSigner:
         self._keys: dict[str, bytes] = {}
         self._lock = threading.Lock()
 
-    def sign(self, key: str, *, content_type: str | None = None) -> SignedUrl:
+    def sign(
+        self, key: str, *, content_type: str | None = None, expires_in: int | None = None
+    ) -> SignedUrl:
+        lifetime = self.expires_in if expires_in is None else max(1, min(expires_in, 7 * 24 * 3600))
         now = self._clock.now(UTC)
         amz_date = now.strftime("%Y%m%dT%H%M%SZ")
         day = amz_date[:8]
@@ -208,7 +213,7 @@ class SigV4UrlSigner:
             "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
             "X-Amz-Credential": f"{self.credentials.access_key_id}/{scope}",
             "X-Amz-Date": amz_date,
-            "X-Amz-Expires": str(self.expires_in),
+            "X-Amz-Expires": str(lifetime),
             "X-Amz-SignedHeaders": "host",
         }
         if self.credentials.session_token:
@@ -224,7 +229,7 @@ class SigV4UrlSigner:
         )
         signature = hmac.new(self._signing_key(day), to_sign.encode(), hashlib.sha256).hexdigest()
         url = f"{self._origin}{path}?{query}&X-Amz-Signature={signature}"
-        expires_at = now.replace(microsecond=0) + timedelta(seconds=self.expires_in)
+        expires_at = now.replace(microsecond=0) + timedelta(seconds=lifetime)
         return SignedUrl(url=url, expires_at=expires_at)
 
     def _signing_key(self, day: str) -> bytes:
@@ -239,7 +244,9 @@ class SigV4UrlSigner:
 
 
 class _Unconfigured:
-    def sign(self, key: str, *, content_type: str | None = None) -> None:
+    def sign(
+        self, key: str, *, content_type: str | None = None, expires_in: int | None = None
+    ) -> None:
         return None
 
 

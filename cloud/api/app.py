@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from cloud.api.errors import install_error_handlers
-from cloud.api.routes import api_router
+from cloud.api.routes import api_router, page_router
 from cloud.api.runtime import ApiRuntime, build_runtime
 from cloud.config import CloudConfig
 from core import __version__
@@ -75,4 +75,5 @@ def create_app(config: CloudConfig, *, runtime: ApiRuntime | None = None) -> Fas
         return Health(status="ok", version=__version__, protocol=PROTOCOL_VERSION)
 
     app.include_router(api_router)
+    app.include_router(page_router)
     return app

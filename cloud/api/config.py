@@ -18,6 +18,8 @@ __all__ = [
     "EmbeddingsSinkConfig",
     "NoSinkConfig",
     "SchedulingConfig",
+    "SharingConfig",
+    "TaggingConfig",
     "WebhookSinkConfig",
 ]
 
@@ -33,6 +35,39 @@ class ControlConfig(Section):
     publish_wait_s: float = Field(
         default=5.0, gt=0, le=60, description="How long to wait for the broker's PUBACK."
     )
+
+
+class TaggingConfig(Section):
+    """Bounds on the clips logs, ranges and re-trims ask boxes for (docs/tagging.md).
+
+    Keep them within the boxes' own: ``clips.max_post_seconds`` (how far ahead a range
+    may end) and ``recording.max_range_seconds``. A box that reported smaller limits in
+    its status is held to those.
+    """
+
+    max_lead_s: float = Field(
+        default=300.0, ge=0, le=3600, description="Longest lead (seconds before the moment)."
+    )
+    max_lag_s: float = Field(
+        default=60.0, ge=0, le=600, description="Longest lag (seconds after it)."
+    )
+    max_range_s: float = Field(
+        default=600.0, gt=0, le=3600, description="Longest range clip (and lead + lag)."
+    )
+    future_slack_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=60,
+        description="How far past the API's clock a moment (occurred_at, a range's start) "
+        "may lie: the phone's clock may run a little ahead.",
+    )
+
+
+class SharingConfig(Section):
+    default_days: float = Field(
+        default=7.0, gt=0, le=365, description="A share link expires after this by default."
+    )
+    max_days: float = Field(default=90.0, gt=0, le=3650, description="The longest expiry.")
 
 
 class NoSinkConfig(Section):

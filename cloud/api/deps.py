@@ -24,6 +24,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from peewee import Database
 
 from cloud.api.access.scope import OrgScope, Principal
+from cloud.api.access.sharing import ShareSigner
+from cloud.api.config import TaggingConfig
 from cloud.api.export.sinks import EmbeddingsSink
 from cloud.api.runtime import ApiRuntime
 from cloud.api.services import availability as availability_service
@@ -68,9 +70,11 @@ __all__ = [
     "SecretDep",
     "SeriesInOrg",
     "SessionInOrg",
+    "ShareSignerDep",
     "SignerDep",
     "SinkDep",
     "SlotInOrg",
+    "TaggingDep",
     "TeamInOrg",
     "org_scope",
 ]
@@ -110,10 +114,22 @@ async def get_sink(runtime: RuntimeDep) -> EmbeddingsSink | None:
     return runtime.sink
 
 
+async def get_tagging(runtime: RuntimeDep) -> TaggingConfig:
+    return runtime.settings.tagging
+
+
+async def get_share_signer(runtime: RuntimeDep, db: DatabaseDep) -> ShareSigner:
+    if runtime.share_signer is None:
+        runtime.share_signer = ShareSigner(db)
+    return runtime.share_signer
+
+
 DatabaseDep = Annotated[Database, Depends(get_database)]
 ControlDep = Annotated[DeviceControl, Depends(get_control)]
 SignerDep = Annotated[ClipUrlSigner, Depends(get_signer)]
 SinkDep = Annotated[EmbeddingsSink | None, Depends(get_sink)]
+TaggingDep = Annotated[TaggingConfig, Depends(get_tagging)]
+ShareSignerDep = Annotated[ShareSigner, Depends(get_share_signer)]
 
 _bearer = HTTPBearer(
     auto_error=False,

@@ -13,6 +13,7 @@ from typing import Any
 
 from peewee import Database
 
+from cloud.api.access.sharing import ShareSigner
 from cloud.api.export.sinks import EmbeddingsSink
 from cloud.config import ApiConfig, CloudConfig
 from cloud.devices.control import DeviceControl
@@ -31,6 +32,7 @@ class ApiRuntime:
     signer: ClipUrlSigner
     sink: EmbeddingsSink | None
     settings: ApiConfig = field(default_factory=ApiConfig)
+    share_signer: ShareSigner | None = None  # made on first use (its key is in the database)
     _closers: list[Any] = field(default_factory=list)
 
     def close(self) -> None:

@@ -122,9 +122,14 @@ class DeviceControl:
         return DesiredStateRecord.get_by_id(device_id)
 
     def set_active_session(
-        self, session: Session, *, updated_by: User | UUID | None = None
+        self,
+        session: Session,
+        *,
+        updated_by: User | UUID | None = None,
+        recording: bool | None = UNCHANGED,
     ) -> list[DesiredStateRecord]:
-        """Tell every device of ``session`` that it is the active one (session start)."""
+        """Tell every device of ``session`` that it is the active one (session start);
+        ``recording=True`` also turns continuous recording on (a tagging session)."""
         version = (
             FormVersion.get_by_id(session.form_version_id)
             if session.form_version_id is not None
@@ -138,21 +143,30 @@ class DeviceControl:
             form_fields=version.fields if version is not None else None,
         )
         return [
-            self.update_desired_state(device_id, session=active, updated_by=updated_by)
+            self.update_desired_state(
+                device_id, session=active, recording=recording, updated_by=updated_by
+            )
             for device_id in _devices_of(session)
         ]
 
     def clear_active_session(
-        self, session: Session, *, updated_by: User | UUID | None = None
+        self,
+        session: Session,
+        *,
+        updated_by: User | UUID | None = None,
+        recording: bool | None = UNCHANGED,
     ) -> list[DesiredStateRecord]:
-        """Clear the active session on the devices where it is ``session`` (session end)."""
+        """Clear the active session on the devices where it is ``session`` (session end);
+        ``recording=None`` hands recording back to each device's own configuration."""
         cleared = []
         for device_id in _devices_of(session):
             row = DesiredStateRecord.get_or_none(DesiredStateRecord.device == device_id)
             active = (row.state or {}).get("session") if row is not None else None
             if active and active.get("session_id") == str(session.id):
                 cleared.append(
-                    self.update_desired_state(device_id, session=None, updated_by=updated_by)
+                    self.update_desired_state(
+                        device_id, session=None, recording=recording, updated_by=updated_by
+                    )
                 )
         return cleared
 
@@ -212,8 +226,10 @@ class DeviceControl:
         ttl_s: float | None = None,
         session: Session | UUID | None = None,
         requested_by: User | UUID | None = None,
+        log_id: UUID | None = None,
     ) -> Command:
-        """Record and publish a command; returns it as ``sent`` or ``failed``."""
+        """Record and publish a command; returns it as ``sent`` or ``failed``.
+        ``log_id``: the tag (log) a clip command is for."""
         device = Device.get_by_id(device_id)
         now = utc_now()
         expires_at = now + timedelta(seconds=ttl_s if ttl_s is not None else self.command_ttl_s)
@@ -226,6 +242,7 @@ class DeviceControl:
             requested_by=requested_by,
             issued_at=now,
             expires_at=expires_at,
+            log_id=log_id,
         )
         message = CommandMessage(
             org=device.org.slug,

@@ -38,6 +38,11 @@ def apply_status(device_id: str, status: Status, received_at: datetime) -> bool:
             agent_version=status.agent_version or DeviceStatus.agent_version,
             status_message_id=status.message_id,
             status_received_at=received_at,
+            **(
+                {"clip_limits": status.clip_limits.model_dump(mode="json")}
+                if status.clip_limits is not None
+                else {}
+            ),
         )
         .where(
             (DeviceStatus.device == device_id)
@@ -112,6 +117,9 @@ def apply_heartbeat(device_id: str, heartbeat: Heartbeat, received_at: datetime)
         oldest_unsynced_age_s=heartbeat.backlog.oldest_unsynced_age_s,
         evicted_unsynced_clips=heartbeat.evicted_unsynced_clips,
         clock_offset_ms=heartbeat.clock.offset_ms,
+        # The box's clock against ours, plus the one-way delay of a QoS 0 message that is
+        # never queued: a box whose clock is minutes off shows here, NTP or not.
+        clock_skew_ms=round((heartbeat.sent_at - received_at).total_seconds() * 1000, 1),
         agent_version=heartbeat.agent_version or DeviceStatus.agent_version,
         heartbeat=heartbeat.model_dump(mode="json", exclude={"protocol", "org", "device_id"}),
         **figures,

@@ -83,13 +83,24 @@ LOG_SPEC = RecordSpec(
         Log.type,
         Log.occurred_at,
         Log.data,
+        Log.clip_lead_s,
+        Log.clip_lag_s,
     ),
     context_values=lambda ctx, session, command: (
         *_common_context(ctx, session, command),
         LogOrigin.DEVICE,
     ),
     # StrEnum members are str: no .value lookups per row.
-    record_values=lambda r: (r.id, r.camera_id, r.source, r.type, r.occurred_at, r.data),
+    record_values=lambda r: (
+        r.id,
+        r.camera_id,
+        r.source,
+        r.type,
+        r.occurred_at,
+        r.data,
+        r.clip.lead_s if r.clip is not None else None,
+        r.clip.lag_s if r.clip is not None else None,
+    ),
     time_of=lambda record: record.occurred_at,
 )
 
@@ -118,6 +129,9 @@ def _clip_values(record: ClipRecord) -> tuple[Any, ...]:
         [_trigger_json(trigger) for trigger in record.triggers],
         first.source,
         first.at,
+        record.log_id,
+        record.replaces,
+        record.clock_offset_ms,
     )
 
 
@@ -150,6 +164,9 @@ CLIP_SPEC = RecordSpec(
         Clip.triggers,
         Clip.trigger_source,
         Clip.triggered_at,
+        Clip.log_id,
+        Clip.replaces_id,
+        Clip.clock_offset_ms,
     ),
     # Stored pending, to be checked at once (next_verify_at = when it arrived).
     context_values=lambda ctx, session, command: (

@@ -1,7 +1,8 @@
 """``sideline cloud ingest``: one worker process, wired and owned here.
 
 Threads: paho's network thread (receives and decodes), the writer
-(:class:`IngestWorker`, the caller's thread), the clip verifier and the
+(:class:`IngestWorker`, the caller's thread), the clip verifier, the tag
+requester (a box's tag asks the session's other boxes for its clips) and the
 housekeeper (expired commands, unpublished desired states, counters in the log).
 Start several processes with the same ``mqtt.shared_group`` to split the load.
 """
@@ -28,6 +29,7 @@ from cloud.ingest.encoding import RowEncoder
 from cloud.ingest.retention import prune_dead_letters
 from cloud.ingest.stats import IngestStats
 from cloud.ingest.store import IngestStore
+from cloud.ingest.tags import TagRequester
 from cloud.ingest.verify import ClipVerifier
 from cloud.ingest.worker import IngestWorker
 from cloud.migrations import open_current_database
@@ -154,9 +156,11 @@ class IngestService:
             self.config.ingest.verify,
             workers[0].send_receipt,
         )
+        control = DeviceControl(client, prefix=prefix)
+        tags = TagRequester(database, control, command_ttl_s=self.config.api.control.command_ttl_s)
         for worker in workers:
             worker.clips_stored = verifier.wake
-        control = DeviceControl(client, prefix=prefix)
+            worker.tags_stored = tags.wake
         threads = [
             threading.Thread(
                 target=self._guarded, args=(worker.run, stop), name=f"writer-{i}", daemon=True
@@ -165,6 +169,7 @@ class IngestService:
         ]
         threads += [
             threading.Thread(target=verifier.run, args=(stop,), name="clip-verifier", daemon=True),
+            threading.Thread(target=tags.run, args=(stop,), name="tag-requests", daemon=True),
             threading.Thread(
                 target=self._housekeep, args=(stop, control), name="housekeeping", daemon=True
             ),
@@ -181,6 +186,7 @@ class IngestService:
         finally:
             stop.set()
             verifier.wake.set()
+            tags.wake.set()
             for thread in threads:
                 if thread.is_alive():
                     thread.join(timeout=5)

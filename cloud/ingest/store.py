@@ -46,6 +46,7 @@ class GroupResult:
     rejected: int = 0
     dead_letters: Counter[str] = field(default_factory=Counter)
     clips_to_verify: bool = False
+    tags_to_request: bool = False  # a device's tag: its session's other devices are asked
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +121,10 @@ class IngestStore:
             result.duplicates += totals.duplicates
             result.rejected += totals.rejected + sum(len(d.rejected) for d, _ in items)
             result.clips_to_verify |= kind == "clips"
+            if kind == "logs" and totals.inserted:
+                result.tags_to_request |= any(
+                    record.clip is not None for _, m in items for record in m.records
+                )
             for decoded, message in items:
                 if message.failures:
                     decoded.problem = _with_failures(decoded.problem, message.failures)

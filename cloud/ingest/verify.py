@@ -26,10 +26,11 @@ from peewee import Database, DatabaseError
 
 from cloud.db import write_transaction
 from cloud.ingest.config import ClipVerifyConfig
-from cloud.models import Clip, ClipStatus, Organisation, utc_now
+from cloud.models import Clip, ClipStatus, DeviceStatus, Organisation, utc_now
 from cloud.object_store import ObjectStore, ObjectStoreUnavailable
 from cloud.webhooks import EventType, emit
 from cloud.webhooks.payloads import clip_data
+from cloud.tagging import promote_replacement
 from protocol import Receipt, Rejection
 
 __all__ = ["ClipVerifier"]
@@ -39,6 +40,21 @@ log = logging.getLogger(__name__)
 _LEASE = timedelta(seconds=120)  # a claimed clip is left to its claimer this long
 
 ReceiptSender = Callable[[Receipt], None]
+
+
+def _clock_of(clip: Clip) -> dict[str, float]:
+    """The device's clock as its latest heartbeat showed it, recorded with the clip so
+    that a misaligned box is visible beside its clips (the box's own offset, when the
+    clip record did not carry one; the skew against the cloud's clock always)."""
+    status = DeviceStatus.get_or_none(DeviceStatus.device == clip.device_id)
+    if status is None:
+        return {}
+    found: dict[str, float] = {}
+    if clip.clock_offset_ms is None and status.clock_offset_ms is not None:
+        found["clock_offset_ms"] = status.clock_offset_ms
+    if status.clock_skew_ms is not None:
+        found["clock_skew_ms"] = status.clock_skew_ms
+    return found
 
 
 @dataclass(slots=True)
@@ -146,7 +162,9 @@ class ClipVerifier:
                     verified_at=now,
                     failure_reason=None,
                     next_verify_at=None,
+                    **_clock_of(clip),
                 ).where(Clip.id == clip.id).execute()
+                promote_replacement(clip)  # a re-trim takes its clip's place once playable
                 # Announced with the change; the API's outbox worker sends it.
                 emit(clip.org.id, EventType.CLIP_READY, clip_data(clip))
             self.verified += 1

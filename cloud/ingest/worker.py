@@ -69,6 +69,7 @@ class IngestWorker:
         prefix: str,
         stats: IngestStats | None = None,
         clips_stored: threading.Event | None = None,
+        tags_stored: threading.Event | None = None,
     ) -> None:
         self.store = store
         self.inbox = inbox
@@ -77,6 +78,7 @@ class IngestWorker:
         self.prefix = prefix
         self.stats = stats or IngestStats()
         self.clips_stored = clips_stored or threading.Event()
+        self.tags_stored = tags_stored or threading.Event()
 
     def run(self, stop: threading.Event) -> None:
         try:
@@ -166,6 +168,8 @@ class IngestWorker:
         self.stats.add_dead_letters(result.dead_letters)
         if result.clips_to_verify:
             self.clips_stored.set()
+        if result.tags_to_request:
+            self.tags_stored.set()
         return True
 
     def send_receipt(self, receipt: Receipt) -> None:
@@ -231,6 +235,7 @@ class IngestWorker:
             combined.rejected += result.rejected
             combined.dead_letters.update(result.dead_letters)
             combined.clips_to_verify |= result.clips_to_verify
+            combined.tags_to_request |= result.tags_to_request
         return combined
 
     def _dead_letter_only(

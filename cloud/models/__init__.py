@@ -22,6 +22,7 @@ from cloud.models.enums import (
     Role,
     SessionStatus,
     SessionType,
+    ShareKind,
     TeamRole,
 )
 from cloud.models.forms import FormTemplate, FormVersion
@@ -43,6 +44,7 @@ from cloud.models.sessions import (
     SessionParticipant,
     SessionTransition,
 )
+from cloud.models.sharing import Playlist, PlaylistItem, ShareLink, SigningKey
 
 __all__ = [
     "ALL_MODELS",
@@ -83,6 +85,8 @@ __all__ = [
     "OutboxStatus",
     "OverrideKind",
     "ParticipantStatus",
+    "Playlist",
+    "PlaylistItem",
     "Role",
     "Session",
     "SessionDevice",
@@ -91,6 +95,9 @@ __all__ = [
     "SessionStatus",
     "SessionTransition",
     "SessionType",
+    "ShareKind",
+    "ShareLink",
+    "SigningKey",
     "StrEnumField",
     "Team",
     "TeamMember",
@@ -137,5 +144,9 @@ ALL_MODELS: list[type[BaseModel]] = [
     OutboxAttempt,
     WebhookSubscription,
     CalendarFeed,
+    Playlist,
+    PlaylistItem,
+    ShareLink,
+    SigningKey,
 ]
 """Every table, in an order where each comes after the tables it references."""

@@ -66,6 +66,7 @@ class Command(BaseModel):
     sent_at = UtcDateTimeField(null=True)
     acknowledged_at = UtcDateTimeField(null=True)
     finished_at = UtcDateTimeField(null=True)
+    log_id = UUIDField(null=True)  # a tag's clip request: the log it is for
 
     class Meta:
         indexes = (
@@ -73,6 +74,7 @@ class Command(BaseModel):
             (("session", "issued_at"), False),
             (("org", "issued_at"), False),
             (("state", "expires_at"), False),
+            (("log_id",), False),
         )
 
 

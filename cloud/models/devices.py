@@ -103,6 +103,8 @@ class DeviceStatus(BaseModel):
     evicted_unsynced_clips = IntegerField(null=True)
     clock_offset_ms = FloatField(null=True)
     heartbeat = JSONField(null=True)
+    clock_skew_ms = FloatField(null=True)  # heartbeat sent_at - received_at (box - cloud)
+    clip_limits = JSONField(null=True)  # protocol ClipLimits from its status
 
 
 class HeartbeatSample(BaseModel):

@@ -101,6 +101,11 @@ class ClipStatus(StrEnum):
     FAILED = "failed"  # object missing or different after retries; ``failure_reason`` says
 
 
+class ShareKind(StrEnum):
+    CLIP = "clip"
+    PLAYLIST = "playlist"
+
+
 class CommandState(StrEnum):
     """A one-shot command's progress; only moves forward."""
 

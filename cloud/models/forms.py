@@ -41,6 +41,9 @@ class FormVersion(BaseModel):
     template_id: UUID
     version = IntegerField(constraints=[Check("version >= 1")])
     fields = JSONField()
+    # How a log becomes clips (lead/lag, per value of a select field): see
+    # cloud.api.forms.clips.ClipSettings. Empty: logs of this version ask for no clip.
+    clip = JSONField(null=True)
     created_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
     created_by_id: UUID | None
     created_at = UtcDateTimeField(default=utc_now)

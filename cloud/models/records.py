@@ -68,6 +68,11 @@ class Log(BaseModel):
     message_id = UUIDField(null=True)  # the MQTT message that brought it
     updated_at = UtcDateTimeField(null=True)
     deleted_at = UtcDateTimeField(null=True)
+    # A tag: clips of [occurred_at - lead, occurred_at + lag] from every camera of its
+    # session; ``clips_requested_at`` once the devices were asked (cloud.tagging).
+    clip_lead_s = FloatField(null=True)
+    clip_lag_s = FloatField(null=True)
+    clips_requested_at = UtcDateTimeField(null=True)
 
     class Meta:
         indexes = (
@@ -122,6 +127,12 @@ class Clip(BaseModel):
     deleted_at = UtcDateTimeField(null=True)
     deleted_by = ForeignKeyField(User, null=True, on_delete="SET NULL", index=False)
     deleted_by_id: UUID | None
+    # Not foreign keys: a box's clip may arrive before the log it was cut for.
+    log_id = UUIDField(null=True)  # the tag (log) it was cut for
+    replaces_id = UUIDField(null=True)  # a re-trim: the clip this one replaces
+    replaced_by_id = UUIDField(null=True)  # set once its re-trim is ready
+    clock_offset_ms = FloatField(null=True)  # the box's own, from its heartbeat's clock
+    clock_skew_ms = FloatField(null=True)  # box clock - cloud clock, seen on heartbeats
 
     class Meta:
         indexes = (
@@ -129,6 +140,7 @@ class Clip(BaseModel):
             (("org", "started_at", "id"), False),
             (("device", "started_at"), False),
             (("status", "next_verify_at"), False),
+            (("log_id",), False),
         )
 
 

@@ -95,6 +95,8 @@ class Session(BaseModel):
     cancelled_at = UtcDateTimeField(null=True)
     cancel_reason = TextField(null=True)
     deleted_at = UtcDateTimeField(null=True)
+    # Logs become clips: while live, its devices record continuously (desired state).
+    tagging = BooleanField(default=False)
 
     class Meta:
         indexes = (

@@ -22,16 +22,21 @@ from cloud.api.routes import (
     members,
     orgs,
     participants,
+    playlists,
     reports,
     series,
     sessions,
+    share_links,
+    shared,
     teams,
     timeline,
     tokens,
     webhooks,
 )
 
-__all__ = ["api_router"]
+__all__ = ["api_router", "page_router"]
+
+page_router = shared.page_router  # the share page and its assets (outside /api/v1)
 
 _ORG_PREFIX = "/orgs/{org}"
 org_router = APIRouter(prefix=_ORG_PREFIX, dependencies=[Depends(org_scope)])
@@ -47,6 +52,8 @@ ORDER = (
     availability,
     bookings,
     reports,
+    playlists,
+    share_links,
     forms,
     teams,
     members,
@@ -61,6 +68,7 @@ api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(account.router)
 api_router.include_router(guest.router)  # signed links: no token, no organisation in the path
 api_router.include_router(calendar_feeds.public)  # the .ics: its secret URL is its key
+api_router.include_router(shared.router)  # a share link's token is its only credential
 # The organisation's own routes have an empty path, so they take the prefix here.
 api_router.include_router(orgs.router, prefix=_ORG_PREFIX, dependencies=[Depends(org_scope)])
 api_router.include_router(org_router)

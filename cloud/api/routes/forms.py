@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 
-from cloud.api.deps import CoachScope, DatabaseDep, FormInOrg, MemberScope
+from cloud.api.deps import CoachScope, DatabaseDep, FormInOrg, MemberScope, TaggingDep
 from cloud.api.openapi import DocumentedRoute
 from cloud.api.schemas.forms import (
     FormCreate,
@@ -28,8 +28,11 @@ def list_forms(scope: MemberScope, include_archived: bool = False) -> FormsPubli
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def create_form(scope: CoachScope, db: DatabaseDep, data: FormCreate) -> FormPublic:
-    return service.form_public(service.create_form(db, scope=scope, data=data))
+def create_form(
+    scope: CoachScope, db: DatabaseDep, tagging: TaggingDep, data: FormCreate
+) -> FormPublic:
+    """A form template; with ``clip``, its logs become clips (lead/lag, per value)."""
+    return service.form_public(service.create_form(db, scope=scope, data=data, limits=tagging))
 
 
 @router.get("/{form_id}")
@@ -39,10 +42,13 @@ def read_form(scope: MemberScope, form: FormInOrg) -> FormPublic:
 
 @router.patch("/{form_id}")
 def update_form(
-    scope: CoachScope, db: DatabaseDep, form: FormInOrg, data: FormUpdate
+    scope: CoachScope, db: DatabaseDep, form: FormInOrg, tagging: TaggingDep, data: FormUpdate
 ) -> FormPublic:
-    """Rename, or change the fields (a new version; sessions already live keep theirs)."""
-    return service.form_public(service.update_form(db, scope=scope, form=form, data=data))
+    """Rename, or change the fields or clip settings (a new version; sessions already live
+    keep theirs)."""
+    return service.form_public(
+        service.update_form(db, scope=scope, form=form, data=data, limits=tagging)
+    )
 
 
 @router.delete("/{form_id}", status_code=status.HTTP_204_NO_CONTENT)

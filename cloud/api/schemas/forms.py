@@ -7,6 +7,7 @@ from uuid import UUID
 
 from pydantic import Field, field_validator
 
+from cloud.api.forms.clips import ClipSettings
 from cloud.api.forms.fields import MAX_FIELDS, FormField, check_unique_keys
 from cloud.api.schemas.common import Input, Output
 
@@ -25,6 +26,11 @@ class FormCreate(Input):
     description: str | None = Field(default=None, max_length=2000)
     team_id: UUID | None = None
     fields: list[FormField] = Field(min_length=1, max_length=MAX_FIELDS)
+    clip: ClipSettings | None = Field(
+        default=None,
+        description="Logs of this form become clips: [occurred_at - lead_s, occurred_at + "
+        "lag_s] from every camera of the session (per value of the select field by_field).",
+    )
 
     @field_validator("fields")
     @classmethod
@@ -33,11 +39,13 @@ class FormCreate(Input):
 
 
 class FormUpdate(Input):
-    """Changing ``fields`` writes a new version; logs keep the version they were written against."""
+    """Changing ``fields`` or ``clip`` writes a new version; logs keep the version they
+    were written against. ``clip: null`` stops logs becoming clips."""
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=2000)
     fields: list[FormField] | None = Field(default=None, min_length=1, max_length=MAX_FIELDS)
+    clip: ClipSettings | None = None
 
     @field_validator("fields")
     @classmethod
@@ -49,6 +57,7 @@ class FormVersionPublic(Output):
     form_id: UUID
     version: int
     fields: list[FormField]
+    clip: ClipSettings | None
     created_at: datetime
     created_by: UUID | None
 
@@ -65,6 +74,7 @@ class FormPublic(Output):
     team_id: UUID | None
     current_version: int
     fields: list[FormField] = Field(description="The current version's fields.")
+    clip: ClipSettings | None = Field(description="The current version's clip settings.")
     created_at: datetime
     updated_at: datetime
     archived_at: datetime | None

@@ -58,6 +58,12 @@ class SessionBase(Input):
     price_minor: int | None = Field(default=None, ge=0, description="Price in minor units (cents).")
     currency: Currency | None = Field(default=None, description="ISO 4217, e.g. 'EUR'.")
     form_template_id: UUID | None = None
+    tagging: bool | None = Field(
+        default=None,
+        description="Logs become clips, and the devices record continuously while it is "
+        "live (so a log can ask for seconds the pre-roll no longer holds). Empty: on when "
+        "the form has clip settings.",
+    )
     devices: list[SessionDeviceRef] = Field(default_factory=list, max_length=32)
     auto_start: bool = Field(
         default=False,
@@ -113,6 +119,7 @@ class SessionUpdate(Input):
     price_minor: int | None = Field(default=None, ge=0)
     currency: Currency | None = None
     form_template_id: UUID | None = None
+    tagging: bool | None = None
     devices: list[SessionDeviceRef] | None = Field(default=None, max_length=32)
     auto_start: bool | None = None
     late_grace_minutes: int | None = Field(default=None, ge=0, le=24 * 60)
@@ -159,6 +166,7 @@ class SessionPublic(Output):
     occurrence_edited: bool = Field(description="Changed on its own; series edits leave it alone.")
     auto_start: bool
     late_grace_minutes: int | None
+    tagging: bool = Field(description="Logs become clips; devices record while it is live.")
     devices: list[SessionDevicePublic]
     created_at: datetime
     updated_at: datetime

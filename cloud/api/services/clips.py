@@ -65,19 +65,30 @@ def clips_query() -> Any:
         Clip.tags,
         Clip.object_key,
         Clip.thumbnail_key,
+        Clip.log_id,
+        Clip.replaces_id,
+        Clip.replaced_by_id,
+        Clip.clock_offset_ms,
+        Clip.clock_skew_ms,
     ).dicts()
 
 
 _CLIP_FIELDS = tuple(ClipPublic.model_fields)
 
 
-def clip_data(row: ClipRow, signer: ClipUrlSigner | None) -> dict[str, Any]:
+def clip_data(
+    row: ClipRow, signer: ClipUrlSigner | None, *, expires_in: int | None = None
+) -> dict[str, Any]:
     """:class:`ClipPublic`'s fields as plain data (for JSON as it is, or a model),
-    with presigned playback and thumbnail URLs."""
-    playback = signer.sign(row["object_key"], content_type=row["content_type"]) if signer else None
+    with presigned playback and thumbnail URLs (valid ``expires_in`` s, else the default)."""
+    playback = (
+        signer.sign(row["object_key"], content_type=row["content_type"], expires_in=expires_in)
+        if signer
+        else None
+    )
     thumbnail_key = row["thumbnail_key"]
     thumbnail = (
-        signer.sign(thumbnail_key, content_type="image/jpeg")
+        signer.sign(thumbnail_key, content_type="image/jpeg", expires_in=expires_in)
         if signer is not None and thumbnail_key
         else None
     )
@@ -87,6 +98,7 @@ def clip_data(row: ClipRow, signer: ClipUrlSigner | None) -> dict[str, Any]:
         "playback_url": playback.url if playback else None,
         "thumbnail_url": thumbnail.url if thumbnail else None,
         "urls_expire_at": playback.expires_at if playback else None,
+        "logs": row.get("logs") or [],
     }
     return {name: derived[name] if name in derived else row[name] for name in _CLIP_FIELDS}
 
@@ -98,7 +110,10 @@ def clip_public(row: ClipRow, signer: ClipUrlSigner | None) -> ClipPublic:
 def list_clips(
     *, scope: OrgScope, session: Session, cursor: str | None, limit: int
 ) -> tuple[list[ClipRow], str | None]:
-    query = clips_query().where(visible_clips(scope) & (Clip.session == session.id))
+    # Current trims only: a clip a re-trim replaced stays readable by its id.
+    query = clips_query().where(
+        visible_clips(scope) & (Clip.session == session.id) & Clip.replaced_by_id.is_null()
+    )
     return paginate(
         keyset(query, Clip.started_at, Clip.id, Order.ASC),
         listing="clips:asc",

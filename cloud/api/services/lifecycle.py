@@ -20,7 +20,7 @@ from cloud.api.access.scope import OrgScope
 from cloud.api.query.rows import fk_id
 from cloud.api.services.sessions import reload_session
 from cloud.db import is_postgres, write_transaction
-from cloud.devices.control import DeviceControl
+from cloud.devices.control import UNCHANGED, DeviceControl
 from cloud.errors import Conflict, NotFound
 from cloud.models import (
     DesiredStateRecord,
@@ -153,10 +153,16 @@ def apply_transition(
     wake()
     updated = reload_session(session)
     outcomes: list[DesiredStateRecord] = []
+    # A tagging session turns its devices' continuous recording on while it is live, so a
+    # log can ask for seconds the pre-roll ring no longer holds (docs/tagging.md).
     if action is Action.START:
-        outcomes = control.set_active_session(updated, updated_by=by_user)
+        outcomes = control.set_active_session(
+            updated, updated_by=by_user, recording=True if updated.tagging else UNCHANGED
+        )
     elif previous is S.LIVE:  # ended or cancelled while live
-        outcomes = control.clear_active_session(updated, updated_by=by_user)
+        outcomes = control.clear_active_session(
+            updated, updated_by=by_user, recording=None if updated.tagging else UNCHANGED
+        )
     return TransitionOutcome(updated, outcomes)
 
 

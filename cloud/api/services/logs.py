@@ -9,13 +9,16 @@ from uuid import UUID
 from peewee import JOIN, Database
 
 from cloud.api.access.scope import OrgScope
+from cloud.api.config import TaggingConfig
 from cloud.api.forms.values import validate_data
 from cloud.api.query.cursor import Order, keyset, paginate
 from cloud.api.query.rows import fk_id
 from cloud.api.schemas.records import LogCreate, LogPublic, LogUpdate
 from cloud.api.services.forms import parse_fields
 from cloud.api.services.references import roster_of
+from cloud.api.services.tagging import log_timing, request_clips_for_log
 from cloud.db import write_transaction
+from cloud.devices.control import DeviceControl
 from cloud.errors import Conflict, InvalidInput, NotFound
 from cloud.models import FormVersion, Log, LogOrigin, Session, SessionStatus, utc_now
 from protocol.ids import new_id
@@ -60,6 +63,8 @@ def logs_query() -> Any:
             Log.form_version.alias("form_version_ref"),
             Log.data,
             Log.updated_at,
+            Log.clip_lead_s,
+            Log.clip_lag_s,
         )
         .join(FormVersion, JOIN.LEFT_OUTER, on=(Log.form_version == FormVersion.id))
         .dicts()
@@ -124,7 +129,18 @@ def _validated(
     return clean
 
 
-def create_log(db: Database, *, scope: OrgScope, session: Session, data: LogCreate) -> LogRow:
+def create_log(
+    db: Database,
+    *,
+    scope: OrgScope,
+    session: Session,
+    data: LogCreate,
+    control: DeviceControl,
+    limits: TaggingConfig,
+    ttl_s: float,
+) -> LogRow:
+    """Write the entry; when it tags (the form's clip settings, or lead/lag given), ask
+    every device of the session for its window once it is committed."""
     if session.status not in LOGGABLE:
         raise Conflict(
             f"logs are written while a session is live (or after it ended), not while {session.status}",
@@ -136,6 +152,7 @@ def create_log(db: Database, *, scope: OrgScope, session: Session, data: LogCrea
         else None
     )
     clean = _validated(fk_id(session, "team"), version, data.data)
+    timing = log_timing(session, version, data, clean, limits)
     now = utc_now()
     log_id = new_id()
     with write_transaction(db):
@@ -151,7 +168,11 @@ def create_log(db: Database, *, scope: OrgScope, session: Session, data: LogCrea
             author=scope.user_id,
             form_version=version,
             data=clean,
+            clip_lead_s=timing.lead_s if timing else None,
+            clip_lag_s=timing.lag_s if timing else None,
         )
+    if timing is not None:  # after the commit: the log exists whatever the broker does
+        request_clips_for_log(control, log_id, ttl_s=ttl_s, requested_by=scope.user_id)
     return get_log(scope=scope, session=session, log_id=log_id)
 
 

@@ -328,6 +328,11 @@ def resolve_references(scope: OrgScope, values: dict[str, Any]) -> dict[str, Any
     elif "form_template_id" in values:
         resolved["form_template"] = None
         resolved["form_version"] = None
+    if values.get("tagging") is not None:
+        resolved["tagging"] = values["tagging"]
+    elif "form_version" in resolved:  # a form with clip settings makes it a tagging session
+        version = resolved["form_version"]
+        resolved["tagging"] = bool(version is not None and version.clip)
     return resolved
 
 

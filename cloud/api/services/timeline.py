@@ -33,11 +33,13 @@ from cloud.api.schemas.records import DetectionEventPublic, LogPublic
 from cloud.api.schemas.timeline import LifecyclePublic, TimelineItem
 from cloud.api.services.clips import clip_data, clips_query
 from cloud.api.services.logs import logs_query
+from cloud.api.services.tagging import attach_clips_to_logs, attach_logs_to_clips
 from cloud.api.services.timeline_keys import (
     DETECTOR_SOURCE,
     LIFECYCLE_SOURCE,
     MARKER_SOURCE,
     TimelineFilter,
+    folds_clips,
     keys_statement,
 )
 from cloud.models import (
@@ -144,7 +146,13 @@ def timeline_page(
         limit=limit,
         key=_key_of,
     )
-    items = _load(db, [(kind, str(_uuid(ident))) for kind, _, ident in keys], signer)
+    items = _load(
+        db,
+        [(kind, str(_uuid(ident))) for kind, _, ident in keys],
+        signer,
+        org_id=scope.org_id,
+        fold=folds_clips(wanted),
+    )
     return items, next_cursor
 
 
@@ -210,14 +218,28 @@ _ROWS = {
 
 
 def _load(
-    db: Database, keys: Sequence[tuple[str, str]], signer: ClipUrlSigner | None
+    db: Database,
+    keys: Sequence[tuple[str, str]],
+    signer: ClipUrlSigner | None,
+    *,
+    org_id: UUID,
+    fold: bool,
 ) -> list[Item]:
     wanted: dict[str, list[str]] = {}
     for kind, ident in keys:
         wanted.setdefault(kind, []).append(ident)
     built: dict[str, Item] = {}
     for kind, ids in wanted.items():
-        for row in _ROWS[kind].rows(db, ids=ids):
+        rows = _ROWS[kind].rows(db, ids=ids)
+        if kind == "log":
+            # A tag is one item with its clips (which then are not items of their own).
+            attach_clips_to_logs(rows, org_id=org_id, signer=signer if fold else None)
+            if not fold:
+                for row in rows:
+                    row["clips"] = []
+        elif kind == "clip":
+            attach_logs_to_clips(rows, org_id=org_id)
+        for row in rows:
             if kind == "log":
                 built[row["id"]] = _log_item(row)
             elif kind == "clip":

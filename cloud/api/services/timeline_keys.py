@@ -33,6 +33,7 @@ __all__ = [
     "LIFECYCLE_SOURCE",
     "MARKER_SOURCE",
     "TimelineFilter",
+    "folds_clips",
     "keys_statement",
 ]
 
@@ -77,6 +78,11 @@ class _Part:
         self.conditions.append(f'"{column.column_name}" IS NULL')
         return self
 
+    def where_sql(self, condition: str) -> _Part:
+        """A condition without parameters."""
+        self.conditions.append(condition)
+        return self
+
     def after(self, cursor: Cursor, order: Order) -> None:
         # t >= c AND (t > c OR id > c_id): the range uses the index, ties are filtered.
         wider, strict = (">=", ">") if order is Order.ASC else ("<=", "<")
@@ -99,6 +105,22 @@ class _Part:
         )
 
 
+_NOT_IN_A_LOG = (
+    '("log_id" IS NULL OR NOT EXISTS (SELECT 1 FROM "log" WHERE "log"."id" = "clip"."log_id" '
+    'AND "log"."session_id" = "clip"."session_id" AND "log"."deleted_at" IS NULL))'
+)
+
+
+def folds_clips(wanted: TimelineFilter) -> bool:
+    """Whether a log's clips are shown inside its item rather than as items of their own:
+    when the page shows every log (no source or device filter could leave the log out)."""
+    return (
+        (wanted.wants(T.LOG) or wanted.wants(T.MARKER))
+        and not wanted.sources
+        and wanted.device_id is None
+    )
+
+
 def _parts(param: str, *, org_id: UUID, session_id: UUID, wanted: TimelineFilter) -> list[_Part]:
     sources, device = sorted(wanted.sources), wanted.device_id
     parts: list[_Part] = []
@@ -119,6 +141,9 @@ def _parts(param: str, *, org_id: UUID, session_id: UUID, wanted: TimelineFilter
         part = _Part("clip", Clip, Clip.started_at, param)
         part.where(Clip.session, "=", session_id).where(Clip.org, "=", org_id)
         part.where(Clip.status, "=", ClipStatus.READY).where_null(Clip.deleted_at)
+        part.where_null(Clip.replaced_by_id)  # a re-trim took its place
+        if folds_clips(wanted):
+            part.where_sql(_NOT_IN_A_LOG)
         if sources:
             part.where_in(Clip.trigger_source, sources)
         if device is not None:

@@ -26,10 +26,12 @@ from cloud.models import (
     Log,
     MeetingSlot,
     Membership,
+    Playlist,
     Role,
     Session,
     SessionParticipant,
     SessionSeries,
+    ShareLink,
     Team,
     TeamMember,
     WebhookSubscription,
@@ -155,6 +157,7 @@ ROUTES: dict[tuple[str, str], Case] = {
     ("GET", S + "/logs/{log_id}"): Case(Role.MEMBER),
     ("PATCH", S + "/logs/{log_id}"): Case(Role.COACH, lambda w: {"type": "goal"}),
     ("DELETE", S + "/logs/{log_id}"): Case(Role.COACH),
+    ("POST", S + "/logs/{log_id}/retrim"): Case(Role.COACH, lambda w: {"lead_s": 5, "lag_s": 2}),
     ("GET", S + "/clips"): Case(Role.MEMBER),
     ("POST", S + "/clips"): Case(Role.COACH, lambda w: {"note": "nice"}),
     ("GET", S + "/clips/{clip_id}"): Case(Role.MEMBER),
@@ -162,6 +165,8 @@ ROUTES: dict[tuple[str, str], Case] = {
         Role.COACH, lambda w: {"title": "Goal", "tags": ["goal"]}
     ),
     ("DELETE", S + "/clips/{clip_id}"): Case(Role.COACH),
+    ("POST", S + "/clips/range"): Case(Role.COACH, lambda w: {"last_s": 30}),
+    ("POST", S + "/clips/{clip_id}/retrim"): Case(Role.COACH, lambda w: {"lead_s": 5, "lag_s": 2}),
     ("GET", S + "/commands"): Case(Role.MEMBER),
     ("GET", "/api/v1/orgs/{org}/commands/{command_id}"): Case(Role.MEMBER),
     ("GET", S + "/timeline"): Case(Role.MEMBER),
@@ -225,6 +230,27 @@ ROUTES: dict[tuple[str, str], Case] = {
         Role.COACH, lambda w: {"team_id": str(w.team.id)}
     ),
     ("DELETE", "/api/v1/orgs/{org}/calendar-feeds/{feed_id}"): Case(Role.COACH),
+    ("GET", "/api/v1/orgs/{org}/playlists"): Case(Role.MEMBER),
+    ("POST", "/api/v1/orgs/{org}/playlists"): Case(
+        Role.COACH, lambda w: {"title": "Goals", "clip_ids": [str(w.clip.id)]}
+    ),
+    ("GET", "/api/v1/orgs/{org}/playlists/{playlist_id}"): Case(Role.MEMBER),
+    ("PATCH", "/api/v1/orgs/{org}/playlists/{playlist_id}"): Case(
+        Role.COACH, lambda w: {"title": "Renamed playlist"}
+    ),
+    ("DELETE", "/api/v1/orgs/{org}/playlists/{playlist_id}"): Case(Role.COACH),
+    ("POST", "/api/v1/orgs/{org}/playlists/{playlist_id}/items"): Case(
+        Role.COACH, lambda w: {"clip_ids": [str(w.clip.id)]}
+    ),
+    ("PUT", "/api/v1/orgs/{org}/playlists/{playlist_id}/order"): Case(
+        Role.COACH, lambda w: {"item_ids": [str(w.playlist_item.id)]}
+    ),
+    ("DELETE", "/api/v1/orgs/{org}/playlists/{playlist_id}/items/{item_id}"): Case(Role.COACH),
+    ("GET", "/api/v1/orgs/{org}/share-links"): Case(Role.COACH),
+    ("POST", "/api/v1/orgs/{org}/share-links"): Case(
+        Role.COACH, lambda w: {"playlist_id": str(w.playlist.id)}
+    ),
+    ("DELETE", "/api/v1/orgs/{org}/share-links/{link_id}"): Case(Role.COACH),
 }
 PUBLIC = {
     ("GET", "/api/v1/health"),
@@ -235,6 +261,9 @@ PUBLIC = {
     ("POST", "/api/v1/guest/bookings/{token}/reschedule"),
     # A calendar feed's secret URL (tests/cloud/api/test_calendar_feeds.py).
     ("GET", "/api/v1/calendar/{token}.ics"),
+    # A share link's token is the credential (tests/cloud/api/test_sharing.py).
+    ("GET", "/api/v1/share/{token}"),
+    ("GET", "/api/v1/share/{token}/clips/{clip_id}"),
 }
 
 
@@ -280,6 +309,9 @@ def _values(world: World) -> dict[str, str]:
         "delivery_id": world.delivery.id if world.delivery else "",
         "feed_id": world.feed.id if world.feed else "",
         "host_id": world.user_ids[Role.COACH],
+        "playlist_id": world.playlist.id,
+        "item_id": world.playlist_item.id,
+        "link_id": world.share_link.id,
     }
     return {key: str(value) for key, value in values.items()}
 
@@ -335,6 +367,14 @@ def _snapshot(world: World) -> dict[str, object]:
         "bookings": sorted(
             (str(x.id), str(x.status)) for x in Booking.select().where(Booking.org == org)
         ),
+        "playlists": sorted(
+            (str(p.id), p.title, p.deleted_at, p.items.count())
+            for p in Playlist.select().where(Playlist.org == org)
+        ),
+        "share_links": sorted(
+            (str(link.id), link.revoked_at)
+            for link in ShareLink.select().where(ShareLink.org == org)
+        ),
         "participants": sorted(
             (str(p.id), str(p.status), p.attendance)
             for p in SessionParticipant.select().where(
@@ -353,7 +393,8 @@ def _destructive_last(item: tuple[tuple[str, str], Case]) -> int:
     for rank, leaf in enumerate(("{token_id}", "{membership_id}"), start=3):
         if path.endswith(leaf):
             return rank
-    return 1 if path.endswith(("{participant_id}", "{log_id}", "{clip_id}")) else 2
+    children = ("{participant_id}", "{log_id}", "{clip_id}", "{item_id}", "{link_id}")
+    return 1 if path.endswith(children) else 2
 
 
 def _call(client: TestClient, method: str, url: str, token: str | None, body: Any) -> Any:

@@ -33,6 +33,8 @@ from cloud.models import (
     MeetingSlot,
     Organisation,
     OutboxMessage,
+    Playlist,
+    PlaylistItem,
     Role,
     Session,
     SessionDevice,
@@ -40,6 +42,8 @@ from cloud.models import (
     SessionSeries,
     SessionStatus,
     SessionTransition,
+    ShareKind,
+    ShareLink,
     Team,
     TeamMember,
     WebhookSubscription,
@@ -119,6 +123,9 @@ class World:
     event: DetectionEventRecord
     command: Command
     participant: SessionParticipant
+    playlist: Playlist
+    playlist_item: PlaylistItem
+    share_link: ShareLink
     # With build_world(..., scheduling=True):
     series: SessionSeries | None = None
     slot: MeetingSlot | None = None  # the coach's (a host, like the host role)
@@ -146,6 +153,9 @@ class World:
             self.event.id,
             self.command.id,
             self.participant.id,
+            self.playlist.id,
+            self.playlist_item.id,
+            self.share_link.id,
             *(
                 thing.id
                 for thing in (
@@ -293,6 +303,11 @@ def build_world(db: Database, slug: str, *, scheduling: bool = False) -> World:
         if scheduling
         else None
     )
+    playlist = Playlist.create(org=org, title=f"{slug} best bits", created_by=user_ids[Role.COACH])
+    playlist_item = PlaylistItem.create(playlist=playlist, clip=clip, position=0)
+    share_link = ShareLink.create(
+        org=org, kind=ShareKind.CLIP, clip=clip, expires_at=utc_now() + timedelta(days=1)
+    )
     return World(
         org=org,
         tokens=tokens,
@@ -310,6 +325,9 @@ def build_world(db: Database, slug: str, *, scheduling: bool = False) -> World:
         event=event,
         command=command,
         participant=participant,
+        playlist=playlist,
+        playlist_item=playlist_item,
+        share_link=share_link,
         series=series,
         slot=slot,
         override=override,

@@ -211,3 +211,29 @@ def test_a_verified_clip_announces_clip_ready_with_the_change(harness: Harness) 
     assert (message.kind, message.event_type) == ("webhook", "clip.ready")
     assert message.payload["data"]["id"] == str(record.id)
     assert message.payload["data"]["device_id"] == harness.device.id
+
+
+def test_a_verified_retrim_takes_its_clips_place_with_the_boxs_clock_beside_it(
+    harness: Harness,
+) -> None:
+    """The box names the clip a re-trim replaces and the log it is for; once the new
+    object checks out, the old clip is marked replaced, and each clip carries the
+    box's clock as its heartbeats showed it."""
+    from cloud.models import DeviceStatus
+
+    DeviceStatus.create(device=harness.device.id, clock_offset_ms=1.5, clock_skew_ms=-820.0)
+    log_id = p.new_id()
+    first = harness.clip().model_copy(update={"log_id": log_id, "clock_offset_ms": 2.0})
+    harness.upload(first)
+    harness.send(first)
+    assert harness.check_at(0) == 1
+    second = harness.clip().model_copy(update={"log_id": log_id, "replaces": first.id})
+    harness.upload(second)
+    harness.send(second)
+    assert Clip.get_by_id(first.id).replaced_by_id is None  # not until it is playable
+    assert harness.check_at(0) == 1
+    old, new = Clip.get_by_id(first.id), Clip.get_by_id(second.id)
+    assert old.replaced_by_id == second.id and new.replaces_id == first.id
+    assert new.status is ClipStatus.READY and new.log_id == log_id == old.log_id
+    assert (old.clock_offset_ms, old.clock_skew_ms) == (2.0, -820.0)  # the record's own offset
+    assert (new.clock_offset_ms, new.clock_skew_ms) == (1.5, -820.0)  # the heartbeat's

@@ -1,0 +1,1 @@
+"""The share page a share link opens: static HTML, CSS and a small JS module."""

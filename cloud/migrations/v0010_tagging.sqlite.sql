@@ -1,0 +1,27 @@
+-- v0010 tagging: form clip settings, tags on logs, log/clip links and re-trims, playlists, share links.
+ALTER TABLE "form_version" ADD COLUMN "clip" TEXT;
+ALTER TABLE "log" ADD COLUMN "clip_lead_s" REAL;
+ALTER TABLE "log" ADD COLUMN "clip_lag_s" REAL;
+ALTER TABLE "log" ADD COLUMN "clips_requested_at" TIMESTAMPTZ;
+ALTER TABLE "clip" ADD COLUMN "log_id" TEXT;
+ALTER TABLE "clip" ADD COLUMN "replaces_id" TEXT;
+ALTER TABLE "clip" ADD COLUMN "replaced_by_id" TEXT;
+ALTER TABLE "clip" ADD COLUMN "clock_offset_ms" REAL;
+ALTER TABLE "clip" ADD COLUMN "clock_skew_ms" REAL;
+CREATE INDEX "clip_log_id" ON "clip" ("log_id");
+ALTER TABLE "command" ADD COLUMN "log_id" TEXT;
+CREATE INDEX "command_log_id" ON "command" ("log_id");
+ALTER TABLE "session" ADD COLUMN "tagging" INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE "device_status" ADD COLUMN "clock_skew_ms" REAL;
+ALTER TABLE "device_status" ADD COLUMN "clip_limits" TEXT;
+CREATE TABLE "playlist" ("id" TEXT NOT NULL PRIMARY KEY, "org_id" TEXT NOT NULL, "title" TEXT NOT NULL, "description" TEXT, "source" TEXT, "created_by_id" TEXT, "created_at" TIMESTAMPTZ NOT NULL, "updated_at" TIMESTAMPTZ NOT NULL, "deleted_at" TIMESTAMPTZ, FOREIGN KEY ("org_id") REFERENCES "organisation" ("id") ON DELETE CASCADE, FOREIGN KEY ("created_by_id") REFERENCES "user" ("id") ON DELETE SET NULL);
+CREATE INDEX "playlist_org_id_created_at_id" ON "playlist" ("org_id", "created_at", "id");
+CREATE TABLE "playlist_item" ("id" TEXT NOT NULL PRIMARY KEY, "playlist_id" TEXT NOT NULL, "clip_id" TEXT NOT NULL, "position" INTEGER NOT NULL CHECK (position >= 0), "added_by_id" TEXT, "added_at" TIMESTAMPTZ NOT NULL, FOREIGN KEY ("playlist_id") REFERENCES "playlist" ("id") ON DELETE CASCADE, FOREIGN KEY ("clip_id") REFERENCES "clip" ("id") ON DELETE CASCADE, FOREIGN KEY ("added_by_id") REFERENCES "user" ("id") ON DELETE SET NULL);
+CREATE UNIQUE INDEX "playlist_item_playlist_id_clip_id" ON "playlist_item" ("playlist_id", "clip_id");
+CREATE INDEX "playlist_item_playlist_id_position" ON "playlist_item" ("playlist_id", "position");
+CREATE INDEX "playlist_item_clip_id" ON "playlist_item" ("clip_id");
+CREATE TABLE "share_link" ("id" TEXT NOT NULL PRIMARY KEY, "org_id" TEXT NOT NULL, "kind" VARCHAR(32) NOT NULL CHECK ("kind" IN ('clip', 'playlist')), "clip_id" TEXT, "playlist_id" TEXT, "title" TEXT, "created_by_id" TEXT, "created_at" TIMESTAMPTZ NOT NULL, "expires_at" TIMESTAMPTZ NOT NULL, "revoked_at" TIMESTAMPTZ, "revoked_by_id" TEXT, "opened_count" INTEGER NOT NULL, "last_opened_at" TIMESTAMPTZ, FOREIGN KEY ("org_id") REFERENCES "organisation" ("id") ON DELETE CASCADE, FOREIGN KEY ("clip_id") REFERENCES "clip" ("id") ON DELETE CASCADE, FOREIGN KEY ("playlist_id") REFERENCES "playlist" ("id") ON DELETE CASCADE, FOREIGN KEY ("created_by_id") REFERENCES "user" ("id") ON DELETE SET NULL, FOREIGN KEY ("revoked_by_id") REFERENCES "user" ("id") ON DELETE SET NULL, CHECK ((kind = 'clip' AND clip_id IS NOT NULL AND playlist_id IS NULL) OR (kind = 'playlist' AND playlist_id IS NOT NULL AND clip_id IS NULL)));
+CREATE INDEX "share_link_org_id_created_at_id" ON "share_link" ("org_id", "created_at", "id");
+CREATE INDEX "share_link_clip_id" ON "share_link" ("clip_id");
+CREATE INDEX "share_link_playlist_id" ON "share_link" ("playlist_id");
+CREATE TABLE "signing_key" ("name" TEXT NOT NULL PRIMARY KEY, "secret" TEXT NOT NULL, "created_at" TIMESTAMPTZ NOT NULL);
