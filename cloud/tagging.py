@@ -44,8 +44,8 @@ from cloud.models import (
 from protocol import ClipRange
 
 __all__ = [
-    "DeviceTarget",
     "TAG_SESSION_STATUSES",
+    "DeviceTarget",
     "device_limits",
     "pending_tag_logs",
     "promote_replacement",

@@ -28,9 +28,9 @@ from cloud.db import write_transaction
 from cloud.ingest.config import ClipVerifyConfig
 from cloud.models import Clip, ClipStatus, DeviceStatus, Organisation, utc_now
 from cloud.object_store import ObjectStore, ObjectStoreUnavailable
+from cloud.tagging import promote_replacement
 from cloud.webhooks import EventType, emit
 from cloud.webhooks.payloads import clip_data
-from cloud.tagging import promote_replacement
 from protocol import Receipt, Rejection
 
 __all__ = ["ClipVerifier"]

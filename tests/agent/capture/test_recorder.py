@@ -215,12 +215,12 @@ def test_a_range_ending_ahead_is_cut_when_its_end_arrives_and_shows_exactly_the_
     so the two start within one frame interval of each other on the wall clock."""
     camera = {"kind": "test", "width": 320, "height": 240, "fps": 30, "bitrate_kbps": 300}
     config = AgentConfig(
-        device={"org": "club", "id": "box1", "data_dir": tmp_path},  # type: ignore[arg-type]
+        device={"org": "club", "id": "box1", "data_dir": tmp_path},
         cameras=[
             {"id": "left", **camera, "keyframe_interval_s": 1.0},
             {"id": "right", **camera, "keyframe_interval_s": 0.7},
-        ],  # type: ignore[list-item]
-        recording={"enabled": True, "segment_seconds": 1},  # type: ignore[arg-type]
+        ],
+        recording={"enabled": True, "segment_seconds": 1},
     )
     sink = ListSink()
     service = CaptureService(config, sink)

@@ -27,6 +27,7 @@ from cloud.models import (
     MeetingSlot,
     Membership,
     Playlist,
+    PlaylistItem,
     Role,
     Session,
     SessionParticipant,
@@ -368,7 +369,12 @@ def _snapshot(world: World) -> dict[str, object]:
             (str(x.id), str(x.status)) for x in Booking.select().where(Booking.org == org)
         ),
         "playlists": sorted(
-            (str(p.id), p.title, p.deleted_at, p.items.count())
+            (
+                str(p.id),
+                p.title,
+                p.deleted_at,
+                PlaylistItem.select().where(PlaylistItem.playlist == p.id).count(),
+            )
             for p in Playlist.select().where(Playlist.org == org)
         ),
         "share_links": sorted(

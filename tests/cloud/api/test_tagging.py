@@ -74,7 +74,7 @@ def _tagging_session(client: TestClient, world: World, *devices: str) -> dict[st
     assert session["tagging"] is True  # the form tags
     started = client.post(f"{_org(world)}/sessions/{session['id']}/start", headers=coach)
     assert started.status_code == 200, started.text
-    return session
+    return dict(session)
 
 
 def test_a_form_carries_lead_and_lag_per_value_and_bad_settings_name_their_field(
