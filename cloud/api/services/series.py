@@ -37,7 +37,7 @@ from cloud.api.schemas.series import (
 from cloud.api.schemas.sessions import SessionDevicePublic, SessionDeviceRef
 from cloud.api.services.references import device_in_org
 from cloud.api.services.sessions import current_form_version, resolve_references
-from cloud.db import is_postgres, write_transaction
+from cloud.db import insert_rows, is_postgres, write_transaction
 from cloud.errors import Conflict, FieldProblem, NotFound
 from cloud.models import (
     BusyKind,
@@ -412,12 +412,10 @@ def _materialise(
         (SessionTransition, transitions),
         (SessionDevice, devices),
     ):
-        for chunk in _chunks(rows):
-            model.insert_many(chunk).execute()
+        insert_rows(db, model, rows)
     try:
         with db.atomic():
-            for chunk in _chunks(busy):
-                HostBusy.insert_many(chunk).execute()
+            insert_rows(db, HostBusy, busy)
     except IntegrityError as exc:  # a writer that did not take the host's lock
         if HOST_BUSY_CONSTRAINT not in str(exc):
             raise
@@ -427,10 +425,6 @@ def _materialise(
     # Occurrences written cancelled (extension found the host's time taken) are news too.
     _announce_cancelled([row["id"] for row in sessions if row["cancel_reason"]], now)
     return len(instants)
-
-
-def _chunks(rows: list[dict[str, Any]], size: int = 200) -> list[list[dict[str, Any]]]:
-    return [rows[start : start + size] for start in range(0, len(rows), size)]
 
 
 def _refused_occurrences(
@@ -681,8 +675,7 @@ def _apply_to_occurrences(
             for session_id in ids
             for ref in row.devices or []
         ]  # fmt: skip
-        for chunk in _chunks(rows):
-            SessionDevice.insert_many(chunk).execute()
+        insert_rows(db, SessionDevice, rows)
     if "host" in template:
         _reclaim(db, row, ids)
     return len(ids)
