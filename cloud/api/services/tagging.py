@@ -18,11 +18,13 @@ from uuid import UUID
 from cloud.api.access.scope import OrgScope
 from cloud.api.config import TaggingConfig
 from cloud.api.forms.clips import ClipTiming, check_timing, timing_for
+from cloud.api.query.prepared import PreparedSelect
 from cloud.api.schemas.records import ClipRequestPublic, LogCreate
 from cloud.api.schemas.tagging import RangeClipCreate, Retrim
 from cloud.api.services.clips import clip_data, clips_query
 from cloud.api.services.commands import commands_public
 from cloud.api.services.forms import parse_clip
+from cloud.db import database_proxy
 from cloud.devices.control import DeviceControl
 from cloud.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from cloud.models import (
@@ -362,6 +364,37 @@ def requests_public(commands: Sequence[Command]) -> list[ClipRequestPublic]:
     ]
 
 
+# The two lookups a timeline or log page makes, rendered once (peewee's query builder
+# costs more than the queries: docs/api.md, Performance).
+_CLIPS_OF_LOGS = PreparedSelect(
+    lambda p: (
+        clips_query()
+        .where(
+            Clip.log_id.in_(p.many("logs", Clip.log_id))
+            & (Clip.org == p.one("org", Clip.org))
+            & (Clip.status == ClipStatus.READY)
+            & Clip.deleted_at.is_null()
+            & Clip.replaced_by_id.is_null()
+        )
+        .order_by(Clip.device, Clip.camera_id, Clip.id)
+    )
+)
+_LOGS_IN_SPAN = PreparedSelect(
+    lambda p: (
+        Log.select(Log.id, Log.session.alias("session_id"), Log.type, Log.source, Log.occurred_at)
+        .where(
+            (Log.org == p.one("org", Log.org))
+            & Log.session.in_(p.many("sessions", Log.session))
+            & Log.deleted_at.is_null()
+            & (Log.occurred_at >= p.one("since", Log.occurred_at))
+            & (Log.occurred_at <= p.one("until", Log.occurred_at))
+        )
+        .order_by(Log.occurred_at, Log.id)
+        .limit(5000)
+    )
+)
+
+
 def attach_clips_to_logs(
     rows: Iterable[Row], *, org_id: UUID, signer: ClipUrlSigner | None
 ) -> None:
@@ -373,18 +406,7 @@ def attach_clips_to_logs(
     tagged = [UUID(ident) for ident, row in by_id.items() if row.get("clip_lead_s") is not None]
     if not tagged:
         return
-    clips = (
-        clips_query()
-        .where(
-            Clip.log_id.in_(tagged)
-            & (Clip.org == org_id)
-            & (Clip.status == ClipStatus.READY)
-            & Clip.deleted_at.is_null()
-            & Clip.replaced_by_id.is_null()
-        )
-        .order_by(Clip.device, Clip.camera_id, Clip.id)
-    )
-    for clip in clips:
+    for clip in _CLIPS_OF_LOGS.rows(database_proxy, logs=tagged, org=org_id):
         by_id[_key(clip["log_id"])]["clips"].append(clip_data(clip, signer))
     commands = list(
         Command.select()
@@ -408,24 +430,20 @@ def attach_logs_to_clips(rows: Sequence[Row], *, org_id: UUID) -> None:
         return
     earliest = min(row["started_at"] for row in rows)
     latest = max(row["ended_at"] for row in rows)
-    found = list(
-        Log.select(Log.id, Log.session, Log.type, Log.source, Log.occurred_at)
-        .where(
-            (Log.org == org_id)
-            & Log.session.in_([UUID(s) for s in sessions])
-            & Log.deleted_at.is_null()
-            & (Log.occurred_at >= earliest)
-            & (Log.occurred_at <= latest)
-        )
-        .order_by(Log.occurred_at, Log.id)
-        .limit(5000)
+    found = _LOGS_IN_SPAN.rows(
+        database_proxy,
+        org=org_id,
+        sessions=[UUID(s) for s in sessions],
+        since=earliest,
+        until=latest,
     )
-    times = [e.occurred_at for e in found]
+    times = [entry["occurred_at"] for entry in found]
     for row in rows:
         first = bisect.bisect_left(times, row["started_at"])
         last = bisect.bisect_right(times, row["ended_at"])
+        session = _key(row["session_id"]) if row.get("session_id") is not None else None
         row["logs"] = [
-            {"id": e.id, "type": e.type, "source": e.source, "occurred_at": e.occurred_at}
-            for e in found[first:last]
-            if row.get("session_id") is not None and _key(e.session_id) == _key(row["session_id"])
+            {key: entry[key] for key in ("id", "type", "source", "occurred_at")}
+            for entry in found[first:last]
+            if _key(entry["session_id"]) == session
         ]
