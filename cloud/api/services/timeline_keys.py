@@ -105,9 +105,12 @@ class _Part:
         )
 
 
+# No OR with "log_id IS NULL" (redundant: no log has a null id): NOT EXISTS alone is an
+# anti-join the planner runs as one primary-key probe per clip the page reads; with the
+# OR it hashed the whole log table first (bench/api_timeline.py's EXPLAIN).
 _NOT_IN_A_LOG = (
-    '("log_id" IS NULL OR NOT EXISTS (SELECT 1 FROM "log" WHERE "log"."id" = "clip"."log_id" '
-    'AND "log"."session_id" = "clip"."session_id" AND "log"."deleted_at" IS NULL))'
+    'NOT EXISTS (SELECT 1 FROM "log" WHERE "log"."id" = "clip"."log_id" '
+    'AND "log"."session_id" = "clip"."session_id" AND "log"."deleted_at" IS NULL)'
 )
 
 
