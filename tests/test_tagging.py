@@ -212,7 +212,10 @@ def test_a_share_link_plays_without_signing_in_and_a_playlist_plays_through(
             executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
         )
         try:
-            page = browser.new_page()  # no account, no cookies, no token
+            # A phone: no account, no cookies, no token.
+            page = browser.new_page(
+                viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+            )
             page.goto(clip_link["url"])
             _played_through(page, timeout_s=30)
             facts = page.evaluate(
@@ -221,6 +224,10 @@ def test_a_share_link_plays_without_signing_in_and_a_playlist_plays_through(
                 " window.sharePlayer.played, document.body.innerText]; })()"
             )
             assert facts[0] == 640 and facts[1] > LEAD_S and facts[2] is None
+            width = page.evaluate(
+                "() => document.getElementById('player').getBoundingClientRect().width"
+            )
+            assert 300 < width <= 390  # the video fills the phone's width, no sideways scroll
             assert facts[3] == [first["id"]]
             text = facts[4]
             for secret in (session["title"], "Club", stack.device_id, session["id"]):

@@ -80,7 +80,10 @@ class ShareSigner:
             payload, given = _unb64(body), _unb64(mac)
         except (ValueError, TypeError):
             raise invalid from None
-        if len(payload) != 20 or not hmac.compare_digest(given, self._mac(payload)):
+        # One spelling per token: no padding, no other bits than the encoder's.
+        if len(payload) != 20 or _b64(payload) != body or _b64(given) != mac:
+            raise invalid
+        if not hmac.compare_digest(given, self._mac(payload)):
             raise invalid
         (expiry,) = struct.unpack(">I", payload[16:])
         expires_at = datetime.fromtimestamp(expiry, UTC)
