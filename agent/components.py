@@ -10,6 +10,7 @@ listeners for the cloud's desired state, and the targets of cloud commands.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -24,6 +25,7 @@ __all__ = [
     "Component",
     "DesiredStateListener",
     "DetectionHealthProvider",
+    "LeftOut",
     "RangeClipRequest",
     "RangeClipper",
     "RecordingControl",
@@ -69,6 +71,23 @@ class CommandTargets:
     range_clipper: RangeClipper | None = None
     recording: RecordingControl | None = None
     reload_config: Callable[[], str] | None = None  # returns what it did; raises ConfigError
+
+
+class LeftOut:
+    """The parts that could not start and were left out (a busy port or pin), with why: the
+    daemon records them, the status page and the LED say so while the rest runs on."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._parts: dict[str, str] = {}
+
+    def add(self, name: str, reason: str) -> None:
+        with self._lock:
+            self._parts[name] = reason
+
+    def items(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return sorted(self._parts.items())
 
 
 @dataclass

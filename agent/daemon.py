@@ -26,7 +26,7 @@ from pathlib import Path
 from agent.buffer.maintenance import StoreMaintenance
 from agent.buffer.store import LocalStore, StoreIdentity
 from agent.clock import Clock, SystemClock
-from agent.components import AgentParts
+from agent.components import AgentParts, LeftOut
 from agent.config import AgentConfig, load_agent_config
 from agent.health import ClockProbe, SystemProbe
 from agent.sync.commands import CommandProcessor
@@ -113,6 +113,7 @@ class Daemon:
         self._stopping = False
         self._loops: list[_Loop] = []
         self.parts = AgentParts()
+        self.left_out = LeftOut()
         self._backlog: tuple[float, Backlog] | None = None
         device = config.device
         self.store = LocalStore(
@@ -181,7 +182,9 @@ class Daemon:
             self.store, self._build_object_store(), config.s3, config.sync, clock=self.clock
         )
         keeper = DesiredStateKeeper(self.store, self.parts.desired_listeners, clock=self.clock)
-        context = PartsContext(config, self.store, self.clock, keeper.active_session)
+        context = PartsContext(
+            config, self.store, self.clock, keeper.active_session, left_out=self.left_out
+        )
         self.parts.extend(self._parts_factory(context))
         if self.parts.targets.reload_config is None and self._config_path is not None:
             self.parts.targets.reload_config = self._reload_config
@@ -280,6 +283,7 @@ class Daemon:
                 component.start()
             except Exception as exc:
                 log.critical("%s could not start and is left out: %s", component.name, exc)
+                self.left_out.add(component.name, str(exc))
                 self.store.add_system_log(
                     "component_failed", {"component": component.name, "reason": str(exc)[:500]}
                 )
@@ -367,7 +371,9 @@ class Daemon:
             except Exception:
                 return f"{link}; store busy"
         backlog = self._backlog[1]
+        left_out = ", ".join(name for name, _ in self.left_out.items())
         return (
             f"{link}; backlog {backlog.logs} logs, {backlog.events} events, {backlog.clips} clips; "
             f"{len(self.parts.components)} parts running"
+            + (f"; left out: {left_out} (see the log)" if left_out else "")
         )

@@ -66,7 +66,9 @@ class Status(Message):
 
 class CameraState(StrEnum):
     STREAMING = "streaming"
-    RECONNECTING = "reconnecting"
+    RECONNECTING = "reconnecting"  # transient (network, a camera rebooting): retried with backoff
+    REFUSED = "refused"  # retrying cannot cure it (codec, file, password): ``reason`` says what
+    ENDED = "ended"  # a file camera played once (loop = false)
     STOPPED = "stopped"
 
 
@@ -98,6 +100,15 @@ class StreamHealth(WireModel):
         ge=0,
         description="Share of one CPU core spent decoding and encoding this stream, over the "
         "last seconds of video; absent when nothing is encoded.",
+    )
+    reason: str | None = Field(
+        default=None,
+        max_length=500,
+        description="Why the stream is not streaming: a refusal with what to change, the last "
+        "error while reconnecting, or how a file ended.",
+    )
+    retry_at: UtcDateTime | None = Field(
+        default=None, description="When a refused or reconnecting stream is tried again."
     )
 
 

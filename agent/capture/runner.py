@@ -5,10 +5,19 @@ A source that cannot be opened, disconnects, stalls or sends garbage raises a
 :class:`SourceError`; the runner logs it with the camera's id, waits a jittered
 exponential backoff (``reconnect_min_s`` doubling up to ``reconnect_max_s``,
 each wait drawn from 50-100 % of that, so that several cameras behind one
-flaky switch do not reconnect in lock-step) and reopens. The backoff resets
-once video flows again. The time without video is logged and added to
-``gap_seconds``; frames missing inside a stream (timestamp jumps) are counted
-as dropped.
+flaky switch do not reconnect in lock-step) and reopens: the camera is
+``reconnecting``. The backoff resets once video flows again. The time without
+video is logged and added to ``gap_seconds``; frames missing inside a stream
+(timestamp jumps) are counted as dropped.
+
+A :class:`SourceRefused` (a codec that may not be transcoded, a missing file,
+a password the camera refuses) is its own state, ``refused``, with its reason
+(what to change): logged once as an error, then tried again only every
+``refused_retry_s`` (a file may appear, a camera's settings may change; a new
+config restarts the agent anyway), never in a tight loop. A file played once
+(``loop = false``) is ``ended`` when it has been played: its clips still work,
+pending clips are finished at once (``on_ended``), and the thread waits for
+stop. Health carries the state, its reason and when the next try is due.
 
 Per packet, on the capture thread: the ring, the packet listeners (segment
 recorder), then the frame tap; all of them return at once.
@@ -26,13 +35,14 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
+from enum import Enum
 from typing import Protocol
 
 from agent.capture.clips.files import utc_from_seconds
 from agent.capture.frametap import FrameTap
 from agent.capture.packets import EncodedPacket, StreamInfo
 from agent.capture.ring import PacketRing
-from agent.capture.sources.base import SourceError, VideoSource
+from agent.capture.sources.base import SourceError, SourceRefused, VideoSource
 from protocol import CameraHealth, CameraState, StreamHealth
 
 __all__ = ["CameraRunner", "PacketListener"]
@@ -43,6 +53,16 @@ log = logging.getLogger(__name__)
 class PacketListener(Protocol):
     def on_packet(self, packet: EncodedPacket) -> None:
         """Take the packet; never block the capture thread."""
+
+
+class _Outcome(Enum):
+    STOPPED = "stopped"
+    ENDED = "ended"  # a file played once: final
+    REFUSED = "refused"  # retrying will not help until something changes
+    FAILED = "failed"  # transient: reconnect with backoff
+
+
+ENDED_REASON = "the file has been played to its end (loop = false); clips of it still work"
 
 
 class CameraRunner:
@@ -58,8 +78,13 @@ class CameraRunner:
         name: str | None = None,
         reconnect_min_s: float = 1.0,
         reconnect_max_s: float = 30.0,
+        refused_retry_s: float = 60.0,
         rng: random.Random | None = None,
+        wait: Callable[[float], bool] | None = None,
+        on_ended: Callable[[str], None] | None = None,
     ) -> None:
+        """``wait(seconds)`` sleeps between attempts and says whether the runner was stopped
+        meanwhile (default: on the stop event; tests give a clock of their own)."""
         self.camera_id = camera_id
         self.name = name or camera_id  # what log lines call it
         self._make_source = make_source
@@ -69,12 +94,17 @@ class CameraRunner:
         self._feeds_tap = feeds_tap
         self._min = reconnect_min_s
         self._max = max(reconnect_max_s, reconnect_min_s)
+        self._refused_retry_s = refused_retry_s
         self._rng = rng or random.Random()
         self._stop = threading.Event()
+        self._wait = wait or self._stop.wait
+        self._on_ended = on_ended
         self._source: VideoSource | None = None
         self._state = CameraState.STOPPED
         self.stream: StreamInfo | None = None
         self.last_error: str | None = None
+        self._reason: str | None = None  # why it is not streaming, without "camera <id>: "
+        self._next_attempt_at: float | None = None
         self.frames_captured = 0
         self.frames_dropped = 0
         self.reconnects = 0
@@ -98,62 +128,87 @@ class CameraRunner:
     def run(self) -> None:
         attempt = 0
         while not self._stop.is_set():
-            source = self._make_source()
-            if self._feeds_tap:  # sources that decode anyway (raw, transcoded) hand frames over
-                source.outlet = self.tap
-            self._source = source
-            delivered = False
-            try:
-                self.stream = source.open()
-                if self._stop.is_set():
-                    break
-                self._codec, self._encoder = source.codec, source.encoder_name
-                log.info(
-                    "camera %s: %s source open: %dx%d at %.3g fps, %s",
-                    self.name,
-                    source.kind,
-                    self.stream.width,
-                    self.stream.height,
-                    self.stream.fps,
-                    f"{source.codec} transcoded with {self._encoder}"
-                    if self._encoder and source.codec not in (None, "rawvideo")
-                    else f"encoded with {self._encoder}"
-                    if self._encoder
-                    else f"{source.codec} kept as it is",
-                )
-                self._last_packet_mono = time.monotonic()
-                self._state = CameraState.STREAMING
-                for packet in source.packets():
-                    if not delivered:
-                        delivered = True
-                        attempt = 0
-                        self._video_back()
-                    self._handle(packet)
-                    if self._stop.is_set():
-                        break
-                else:
-                    if not self._stop.is_set():
-                        self._failed(f"camera {self.name}: {source.kind} source ended", ended=True)
-            except SourceError as exc:
-                self._failed(str(exc))
-            except Exception as exc:  # a bug or a library surprise must not end capture
-                log.exception("camera %s: unexpected error in capture", self.name)
-                self._failed(f"camera {self.name}: unexpected {type(exc).__name__}: {exc}")
-            finally:
-                try:
-                    source.close()
-                except Exception:
-                    log.exception("camera %s: error closing the source", self.name)
-                self._source = None
-            if self._stop.is_set():
+            outcome, delivered = self._run_once()
+            if outcome is _Outcome.STOPPED or self._stop.is_set():
                 break
-            self._state = CameraState.RECONNECTING
-            delay = min(self._max, self._min * 2**attempt) * self._rng.uniform(0.5, 1.0)
-            attempt += 1
+            if delivered:
+                attempt = 0
+            if outcome is _Outcome.ENDED:
+                self._state = CameraState.ENDED
+                self._reason = ENDED_REASON
+                log.info("camera %s: %s", self.name, ENDED_REASON)
+                if self._on_ended is not None:
+                    self._on_ended(self.camera_id)
+                self._stop.wait()
+                break
+            if outcome is _Outcome.REFUSED:
+                self._state = CameraState.REFUSED
+                delay = self._refused_retry_s
+            else:
+                self._state = CameraState.RECONNECTING
+                delay = min(self._max, self._min * 2**attempt) * self._rng.uniform(0.5, 1.0)
+                attempt += 1
             log.info("camera %s: reopening in %.1f s", self.name, delay)
-            self._stop.wait(delay)
+            self._next_attempt_at = time.time() + delay
+            if self._wait(delay):
+                break
+            self._next_attempt_at = None
             self.reconnects += 1
+        self._next_attempt_at = None
         self._state = CameraState.STOPPED
+
+    def _run_once(self) -> tuple[_Outcome, bool]:
+        """Open the source once and read it until it ends, fails or the runner stops."""
+        source = self._make_source()
+        if self._feeds_tap:  # sources that decode anyway (raw, transcoded) hand frames over
+            source.outlet = self.tap
+        self._source = source
+        delivered = False
+        try:
+            self.stream = source.open()
+            if self._stop.is_set():
+                return _Outcome.STOPPED, delivered
+            self._codec, self._encoder = source.codec, source.encoder_name
+            log.info(
+                "camera %s: %s source open: %dx%d at %.3g fps, %s",
+                self.name,
+                source.kind,
+                self.stream.width,
+                self.stream.height,
+                self.stream.fps,
+                _what_it_sends(source.codec, self._encoder),
+            )
+            self._last_packet_mono = time.monotonic()
+            self._state = CameraState.STREAMING
+            self._reason = None
+            for packet in source.packets():
+                if not delivered:
+                    delivered = True
+                    self._video_back()
+                self._handle(packet)
+                if self._stop.is_set():
+                    return _Outcome.STOPPED, delivered
+            if self._stop.is_set():
+                return _Outcome.STOPPED, delivered
+            if source.ends:
+                self._previous = None
+                return _Outcome.ENDED, delivered
+            self._failed(f"the {source.kind} source ended", quiet=True)
+        except SourceRefused as exc:
+            self._refused(exc.reason)
+            return _Outcome.REFUSED, delivered
+        except SourceError as exc:
+            self._failed(exc.reason)
+        except Exception as exc:  # a bug or a library surprise must not end capture
+            log.exception("camera %s: unexpected error in capture", self.name)
+            self._failed(f"unexpected {type(exc).__name__}: {exc}")
+        finally:
+            try:
+                source.close()
+            except Exception:
+                log.exception("camera %s: error closing the source", self.name)
+            self._source = None
+        return _Outcome.FAILED, delivered
 
     def stop(self) -> None:
         self._stop.set()
@@ -161,13 +216,25 @@ class CameraRunner:
         if source is not None:
             source.request_stop()
 
-    def _failed(self, reason: str, *, ended: bool = False) -> None:
+    def _failed(self, reason: str, *, quiet: bool = False) -> None:
         self.failures += 1
-        self.last_error = reason
+        self.last_error = f"camera {self.name}: {reason}"
+        self._reason = reason
         if self._outage_since is None:
             self._outage_since = self._last_packet_wall or time.time()
-        (log.info if ended else log.error)("%s", reason)
+        (log.info if quiet else log.error)("%s", self.last_error)
         self._previous = None
+
+    def _refused(self, reason: str) -> None:
+        """Said once as an error (again only if the reason changes), then quietly."""
+        repeated = self._state is CameraState.REFUSED and reason == self._reason
+        self._failed(reason, quiet=repeated)
+        if not repeated:
+            log.error(
+                "camera %s is refused until that is fixed; trying again every %.0f s",
+                self.name,
+                self._refused_retry_s,
+            )
 
     def _video_back(self) -> None:
         if self._outage_since is not None:
@@ -204,6 +271,11 @@ class CameraRunner:
     @property
     def state(self) -> CameraState:
         return self._state
+
+    @property
+    def reason(self) -> str | None:
+        """Why the camera is not streaming (the refusal, the last error, or its end)."""
+        return None if self._state is CameraState.STREAMING else self._reason
 
     def ticking(self, within_s: float) -> bool:
         """False only for a camera that says it streams but has sent nothing for ``within_s``
@@ -242,4 +314,14 @@ class CameraRunner:
             codec=self._codec,
             encoder=self._encoder,
             encode_cpu_percent=self._cpu_percent if self._encoder else None,
+            reason=self.reason[:500] if self.reason else None,
+            retry_at=utc_from_seconds(retry) if (retry := self._next_attempt_at) else None,
         )
+
+
+def _what_it_sends(codec: str | None, encoder: str | None) -> str:
+    if encoder is None:
+        return f"{codec} kept as it is"
+    if codec in (None, "rawvideo"):
+        return f"encoded with {encoder}"
+    return f"{codec} transcoded with {encoder}"

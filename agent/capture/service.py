@@ -42,7 +42,7 @@ from agent.config import AgentConfig
 from agent.interfaces.frames import FrameListener
 from agent.interfaces.sinks import ClipSink
 from agent.interfaces.triggers import TriggerRejected
-from protocol import CameraHealth, CameraSummary, Trigger, new_id
+from protocol import CameraHealth, CameraState, CameraSummary, Trigger, new_id
 
 __all__ = ["CaptureService"]
 
@@ -80,6 +80,7 @@ class CaptureService:
             clip_sink,
             active_session=active_session,
             silence_grace_s=grace,
+            camera_problem=self.camera_problem,
         )
         self.recorder = SegmentRecorder(config.recording, self.segments_directory, self._cameras)
         substreams = {
@@ -97,6 +98,8 @@ class CaptureService:
                 feeds_tap=cid not in substreams,
                 reconnect_min_s=camera.reconnect_min_s,
                 reconnect_max_s=camera.reconnect_max_s,
+                refused_retry_s=camera.refused_retry_s,
+                on_ended=self.clip_writer.camera_ended,
             )
             for cid, camera in self._cameras.items()
         }
@@ -110,6 +113,7 @@ class CaptureService:
                 name=f"{cid} substream",
                 reconnect_min_s=camera.reconnect_min_s,
                 reconnect_max_s=camera.reconnect_max_s,
+                refused_retry_s=camera.refused_retry_s,
             )
             for cid, camera in substreams.items()
         }
@@ -286,6 +290,18 @@ class CaptureService:
             return False
         runners = [*self.runners.values(), *self.substreams.values()]
         return all(runner.ticking(within_s) for runner in runners)
+
+    def camera_problem(self, camera_id: str) -> str | None:
+        """Why a camera has no video, as its state says (None while it streams)."""
+        runner = self.runners.get(camera_id)
+        if runner is None or runner.state is CameraState.STREAMING:
+            return None
+        reason = runner.reason
+        if runner.state is CameraState.REFUSED:
+            return reason
+        if runner.state is CameraState.RECONNECTING:
+            return f"no video: reconnecting ({reason})" if reason else None
+        return reason
 
     def health(self) -> list[CameraHealth]:
         out = []

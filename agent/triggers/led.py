@@ -3,7 +3,10 @@
 * off — idle, all clips uploaded;
 * on — a clip is recording its post-roll (the press was taken);
 * slow blink — clips are waiting to upload;
-* fast blink — something needs attention (camera down, disk full).
+* fast blink — something needs attention (a camera reconnecting, disk full);
+* double flash, over and over — a camera is refused and will not work until its
+  settings are changed (a codec that may not be transcoded, a missing file, a
+  wrong password): retrying does not help, so it looks different from the above.
 
 :class:`StatusLedController` polls a status callable the daemon supplies and
 drives a gpiozero ``LED``; its ``run()`` loop stops on its stop event.
@@ -11,12 +14,24 @@ drives a gpiozero ``LED``; its ``run()`` loop stops on its stop event.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["LedState", "StatusLed", "StatusLedController", "led_state"]
+__all__ = [
+    "FAULT_PATTERN",
+    "FAULT_STEP_S",
+    "LedState",
+    "StatusLed",
+    "StatusLedController",
+    "led_state",
+]
+
+#: The refused-camera pattern, one value per FAULT_STEP_S: two short flashes, then dark.
+FAULT_PATTERN = (1, 0, 1, 0, 0, 0, 0, 0, 0, 0)
+FAULT_STEP_S = 0.1
 
 
 class LedState(StrEnum):
@@ -24,10 +39,13 @@ class LedState(StrEnum):
     RECORDING = "recording"
     UPLOADING = "uploading"
     ERROR = "error"
+    FAULT = "fault"  # a camera refused: needs its settings changed
 
 
-def led_state(*, recording: bool, uploading: bool, error: bool) -> LedState:
-    """Priority: error over recording over uploading over idle."""
+def led_state(*, recording: bool, uploading: bool, error: bool, fault: bool = False) -> LedState:
+    """Priority: fault over error over recording over uploading over idle."""
+    if fault:
+        return LedState.FAULT
     if error:
         return LedState.ERROR
     if recording:
@@ -48,7 +66,11 @@ class StatusLed:
         if state == self.state:
             return
         self.state = state
-        if state is LedState.RECORDING:
+        self._led.source = None  # stops the fault pattern's feeder, if it runs
+        if state is LedState.FAULT:
+            self._led.source_delay = FAULT_STEP_S
+            self._led.source = itertools.cycle(FAULT_PATTERN)
+        elif state is LedState.RECORDING:
             self._led.on()
         elif state is LedState.UPLOADING:
             self._led.blink(on_time=0.5, off_time=1.0)

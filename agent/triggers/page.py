@@ -2,9 +2,10 @@
 
 One big button, and under it one line that says whether the box is fine:
 green "Box ready" with what it is doing (clips being made, clips waiting to
-upload), amber with the box's own problem lines (a camera reconnecting, the
-disk nearly full, detection waiting for a model), red when the box cannot be
-reached or the token is wrong. It polls ``/v1/status`` every few seconds while
+upload), amber with the box's own problem lines (a camera refused and what to
+change, a camera reconnecting, the disk nearly full, detection waiting for a
+model), red when the box cannot be reached or the token is wrong; notes (a
+file camera that has ended, a camera transcoded) in smaller grey lines below. It polls ``/v1/status`` every few seconds while
 the page is visible. No framework, no external files: the box may have no
 internet.
 """
@@ -26,6 +27,7 @@ PHONE_PAGE = """<!doctype html>
  #box{padding:.5rem;border-radius:.5rem;font-size:1rem;margin:.5rem 0}
  #box.ok{background:#1b5e20} #box.warn{background:#8d6e00} #box.down{background:#7f0000}
  #box ul{margin:.3rem 0 0;padding:0;list-style:none}
+ #box ul.notes{color:#bbb;font-size:.85rem}
 </style></head><body>
 <h1>Sideline</h1>
 <button id="clip">CLIP</button>
@@ -39,18 +41,23 @@ const box = document.getElementById('box');
 token.value = localStorage.getItem('sideline-token') || '';
 token.onchange = () => { localStorage.setItem('sideline-token', token.value); refresh(); };
 
-function show(kind, text, problems) {
+function lines(items, className) {
+  if (!items || !items.length) return;
+  const list = document.createElement('ul');
+  list.className = className;
+  for (const line of items) {
+    const item = document.createElement('li');
+    item.textContent = line;
+    list.appendChild(item);
+  }
+  box.appendChild(list);
+}
+
+function show(kind, text, problems, notes) {
   box.className = kind;
   box.textContent = text;
-  if (problems && problems.length) {
-    const list = document.createElement('ul');
-    for (const problem of problems) {
-      const item = document.createElement('li');
-      item.textContent = problem;
-      list.appendChild(item);
-    }
-    box.appendChild(list);
-  }
+  lines(problems, 'problems');
+  lines(notes, 'notes');
 }
 
 function doing(status) {
@@ -70,8 +77,8 @@ async function refresh() {
     const status = await r.json();
     if (!r.ok) { show('down', status.message || 'box error'); return; }
     const problems = status.problems || [];
-    if (problems.length) show('warn', 'Box needs attention' + doing(status), problems);
-    else show('ok', 'Box ready' + doing(status));
+    if (problems.length) show('warn', 'Box needs attention' + doing(status), problems, status.notes);
+    else show('ok', 'Box ready' + doing(status), [], status.notes);
   } catch (e) { show('down', 'box not reachable'); }
 }
 

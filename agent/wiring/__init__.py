@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from uuid import UUID
 
 from agent.buffer.store import LocalStore
 from agent.clock import Clock
-from agent.components import AgentParts
+from agent.components import AgentParts, LeftOut
 from agent.config import AgentConfig
 from agent.triggers.tags import Tagger
 from agent.wiring.capture import CapturePart
@@ -38,6 +38,7 @@ class PartsContext:
     store: LocalStore  # a RecordSink and ClipSink: add_log / add_event / add_clip
     clock: Clock
     active_session: Callable[[], UUID | None]  # from the cloud's desired state, may be None
+    left_out: LeftOut = field(default_factory=LeftOut)  # parts the daemon could not start
 
 
 PartsFactory = Callable[[PartsContext], AgentParts]
@@ -69,7 +70,9 @@ def build_parts(context: PartsContext) -> AgentParts:
         parts.detection_health.append(detection.health)
         parts.desired_listeners.append(detection.apply_desired)
 
-    board = StatusBoard(config, context.store, capture, detection, clock=context.clock)
+    board = StatusBoard(
+        config, context.store, capture, detection, clock=context.clock, left_out=context.left_out
+    )
     parts.components.append(board)
 
     tagger = Tagger(context.store, capture, active_session=context.active_session)

@@ -174,6 +174,7 @@ class DetectionPart:
         self._capture = capture
         self._liveness_s = config.daemon.liveness_timeout_s
         self._decoded_reported: dict[str, int] = {}
+        self._health_lock = threading.Lock()
         detect = config.detect
         for camera in config.cameras:
             fps = detect.camera(camera.id).fps or detect.fps
@@ -191,13 +192,16 @@ class DetectionPart:
         return self.worker.alive(self._liveness_s) and self.updater.alive()
 
     def health(self) -> list[DetectionHealth]:
-        # Frames capture decoded only for detection (single-stream cameras), as a running total.
-        for camera_id in self.worker.pipelines:
-            total = self._capture.service.frames_decoded(camera_id)
-            new = total - self._decoded_reported.get(camera_id, 0)
-            if new > 0:
-                self.worker.record_decoded(camera_id, new)
-                self._decoded_reported[camera_id] = total
+        """What the heartbeat and the status page both show (the same figures)."""
+        # Frames capture decoded only for detection (single-stream cameras), as a running total;
+        # the heartbeat's and the status board's threads both ask.
+        with self._health_lock:
+            for camera_id in self.worker.pipelines:
+                total = self._capture.service.frames_decoded(camera_id)
+                new = total - self._decoded_reported.get(camera_id, 0)
+                if new > 0:
+                    self.worker.record_decoded(camera_id, new)
+                    self._decoded_reported[camera_id] = total
         return self.worker.health()
 
     def apply_desired(self, state: DesiredState) -> None:

@@ -103,8 +103,9 @@ class LanPart:
             self.server = LanTriggerServer(self.config, self._clips, status=self._board.as_json)
         except OSError as exc:
             raise OSError(
-                f"the LAN endpoint cannot listen on {self.config.host}:{self.config.port}: "
-                f"{exc.strerror or exc}; free the port or set triggers.lan.port"
+                f"the phone endpoint cannot listen on {self.config.host}:{self.config.port} "
+                f"({exc.strerror or exc}); free port {self.config.port} or set triggers.lan.port "
+                "to a free one (the box records and syncs without it)"
             ) from exc
         self._thread = threading.Thread(target=self.server.run, name="sideline-lan", daemon=True)
         self._thread.start()

@@ -412,6 +412,17 @@ def test_a_missing_model_or_a_busy_port_leaves_the_rest_of_the_box_running(
             assert failed[0]["data"]["component"] == "lan"
             reason = failed[0]["data"]["reason"]
             assert f"127.0.0.1:{port}" in reason and "triggers.lan.port" in reason
+            # The status says so too: a problem line (and the LED's error blink), the
+            # systemd status line.
+            board: StatusBoard = part(daemon, StatusBoard)
+            wait_until(
+                lambda: any(p.startswith("lan is off") for p in board.snapshot.problems),
+                what="the status board's line",
+            )
+            [line] = [p for p in board.snapshot.problems if p.startswith("lan is off")]
+            assert f"port {port}" in line and "set triggers.lan.port" in line
+            assert board.led_state() is LedState.ERROR
+            assert "left out: lan" in daemon._status_line()
             # Clips still come from the button.
             pin = mock_pins.pin(BUTTON_PIN)
             time.sleep(1.2)
@@ -484,3 +495,42 @@ def test_a_tag_button_logs_the_moment_and_every_camera_clips_it_into_the_store(
     for clip in clips:
         assert clip["triggers"][0]["source"] == "button" and clip["triggers"][0]["note"] == "goal"
         assert clip["triggers"][0]["at"] == entry["occurred_at"]
+
+
+def test_the_status_page_shows_the_detection_figures_the_heartbeat_sends(
+    tmp_path: Path, models: tuple[Path, Path]
+) -> None:
+    """A file camera (encoded: frames are decoded for detection) with detection on: the
+    status page's figures, frames_decoded included, are the heartbeat's."""
+    from agent.clock import SystemClock
+    from agent.wiring import PartsContext, build_parts
+    from tests.agent.buffer.conftest import open_store
+    from tests.media import write_test_video
+
+    video = write_test_video(tmp_path / "field.mp4", width=320, height=180, seconds=2)
+    config = AgentConfig(
+        device={"org": "club", "id": "box1", "data_dir": tmp_path},
+        cameras=[{"id": "cam1", "kind": "file", "path": video.path}],
+        detect={"enabled": True, "model": str(models[0]), "fps": 5, "threads": 1, "warmup_runs": 0},
+    )
+    store = open_store(tmp_path / "buffer.db")
+    parts = build_parts(PartsContext(config, store, SystemClock(), lambda: None))
+    board: StatusBoard = next(c for c in parts.components if isinstance(c, StatusBoard))
+    detection: DetectionPart = next(c for c in parts.components if isinstance(c, DetectionPart))
+    for component in parts.components:
+        component.start()
+    try:
+        wait_until(
+            lambda: sum(h.inferences for h in detection.health()) >= 3, what="some inferences"
+        )
+        snapshot = board.sample()
+        heartbeat = [h.model_dump(mode="json", exclude_none=True) for h in detection.health()]
+    finally:
+        for component in reversed(parts.components):
+            component.stop(5)
+        store.close()
+    [shown] = snapshot.detection
+    [sent] = heartbeat
+    # Was 0 on the status page while the heartbeat counted them.
+    assert shown["frames_decoded"] > 0 and shown["inferences"] >= 3
+    assert shown["frames_decoded"] <= sent["frames_decoded"]  # sampled a moment earlier

@@ -96,16 +96,21 @@ class ClipWriter:
         *,
         active_session: Callable[[], UUID | None] = lambda: None,
         silence_grace_s: float = 5.0,
+        camera_problem: Callable[[str], str | None] = lambda camera_id: None,
     ) -> None:
+        """``camera_problem(camera_id)``: why a camera has no video (its state's reason), so
+        that a refused press says it ("camera main: ... sends hevc ... transcoding is off")."""
         self.config = config
         self._rings = dict(rings)
         self.stats = ClipWriterStats()
         self._committer = ClipCommitter(config, files, sink, self.stats)
         self._active_session = active_session
+        self._camera_problem = camera_problem
         self._grace = silence_grace_s
         self._lock = threading.Lock()
         self._pending: list[_Pending] = []
         self._finished_end: dict[str, float] = {}
+        self._ended: set[str] = set()  # cameras that will send nothing more
         self._ranges: list[RangeJob] = []  # cut after the fact, waiting for the thread
         self._wakeup = threading.Event()
         self._stop = threading.Event()
@@ -189,8 +194,9 @@ class ClipWriter:
         ring = self._rings[camera_id]
         oldest, newest = ring.oldest_time, ring.newest_time
         if oldest is None or newest is None:
+            problem = self._camera_problem(camera_id)
             raise self._reject(
-                camera_id, "no video in memory yet (camera starting or reconnecting)"
+                camera_id, problem or "no video in memory yet (camera starting or reconnecting)"
             )
         if moment + post < oldest:
             raise self._reject(
@@ -266,7 +272,19 @@ class ClipWriter:
         )
         return clip.id
 
+    def camera_ended(self, camera_id: str) -> None:
+        """The camera will send nothing more (a file played once): its clips, pending or
+        asked for later, are finished with what there is at once instead of waiting."""
+        with self._lock:
+            self._ended.add(camera_id)
+            for pending in self._pending:
+                if pending.camera_id == camera_id:
+                    pending.deadline = 0.0
+        self._wakeup.set()
+
     def _deadline(self, ring: PacketRing, end: float) -> float:
+        if ring.camera_id in self._ended:
+            return 0.0
         newest = ring.newest_time or time.time()
         return time.monotonic() + max(0.0, end - newest) + self._grace
 

@@ -9,8 +9,10 @@ that disappears).
 
 from __future__ import annotations
 
+import contextlib
 import random
 import shutil
+import socket
 import threading
 import time
 from pathlib import Path
@@ -19,7 +21,7 @@ import av
 
 from sideline.services.process import ManagedProcess, free_port, port_is_open
 
-__all__ = ["RtspPublisher", "RtspServer"]
+__all__ = ["PasswordRefusingCamera", "RtspPublisher", "RtspServer"]
 
 
 _WITH_OWN_RTP_PORTS = """
@@ -164,3 +166,67 @@ class RtspPublisher:
                 sink.mux(packet)
                 self.sent += 1
             offset += last
+
+
+class PasswordRefusingCamera:
+    """An RTSP endpoint that answers every request with ``401 Unauthorized`` (Basic), as a
+    camera does to a wrong user name or password. rtsp-server-perl has no authentication;
+    this speaks just enough RTSP for FFmpeg's client to try its credentials and give up."""
+
+    def __init__(self) -> None:
+        self._server = socket.socket()
+        self._server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._server.bind(("127.0.0.1", 0))
+        self._server.listen()
+        self.port = self._server.getsockname()[1]
+        self.requests: list[bytes] = []
+        self._thread = threading.Thread(target=self._serve, name="rtsp-401", daemon=True)
+
+    def url(self, user: str, password: str) -> str:
+        return f"rtsp://{user}:{password}@127.0.0.1:{self.port}/stream"
+
+    def start(self) -> PasswordRefusingCamera:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self._server.shutdown(socket.SHUT_RDWR)  # wakes the accept() below
+        self._server.close()
+        self._thread.join(5)
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self._server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
+
+    def _answer(self, connection: socket.socket) -> None:
+        pending = b""
+        with connection:
+            while True:
+                try:
+                    data = connection.recv(4096)
+                except OSError:
+                    return
+                if not data:
+                    return
+                pending += data
+                while b"\r\n\r\n" in pending:
+                    head, pending = pending.split(b"\r\n\r\n", 1)
+                    lines = head.split(b"\r\n")
+                    self.requests.append(lines[0])
+                    cseq = next(
+                        (
+                            line.split(b":", 1)[1].strip()
+                            for line in lines
+                            if line.lower().startswith(b"cseq")
+                        ),
+                        b"0",
+                    )
+                    connection.sendall(
+                        b"RTSP/1.0 401 Unauthorized\r\nCSeq: " + cseq + b"\r\n"
+                        b'WWW-Authenticate: Basic realm="camera"\r\nContent-Length: 0\r\n\r\n'
+                    )

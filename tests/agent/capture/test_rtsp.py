@@ -202,7 +202,7 @@ def test_the_status_page_names_a_dead_substream_while_the_camera_records(
     assert camera["state"] == "streaming" and camera["frames_captured"] > 30
     assert camera["substream"]["state"] in {"reconnecting", "stopped"}
     assert camera["substream"]["frames_captured"] == 0
-    assert snapshot.problems == [
-        f"camera gate substream is {camera['substream']['state']}: detection paused, "
-        "recording goes on"
-    ]
+    [problem] = snapshot.problems
+    assert problem.startswith(f"camera gate substream is {camera['substream']['state']}: ")
+    assert "nobody-publishes-here" in problem  # why: the reason it gave
+    assert problem.endswith("(detection paused, recording goes on)")

@@ -1,4 +1,5 @@
-"""The per-camera runner against real sources: garbage, a camera that vanishes and returns."""
+"""The per-camera runner against real sources: garbage, refusals, a camera that vanishes and
+returns, a file that ends. Retries are counted on a fake clock, never timed."""
 
 from __future__ import annotations
 
@@ -7,17 +8,21 @@ import logging
 import random
 import shutil
 import threading
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from agent.capture.config import FileCameraConfig, RtspCameraConfig
 from agent.capture.frametap import FrameTap
 from agent.capture.ring import PacketRing
 from agent.capture.runner import CameraRunner
+from agent.capture.sources.base import VideoSource
 from agent.capture.sources.demux import DemuxSource
+from agent.capture.sources.factory import make_source
 from agent.interfaces.frames import Frame
-from protocol import CameraState
+from protocol import CameraState, StreamHealth
+from tests.agent.capture.rtsp import PasswordRefusingCamera
 from tests.media import TestVideo, write_garbage
 from tests.waiting import wait_until
 
@@ -28,7 +33,36 @@ def start(runner: CameraRunner) -> threading.Thread:
     return thread
 
 
-def test_garbage_then_a_working_camera(
+class FakeClock:
+    """Time for a runner run on the test's own thread: each wait moves it on, none sleeps.
+    The runner stops once ``until`` is reached."""
+
+    def __init__(self, runner_stop: Callable[[], None] | None = None, until: float = 60.0) -> None:
+        self.now = 0.0
+        self.until = until
+        self.waits: list[float] = []
+        self.opened_at: list[float] = []
+        self.stop = runner_stop
+
+    def wait(self, seconds: float) -> bool:
+        self.waits.append(seconds)
+        self.now += seconds
+        if self.now >= self.until:
+            if self.stop is not None:
+                self.stop()
+            return True
+        return False
+
+
+def counting(clock: FakeClock, make: Callable[[], VideoSource]) -> Callable[[], VideoSource]:
+    def made() -> VideoSource:
+        clock.opened_at.append(clock.now)
+        return make()
+
+    return made
+
+
+def test_garbage_is_refused_then_the_camera_works_once_the_file_is_fixed(
     tmp_path: Path, video: TestVideo, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = write_garbage(tmp_path / "cam.mp4")
@@ -40,18 +74,25 @@ def test_garbage_then_a_working_camera(
         FrameTap("yard", 320),
         reconnect_min_s=0.05,
         reconnect_max_s=0.2,
+        refused_retry_s=0.1,  # "slowly", made quick for the test
         rng=random.Random(1),
     )
     with caplog.at_level(logging.INFO):
         thread = start(runner)
         wait_until(lambda: runner.failures >= 3)
-        assert runner.state is CameraState.RECONNECTING
-        assert ring.packet_count == 0
+        health = runner.health()
+        assert runner.state is CameraState.REFUSED and ring.packet_count == 0
+        assert (
+            health.reason is not None and "it is not a video file FFmpeg can read" in health.reason
+        )
+        assert health.retry_at is not None
         assert "camera yard: cannot open" in caplog.text and "Invalid data" in caplog.text
-        shutil.copy(video.path, path)  # the camera comes back
+        # Said once as an error, not once per attempt.
+        assert caplog.text.count("camera yard is refused until that is fixed") == 1
+        shutil.copy(video.path, path)  # the file is fixed
         wait_until(lambda: runner.frames_captured > 45)
     health = runner.health()
-    assert health.state is CameraState.STREAMING
+    assert health.state is CameraState.STREAMING and health.reason is None
     assert health.reconnects >= 3 and health.gap_seconds > 0 and health.frames_dropped == 0
     assert "camera yard: video back after" in caplog.text
     runner.stop()
@@ -59,46 +100,116 @@ def test_garbage_then_a_working_camera(
     assert not thread.is_alive() and runner.health().state is CameraState.STOPPED
 
 
-def test_backoff_grows_and_is_jittered(tmp_path: Path) -> None:
-    opened: list[float] = []
-
-    def make() -> DemuxSource:
-        opened.append(time.monotonic())
-        return DemuxSource("cam", "file", tmp_path / "missing.mp4")
-
+def test_a_transient_failure_is_retried_on_the_jittered_backoff_schedule() -> None:
+    """Counted against the schedule on a fake clock: nothing depends on how busy the box is."""
+    clock = FakeClock(until=60.0)
     runner = CameraRunner(
         "cam",
-        make,
+        counting(clock, lambda: DemuxSource("cam", "rtsp", "rtsp://127.0.0.1:9/nothing")),
         PacketRing("cam", 4),
         FrameTap("cam", 320),
-        reconnect_min_s=0.05,
-        reconnect_max_s=0.4,
+        reconnect_min_s=1.0,
+        reconnect_max_s=8.0,
         rng=random.Random(3),
+        wait=clock.wait,
     )
-    thread = start(runner)
-    wait_until(lambda: len(opened) >= 6)
-    runner.stop()
-    thread.join(5)
-    waits = [b - a for a, b in itertools.pairwise(opened)]
-    assert waits[0] < 0.2 and max(waits[3:5]) >= 0.2  # doubled up towards the cap
-    assert all(w < 0.4 + 0.2 for w in waits)  # never beyond the cap (plus scheduling)
+    clock.stop = runner.stop
+    runner.run()  # on this thread, until the fake minute is over
+    expected_rng = random.Random(3)
+    schedule = [
+        min(8.0, 1.0 * 2**k) * expected_rng.uniform(0.5, 1.0) for k in range(len(clock.waits))
+    ]
+    assert clock.waits == pytest.approx(schedule)
+    assert clock.waits[0] < 1.0 and max(clock.waits) <= 8.0  # doubling, capped
+    assert len(clock.opened_at) == len(clock.waits) >= 9  # a minute of 1, 2, 4, 8, 8, ... s
+    assert runner.state is CameraState.STOPPED and runner.failures == len(clock.opened_at)
 
 
-def test_file_without_loop_is_reopened_when_it_ends(video: TestVideo) -> None:
-    ring = PacketRing("cam", 4)
+def test_a_refused_camera_is_not_retried_in_a_tight_loop(mpeg4_video: TestVideo) -> None:
+    """An MPEG-4 file with transcoding off: tried once a minute, not on the backoff."""
+    camera = FileCameraConfig(id="main", path=mpeg4_video.path, transcode=False)
+    clock = FakeClock(until=300.0)
+    runner = CameraRunner(
+        "main",
+        counting(clock, lambda: make_source(camera)),
+        PacketRing("main", 4),
+        FrameTap("main", 320),
+        reconnect_min_s=camera.reconnect_min_s,
+        reconnect_max_s=camera.reconnect_max_s,
+        refused_retry_s=camera.refused_retry_s,
+        wait=clock.wait,
+    )
+    states: list[StreamHealth] = []
+
+    def wait(seconds: float) -> bool:
+        states.append(runner.stream_health())
+        return clock.wait(seconds)
+
+    runner._wait = wait  # sample the health at each wait
+    clock.stop = runner.stop
+    runner.run()
+    in_first_minute = [t for t in clock.opened_at if t < 60.0]
+    assert in_first_minute == [0.0]  # one attempt in the first minute
+    assert clock.opened_at == [0.0, 60.0, 120.0, 180.0, 240.0]  # then once a minute
+    assert clock.waits == [60.0] * 5
+    health = states[0]
+    assert health.state is CameraState.REFUSED and health.codec is None
+    assert health.reason is not None
+    assert "is mpeg4, not H.264, and transcoding is off for this camera" in health.reason
+    assert "convert the file once: ffmpeg -i" in health.reason
+    assert health.retry_at is not None
+
+
+def test_wrong_rtsp_credentials_are_a_refusal_that_names_the_fix() -> None:
+    camera_server = PasswordRefusingCamera().start()
+    try:
+        camera = RtspCameraConfig(id="gate", url=camera_server.url("admin", "wrong"))
+        clock = FakeClock(until=1.0)
+        runner = CameraRunner(
+            "gate",
+            lambda: make_source(camera),
+            PacketRing("gate", 4),
+            FrameTap("gate", 320),
+            refused_retry_s=60.0,
+            wait=clock.wait,
+        )
+        clock.stop = runner.stop
+        runner.run()
+    finally:
+        camera_server.stop()
+    assert clock.waits == [60.0]  # refused, not reconnecting
+    reason = runner.reason or runner.last_error or ""
+    assert "401 Unauthorized" in reason
+    assert "the camera refuses the user name or password; correct them in the camera's url" in (
+        reason
+    )
+    assert "wrong" not in reason  # the password is never shown
+    assert len(camera_server.requests) >= 2  # FFmpeg tried the credentials, then gave up
+
+
+def test_a_file_played_once_ends_and_is_not_reopened(video: TestVideo) -> None:
+    ring = PacketRing("cam", 10)
+    ended: list[str] = []
     runner = CameraRunner(
         "cam",
-        lambda: DemuxSource("cam", "file", video.path),
+        lambda: DemuxSource("cam", "file", video.path, loop=False),
         ring,
         FrameTap("cam", 320),
         reconnect_min_s=0.01,
         reconnect_max_s=0.02,
+        on_ended=ended.append,
     )
     thread = start(runner)
-    wait_until(lambda: runner.frames_captured > video.frames * 2)
+    wait_until(lambda: runner.state is CameraState.ENDED)
+    health = runner.health()
+    assert ended == ["cam"]
+    assert health.frames_captured == video.frames and health.reconnects == 0
+    assert health.reason is not None and "played to its end (loop = false)" in health.reason
+    assert thread.is_alive() and runner.ticking(0.001)  # waits for stop; not a hung camera
+    assert ring.newest_time is not None  # what was played is still in memory for clips
     runner.stop()
     thread.join(5)
-    assert runner.reconnects >= 2
+    assert not thread.is_alive() and runner.health().state is CameraState.STOPPED
 
 
 def test_encoded_source_decodes_only_for_listeners_at_their_rate(video: TestVideo) -> None:

@@ -20,7 +20,14 @@ from agent.triggers.config import (
     TagConfig,
     TriggersConfig,
 )
-from agent.triggers.led import LedState, StatusLed, StatusLedController, led_state
+from agent.triggers.led import (
+    FAULT_PATTERN,
+    FAULT_STEP_S,
+    LedState,
+    StatusLed,
+    StatusLedController,
+    led_state,
+)
 from agent.triggers.tags import Tagger
 from protocol import DetectionEvent, LogRecord, LogSource, TriggerSource, new_id
 from tests.waiting import wait_until
@@ -163,7 +170,30 @@ def test_status_led_shows_state(factory: MockFactory) -> None:
     led.close()
 
 
+def test_a_refused_camera_has_a_pattern_of_its_own(factory: MockFactory) -> None:
+    """Two flashes and a pause, over and over: unlike the error blink, it says that retrying
+    will not help and a camera's settings need changing."""
+    assert FAULT_PATTERN[:4] == (1, 0, 1, 0) and set(FAULT_PATTERN[4:]) == {0}
+    assert FAULT_STEP_S * len(FAULT_PATTERN) == pytest.approx(1.0)
+    led = StatusLed(22, pin_factory=factory)
+    try:
+        led.show(LedState.FAULT)
+        seen: set[bool] = set()
+
+        def both_seen() -> bool:
+            seen.add(bool(factory.pin(22).state))
+            return len(seen) == 2
+
+        wait_until(both_seen)  # driven through the pattern
+        led.show(LedState.RECORDING)  # the pattern stops; the LED is simply on
+        time.sleep(2 * FAULT_STEP_S)
+        assert led.lit and factory.pin(22).state
+    finally:
+        led.close()
+
+
 def test_led_state_priority() -> None:
+    assert led_state(recording=True, uploading=True, error=True, fault=True) is LedState.FAULT
     assert led_state(recording=True, uploading=True, error=True) is LedState.ERROR
     assert led_state(recording=True, uploading=True, error=False) is LedState.RECORDING
     assert led_state(recording=False, uploading=True, error=False) is LedState.UPLOADING

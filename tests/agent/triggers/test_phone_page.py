@@ -103,3 +103,56 @@ def test_the_phone_page_shows_the_box_and_makes_a_clip(
             expect(box).to_contain_text("Box needs attention")
         finally:
             browser.close()
+
+
+@pytest.mark.browser
+def test_a_press_on_a_box_whose_camera_is_refused_answers_why(tmp_path: Path) -> None:
+    """The answer to the press is the camera's refusal, not "no video yet"; the status line
+    lists it with what to change, and the notes beside it."""
+    from playwright.sync_api import expect, sync_playwright
+
+    reason = (
+        "rtsp://cam.local/main sends hevc, not H.264, and transcoding is off for this camera: "
+        "set this stream's video codec to H.264 in the camera's settings page (Video / "
+        "Encoding), or set transcode = true to let the box transcode it"
+    )
+    writer = ClipWriter(
+        ClipConfig(pre_seconds=1, post_seconds=1, max_pre_seconds=2, ring_seconds=4),
+        {"main": PacketRing("main", 4)},  # never any video
+        ClipFileWriter(tmp_path, 160),
+        ListSink(),
+        camera_problem=lambda camera_id: reason,
+    )
+    status = {
+        "ok": False,
+        "problems": [f"camera main: {reason}"],
+        "notes": ["camera replay: the file has been played to its end (loop = false)"],
+        "backlog": {"clips": 0},
+    }
+    config = LanTriggerConfig(
+        enabled=True, host="127.0.0.1", port=free_port(), token=SecretStr(TOKEN)
+    )
+    server = LanTriggerServer(config, writer, status=lambda: status)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
+            )
+            try:
+                page = browser.new_page(viewport={"width": 390, "height": 844})
+                page.goto(f"http://127.0.0.1:{server.port}/")
+                page.fill("#token", TOKEN)
+                page.dispatch_event("#token", "change")
+                box = page.locator("#box")
+                expect(box).to_have_class("warn")
+                expect(box.locator("ul.problems li")).to_have_text([f"camera main: {reason}"])
+                expect(box.locator("ul.notes li")).to_have_text(status["notes"])  # type: ignore[arg-type]
+                page.click("#clip")
+                expect(page.locator("#msg")).to_have_text(f"camera main: {reason}")
+            finally:
+                browser.close()
+    finally:
+        server.stop()
+        thread.join(5)
