@@ -136,7 +136,8 @@ def _format_errors(cls: type[BaseModel], error: ValidationError, where: str) -> 
             value = repr(item.get("input"))
             if len(value) > 80:
                 value = value[:77] + "..."
-            lines.append(f"  - {key} = {value}: {item['msg']}")
+            message = str(item["msg"]).removeprefix("Value error, ")  # pydantic's, not ours
+            lines.append(f"  - {key} = {value}: {message}")
     return "\n".join(lines)
 
 

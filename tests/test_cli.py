@@ -43,12 +43,18 @@ def test_protocol_schema_writes_one_file_per_message(tmp_path: Path) -> None:
 
 
 def test_agent_check_accepts_the_example_config() -> None:
+    """The example is a Pi's config: valid, and --offline checks what is local, so here (no
+    picamera2) the Pi camera's line fails, saying how to install it; the IP camera is skipped."""
     result = runner.invoke(
         app, ["agent", "check", "--offline", "--config", str(ROOT / "docs/agent.example.toml")]
     )
-    assert result.exit_code == 0, result.output
+    assert result.output.startswith("config ") and ": ok\n" in result.output
     assert "riverside-fc/field-north" in result.output
     assert "camera   goal (rtsp)" in result.output
+    assert "[skip] camera goal (rtsp): on the network (--offline)" in result.output
+    assert "[FAIL] camera main (picamera): picamera2 is not available" in result.output
+    assert "1 of 3 checks failed: camera main (picamera)" in result.output
+    assert result.exit_code == 1
 
 
 def test_agent_check_explains_a_bad_config_and_exits_2(tmp_path: Path) -> None:

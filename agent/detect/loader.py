@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from agent.checks import CheckResult
 from agent.detect.config import DetectConfig
 from agent.detect.detector import Detector
 from agent.detect.errors import ModelError
@@ -12,7 +13,7 @@ from agent.detect.manifest import load_manifest
 from agent.detect.model import load_model
 from agent.detect.session import SessionSettings
 
-__all__ = ["describe_detection", "open_detector", "session_settings"]
+__all__ = ["check_detection", "describe_detection", "open_detector", "session_settings"]
 
 
 def session_settings(config: DetectConfig, data_dir: Path) -> SessionSettings:
@@ -57,3 +58,16 @@ def describe_detection(config: DetectConfig, data_dir: Path) -> list[str]:
         f"           sha256 {model.sha256}; providers {', '.join(model.providers)}; "
         f"loaded and warmed up in {seconds:.2f} s; {config.fps:g} fps per camera",
     ]
+
+
+def check_detection(config: DetectConfig, data_dir: Path) -> tuple[list[str], CheckResult | None]:
+    """``sideline agent check``'s detection: the description lines, and a failed check when the
+    model cannot be used (None when it can, or detection is off). Never raises."""
+    try:
+        return describe_detection(config, data_dir), None
+    except (ModelError, OSError) as exc:
+        model = config.model or "(detect.model not set)"
+        return (
+            [f"  detect   {model}: cannot be used (see below)"],
+            CheckResult("detection model", False, str(exc)),
+        )

@@ -94,7 +94,7 @@ class ModelManifest(BaseModel):
 
         known = known_formats()
         if value not in known:
-            raise ValueError(f"unknown format {value!r}; known formats: {', '.join(known)}")
+            raise ValueError(f"{value!r} is not one of {', '.join(known)}")
         return value
 
     def grid_size(self) -> int:
@@ -109,11 +109,42 @@ def parse_manifest(data: Any, where: str) -> ModelManifest:
     try:
         return ModelManifest.model_validate(data)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in item['loc']) or '(root)'}: {item['msg']}"
-            for item in error.errors(include_url=False)
-        )
+        problems = "; ".join(_explain(item) for item in error.errors(include_url=False))
         raise ModelError(f"model manifest {where} is not valid: {problems}") from None
+
+
+def _explain(item: Any) -> str:
+    """One field's problem naming the bad value and, where there is a list, the allowed ones:
+    ``input.layout: 'NCWH' is not one of 'NCHW', 'NHWC'``."""
+    where = ".".join(str(part) for part in item["loc"]) or "(root)"
+    kind = item["type"]
+    if kind == "missing":
+        return f"{where}: required, but not set"
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(item["loc"][:-1])
+        return f"{where}: unknown key" + (
+            f"; allowed here: {', '.join(allowed)}" if allowed else ""
+        )
+    value = repr(item.get("input"))
+    if len(value) > 60:
+        value = value[:57] + "..."
+    if kind in ("literal_error", "enum"):
+        return f"{where}: {value} is not one of {item.get('ctx', {}).get('expected', '?')}"
+    message = str(item["msg"]).removeprefix("Value error, ")
+    if kind == "value_error":
+        return f"{where}: {message}"  # our validators name the value themselves
+    return f"{where}: {value}: {message}"
+
+
+def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
+    model: type[BaseModel] = ModelManifest
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        inner = field.annotation if field is not None else None
+        if not (isinstance(inner, type) and issubclass(inner, BaseModel)):
+            return []
+        model = inner
+    return sorted(model.model_fields)
 
 
 def load_manifest(path: Path) -> ModelManifest:

@@ -73,7 +73,13 @@ def load_model(
     try:
         session = open_session(path, settings)
     except Exception as exc:  # onnxruntime raises its own exception types for bad files
-        raise ModelError(f"model file {path} cannot be loaded by onnxruntime: {exc}") from None
+        raise ModelError(
+            f"model file {path} cannot be loaded by onnxruntime ({_first_line(exc)}): it is "
+            "not a valid ONNX model. If it was downloaded, the download may be cut short or "
+            "damaged: fetch it again and compare its sha256 with the publisher's (put it in "
+            "the manifest's sha256); otherwise re-export it to ONNX (e.g. opset 12 or newer) "
+            "and point detect.model at the new file"
+        ) from None
     adapter = adapter_for(manifest)
     input_name = _check_input(path, manifest, session)
     declared = [list(o.shape) for o in session.get_outputs()]
@@ -99,6 +105,12 @@ def load_model(
         ", ".join(model.providers),
     )
     return model
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    line = text[0] if text else type(exc).__name__
+    return line if len(line) <= 300 else line[:297] + "..."
 
 
 def _check_input(path: Path, manifest: ModelManifest, session: ort.InferenceSession) -> str:

@@ -9,7 +9,9 @@ probe writes and deletes one small object under the device's own prefix.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import socket
 import tempfile
 import threading
 from pathlib import Path
@@ -22,19 +24,52 @@ from agent.sync.config import MqttConfig, S3Config
 from agent.sync.objectstore import ObjectStoreError, S3ObjectStore
 from agent.sync.paho_client import apply_credentials
 
-__all__ = ["CheckResult", "check_broker", "check_bucket", "check_data_dir"]
+__all__ = ["CheckResult", "check_broker", "check_bucket", "check_data_dir", "check_port"]
 
 
 def check_data_dir(data_dir: Path) -> CheckResult:
+    """Writable (a temporary file is made and removed); a folder not made yet is not made
+    here: its nearest existing parent must be writable, so that the agent can make it."""
     name = f"data dir {data_dir}"
+    if not data_dir.exists():
+        parent = next((p for p in data_dir.parents if p.exists()), Path("/"))
+        if not os.access(parent, os.W_OK | os.X_OK):
+            return CheckResult(
+                name,
+                False,
+                f"does not exist, and {parent} is not writable to make it; create it for the "
+                "agent's user or set device.data_dir",
+            )
+        free = shutil.disk_usage(parent).free
+        return CheckResult(
+            name,
+            True,
+            f"not made yet (the agent makes it in {parent}), {free / 1024**3:.1f} GiB free",
+        )
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=data_dir, prefix=".sideline-check-"):
             pass
     except OSError as exc:
         return CheckResult(name, False, f"not writable: {exc}; check device.data_dir and its owner")
     free = shutil.disk_usage(data_dir).free
     return CheckResult(name, True, f"writable, {free / 1024**3:.1f} GiB free")
+
+
+def check_port(what: str, host: str, port: int, setting: str) -> CheckResult:
+    """Can the agent listen on ``host:port``? Busy: which port, and the setting to change."""
+    name = f"{what} {host}:{port}"
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
+            probe.bind((host, port))
+    except OSError as exc:
+        return CheckResult(
+            name,
+            False,
+            f"cannot listen ({exc.strerror or exc}): port {port} is taken (the running agent "
+            f"holds it while it runs); free it or set {setting} to a free port",
+        )
+    return CheckResult(name, True, "free")
 
 
 def check_broker(config: MqttConfig, device_id: str, timeout_s: float = 10.0) -> CheckResult:

@@ -24,10 +24,17 @@ ConfigOption = Annotated[
 def check(
     config: ConfigOption = Path("/etc/sideline/agent.toml"),
     offline: Annotated[
-        bool, typer.Option("--offline", help="Only validate the file; do not contact anything.")
+        bool,
+        typer.Option(
+            "--offline",
+            help="Check only what is on the box (the disk, the model, files and local cameras); "
+            "contact nothing on the network.",
+        ),
     ] = False,
 ) -> None:
-    """Validate the configuration, print what the agent would run, and test its cameras and links."""
+    """Validate the configuration, print what the agent would run, and check every part: the
+    disk, the model, each camera, the LAN port, the broker and the bucket. Every problem is
+    reported, not only the first; exit status 1 if any check failed, 2 for a bad config."""
     from agent.config import load_agent_config
 
     with user_errors():
@@ -40,26 +47,38 @@ def check(
         typer.echo(f"  camera   {camera.id} ({camera.kind})")
     typer.echo(f"  mqtt     {loaded.mqtt.host}:{loaded.mqtt.port} prefix {loaded.mqtt.prefix!r}")
     typer.echo(f"  s3       {loaded.s3.endpoint_url or 'AWS'} bucket {loaded.s3.bucket!r}")
-    from agent.detect.loader import describe_detection
+    from agent.checks import CheckResult
+    from agent.detect.loader import check_detection
 
-    with user_errors():
-        for line in describe_detection(loaded.detect, loaded.device.data_dir):
-            typer.echo(line)
+    lines, model_check = check_detection(loaded.detect, loaded.device.data_dir)
+    for line in lines:
+        typer.echo(line)
+    from agent.capture.sources.checks import check_camera, is_local
+    from agent.sync.checks import check_data_dir, check_port
+
+    results: list[CheckResult | None] = [check_data_dir(loaded.device.data_dir), model_check]
+    for camera in loaded.cameras:
+        if offline and not is_local(camera):
+            typer.echo(f"  [skip] camera {camera.id} ({camera.kind}): on the network (--offline)")
+            continue
+        results.extend(check_camera(camera))
+    lan = loaded.triggers.lan
+    if lan.enabled:
+        results.append(check_port("phone endpoint", lan.host, lan.port, "triggers.lan.port"))
     if offline:
-        return
-    from agent.capture.sources.checks import check_camera
-    from agent.sync.checks import check_broker, check_bucket, check_data_dir
+        typer.echo("  [skip] mqtt broker and s3 bucket: on the network (--offline)")
+    else:
+        from agent.sync.checks import check_broker, check_bucket
 
-    typer.echo("connectivity:")
-    results = [
-        check_data_dir(loaded.device.data_dir),
-        *(result for camera in loaded.cameras for result in check_camera(camera)),
-        check_broker(loaded.mqtt, loaded.device.id),
-        check_bucket(loaded.s3, loaded.device.org, loaded.device.id),
-    ]
-    for result in results:
+        results.append(check_broker(loaded.mqtt, loaded.device.id))
+        results.append(check_bucket(loaded.s3, loaded.device.org, loaded.device.id))
+    reported = [result for result in results if result is not None]
+    typer.echo("checks:")
+    for result in reported:
         typer.echo(f"  [{'ok' if result.ok else 'FAIL'}] {result.name}: {result.detail}")
-    if not all(result.ok for result in results):
+    failed = [result.name for result in reported if not result.ok]
+    if failed:
+        typer.echo(f"{len(failed)} of {len(reported)} checks failed: {', '.join(failed)}")
         raise typer.Exit(code=1)
 
 

@@ -1,10 +1,12 @@
 """Camera checks for ``sideline agent check``: does each camera (and substream) give video?
 
 Each source is opened the way the agent opens it and read up to its first
-packet, then closed: this proves the URL, credentials, codec and that video
+packet, then closed: this proves the URL, credentials, codec (and that a codec
+other than H.264 can be transcoded, or the refusal with its fix) and that video
 flows, within the source's own open and stall timeouts. An RTSP camera takes
 a second client; a Pi camera or a V4L2 device that the running agent holds
-reports itself busy, which the message says.
+reports itself busy, which the message says. :func:`is_local` tells the cameras
+``--offline`` still checks (all but network cameras).
 """
 
 from __future__ import annotations
@@ -17,7 +19,12 @@ from agent.capture.sources.base import SourceError, VideoSource
 from agent.capture.sources.factory import make_source, make_substream_source
 from agent.checks import CheckResult
 
-__all__ = ["check_camera"]
+__all__ = ["check_camera", "is_local"]
+
+
+def is_local(camera: CameraConfig) -> bool:
+    """True for cameras on the box itself (files, devices, the test pattern), not the network."""
+    return not isinstance(camera, RtspCameraConfig)
 
 
 def check_camera(camera: CameraConfig) -> list[CheckResult]:
@@ -35,6 +42,7 @@ def _probe(name: str, make: Callable[[], VideoSource]) -> CheckResult:
     try:
         source = make()
         info = source.open()
+        what = _what_it_sends(source.codec or info.codec, source.encoder_name)
         packets = source.packets()
         try:
             first = next(packets, None)
@@ -56,9 +64,17 @@ def _probe(name: str, make: Callable[[], VideoSource]) -> CheckResult:
     return CheckResult(
         name,
         True,
-        f"{info.width}x{info.height} at {info.fps:.3g} fps ({info.codec}), "
+        f"{info.width}x{info.height} at {info.fps:.3g} fps ({what}), "
         f"first video after {took:.1f} s",
     )
+
+
+def _what_it_sends(codec: str, encoder: str | None) -> str:
+    if encoder is None:
+        return codec  # H.264, kept as it is
+    if codec == "rawvideo":
+        return f"h264, encoded with {encoder}"
+    return f"{codec}, transcoded to H.264 with {encoder}"
 
 
 def _reason(exc: BaseException) -> str:

@@ -18,9 +18,22 @@ from tests.media import TestVideo, write_garbage
 def test_working_cameras_report_what_they_send(video: TestVideo) -> None:
     [pattern] = check_camera(TestPatternCameraConfig(id="pat", width=320, height=240, fps=15))
     assert pattern.ok and pattern.name == "camera pat (test)"
-    assert pattern.detail.startswith("320x240 at 15 fps (h264), first video after")
+    assert pattern.detail.startswith(
+        "320x240 at 15 fps (h264, encoded with libx264), first video after"
+    )
     [replay] = check_camera(FileCameraConfig(id="replay", path=video.path))
     assert replay.ok and replay.detail.startswith("640x360 at 30 fps (h264)")
+
+
+def test_a_camera_in_another_codec_says_it_is_transcoded_or_why_not(
+    mpeg4_video: TestVideo,
+) -> None:
+    [transcoded] = check_camera(FileCameraConfig(id="old", path=mpeg4_video.path))
+    assert transcoded.ok, transcoded.detail
+    assert "(mpeg4, transcoded to H.264 with libx264)" in transcoded.detail
+    [refused] = check_camera(FileCameraConfig(id="old", path=mpeg4_video.path, transcode=False))
+    assert not refused.ok and "transcoding is off for this camera" in refused.detail
+    assert "convert the file once: ffmpeg -i" in refused.detail
 
 
 def test_broken_cameras_say_why_without_a_traceback(tmp_path: Path) -> None:

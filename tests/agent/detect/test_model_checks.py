@@ -121,7 +121,15 @@ def test_dynamic_shapes_are_checked_on_the_warm_up_outputs(tmp_path: Path) -> No
         ({"classes": []}, "classes"),
         ({"input": {"width": 8, "height": 320}}, "input.width"),
         ({"sha256": "XYZ"}, "sha256"),
-        ({"colour": "RGB"}, "colour: Extra inputs are not permitted"),
+        ({"colour": "RGB"}, "colour: unknown key; allowed here: background_class, boxes"),
+        (
+            {"input": {"width": 320, "height": 320, "colour": "RGBA"}},
+            "input.colour: 'RGBA' is not one of 'RGB' or 'BGR'",
+        ),
+        (
+            {"input": {"width": 320, "height": 320, "size": 1}},
+            "input.size: unknown key; allowed here: colour, dtype",
+        ),
     ],
 )
 def test_bad_manifest_fields_are_named(

@@ -91,3 +91,45 @@ def test_an_unreachable_broker_is_a_failed_check_not_a_crash(
     result = runner.invoke(app, ["agent", "check", "--config", str(config)])
     assert result.exit_code == 1
     assert "cannot connect" in result.output and "check mqtt.host, mqtt.port" in result.output
+
+
+def test_three_broken_parts_are_all_reported_and_the_rest_checked(
+    tmp_path: Path, mosquitto: MosquittoBroker, seaweed: SeaweedS3, s3_device: Device
+) -> None:
+    """A model onnxruntime cannot read, a camera whose file is gone, a broker port with
+    nobody behind it: three FAIL lines, each with its fix, and every other check still runs."""
+    model = tmp_path / "detector.onnx"
+    model.write_bytes(b"this is not an onnx model")
+    model.with_suffix(".json").write_text(
+        '{"format": "yolov8", "input": {"width": 320, "height": 320}, "classes": ["ball"]}'
+    )
+    config = write_config(tmp_path, s3_device, mosquitto, seaweed)
+    text = config.read_text().replace(f"port = {mosquitto.port}", "port = 9")
+    text = text.replace(
+        '[[cameras]]\nid = "cam1"\nkind = "test"\n',
+        '[[cameras]]\nid = "cam1"\nkind = "test"\n'
+        f'[[cameras]]\nid = "replay"\nkind = "file"\npath = "{tmp_path / "gone.mp4"}"\n',
+    )
+    text += f'\n[detect]\nenabled = true\nmodel = "{model}"\nwarmup_runs = 0\n'
+    config.write_text(text)
+    result = runner.invoke(app, ["agent", "check", "--config", str(config)])
+    output = result.output
+    assert result.exit_code == 1, output
+    failed = [line for line in output.splitlines() if line.startswith("  [FAIL]")]
+    assert len(failed) == 3, output
+    assert f"[FAIL] detection model: model file {model} cannot be loaded by onnxruntime" in output
+    assert "[FAIL] camera replay (file): cannot open" in output
+    assert "check the camera's path (the file is not there)" in output
+    assert "[FAIL] mqtt broker 127.0.0.1:9: cannot connect" in output
+    # Everything else was checked, after the failures as before them.
+    assert "[ok] camera cam1 (test)" in output and "[ok] data dir" in output
+    assert f"[ok] s3 bucket sideline-clips at {seaweed.endpoint_url}" in output
+    assert "3 of 6 checks failed: detection model, camera replay (file), mqtt broker" in output
+    assert "Traceback" not in output
+
+    # --offline: the same local problems, and nothing on the network is tried.
+    offline = runner.invoke(app, ["agent", "check", "--offline", "--config", str(config)])
+    assert offline.exit_code == 1
+    assert "[FAIL] detection model" in offline.output and "[FAIL] camera replay" in offline.output
+    assert "mqtt broker 127.0.0.1:9" not in offline.output.split("checks:")[1]
+    assert "[skip] mqtt broker and s3 bucket: on the network (--offline)" in offline.output
