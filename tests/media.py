@@ -60,6 +60,7 @@ def write_test_video(
     bframes: int = 0,
     start_at: float = EPOCH,
     texture: bool = False,
+    pix_fmt: str | None = None,
 ) -> TestVideo:
     """``texture`` adds a moving noise band (a quarter of the frame) so that the bitrate is
     what a real camera's footage costs rather than what flat shapes cost."""
@@ -69,8 +70,9 @@ def write_test_video(
     with av.open(str(path), "w", format=container) as output:
         stream = output.add_stream(codec, rate=fps)
         assert isinstance(stream, av.VideoStream)
-        # MJPEG (and RTP's JPEG payload) wants full-range 4:2:0.
-        pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
+        # MJPEG (and RTP's JPEG payload) wants full-range 4:2:0; a UVC camera's raw frames
+        # are YUYV (codec "rawvideo", pix_fmt "yuyv422").
+        pix_fmt = pix_fmt or ("yuvj420p" if codec == "mjpeg" else "yuv420p")
         stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
         stream.codec_context.gop_size = keyframe_interval
         stream.codec_context.bit_rate = bitrate_kbps * 1000

@@ -96,10 +96,16 @@ class PiCameraConfig(_EncodingCamera):
 
 
 class V4l2CameraConfig(_EncodingCamera):
-    """USB / V4L2 camera: raw frames encoded with PyAV."""
+    """USB / V4L2 camera through PyAV's v4l2 input: H.264 (some UVC cameras offer it) is
+    kept as it comes; MJPEG and raw YUYV are decoded and encoded to H.264 on the box."""
 
     kind: Literal["v4l2"] = "v4l2"
     device: Path = Path("/dev/video0")
+    input_format: Literal["auto", "h264", "mjpeg", "yuyv422", "nv12"] = Field(
+        default="auto",
+        description="What to ask the camera for: auto takes the driver's default; h264 is "
+        "recorded without re-encoding (list a camera's formats: v4l2-ctl --list-formats-ext).",
+    )
 
 
 class TestPatternCameraConfig(_EncodingCamera):

@@ -5,8 +5,9 @@
 - :class:`DemuxSource` (``demux``): files and RTSP through PyAV, their H.264 never
   re-encoded, another codec transcoded by :class:`Transcoder` (``transcode``), whose
   CPU cost :class:`CodecCpu` (``cpu``) measures;
-- :class:`EncodingSource` (``raw``) with :class:`TestPatternProducer` or
-  :class:`PyavFrameProducer`: raw frames (test pattern, V4L2) encoded by
+- V4L2 cameras go through :class:`DemuxSource` too (PyAV's ``v4l2`` input): H.264 kept,
+  MJPEG or raw YUYV transcoded;
+- :class:`EncodingSource` (``raw``) with :class:`TestPatternProducer`: raw frames encoded by
   :class:`H264Encoder` (``encoder``); the pattern itself is ``pattern``;
 - :class:`PiCameraSource` (``picamera``): picamera2's hardware encoder;
 - :class:`PresentationClock` (``clock``): stream time to wall-clock time;
@@ -30,7 +31,7 @@ from agent.capture.sources.factory import make_source, make_substream_source
 from agent.capture.sources.picamera import PiCameraSource
 from agent.capture.sources.transcode import Transcoder, TranscodeSettings
 
-_RAW = ("EncodingSource", "PyavFrameProducer", "TestPatternProducer")
+_RAW = ("EncodingSource", "TestPatternProducer")
 
 
 def __getattr__(name: str) -> object:
@@ -49,7 +50,6 @@ __all__ = [
     "H264Encoder",
     "PiCameraSource",
     "PresentationClock",
-    "PyavFrameProducer",
     "SourceError",
     "SourceRefused",
     "SourceStalled",

@@ -1,4 +1,4 @@
-"""Files and RTSP/IP cameras through PyAV: the camera's own H.264 packets, never re-encoded.
+"""Files, RTSP/IP and V4L2 cameras through PyAV: the camera's own H.264, never re-encoded.
 
 MP4/MKV files store H.264 length-prefixed with the parameter sets out of band;
 ``h264_mp4toannexb`` turns that into the Annex B normal form. RTSP delivers
@@ -53,7 +53,7 @@ def redact_url(url: str) -> str:
     return re.sub(r"(//[^:/@]+:)[^@/]*@", r"\1***@", url)
 
 
-_LIVE_KINDS = frozenset({"rtsp", "substream"})
+_LIVE_KINDS = frozenset({"rtsp", "substream", "v4l2"})
 
 
 class DemuxSource(VideoSource):

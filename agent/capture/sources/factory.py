@@ -18,9 +18,7 @@ from agent.capture.sources.transcode import TranscodeSettings
 __all__ = ["encoder_settings", "make_source", "make_substream_source", "transcode_settings"]
 
 
-def encoder_settings(
-    camera: TestPatternCameraConfig | V4l2CameraConfig | PiCameraConfig,
-) -> EncoderSettings:
+def encoder_settings(camera: TestPatternCameraConfig | PiCameraConfig) -> EncoderSettings:
     return EncoderSettings(
         width=camera.width,
         height=camera.height,
@@ -79,19 +77,23 @@ def make_source(camera: CameraConfig) -> VideoSource:
         )
         return EncodingSource(camera.id, "test", producer, encoder_settings(camera))
     if isinstance(camera, V4l2CameraConfig):
-        from agent.capture.sources.raw import EncodingSource, PyavFrameProducer
-
-        v4l2 = PyavFrameProducer(
+        options = {"video_size": f"{camera.width}x{camera.height}", "framerate": f"{camera.fps:g}"}
+        if camera.input_format != "auto":
+            options["input_format"] = camera.input_format
+        return DemuxSource(
             camera.id,
+            "v4l2",
             camera.device,
             format="v4l2",
-            options={
-                "video_size": f"{camera.width}x{camera.height}",
-                "framerate": f"{camera.fps:g}",
-            },
+            options=options,
             read_timeout_s=camera.stall_timeout_s,
+            transcode=TranscodeSettings(
+                keyframe_interval_s=camera.keyframe_interval_s,
+                bitrate_kbps=camera.bitrate_kbps,
+                preset=camera.preset,
+                choice=camera.encoder,
+            ),
         )
-        return EncodingSource(camera.id, "v4l2", v4l2, encoder_settings(camera))
     if isinstance(camera, PiCameraConfig):
         from agent.capture.sources.picamera import PiCameraSource
 

@@ -1,4 +1,4 @@
-"""Sources that give raw frames and so encode on the box: the test pattern and V4L2 cameras.
+"""Sources that give raw frames and so encode on the box: the test pattern.
 
 A :class:`FrameProducer` yields raw frames with their capture time;
 :class:`EncodingSource` offers each to the frame outlet (detection) when it is
@@ -12,12 +12,11 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import av
 
 from agent.capture.packets import EncodedPacket, StreamInfo
-from agent.capture.sources.base import SourceError, SourceStalled, VideoSource
+from agent.capture.sources.base import VideoSource
 from agent.capture.sources.cpu import CodecCpu, CpuRate
 from agent.capture.sources.encoder import EncoderSettings, H264Encoder
 from agent.capture.sources.pattern import PatternPainter
@@ -25,7 +24,6 @@ from agent.capture.sources.pattern import PatternPainter
 __all__ = [
     "EncodingSource",
     "FrameProducer",
-    "PyavFrameProducer",
     "RawFrame",
     "TestPatternProducer",
 ]
@@ -110,57 +108,6 @@ class TestPatternProducer(FrameProducer):
 
     def close(self) -> None:
         return None
-
-
-class PyavFrameProducer(FrameProducer):
-    """Raw frames through PyAV's inputs: a V4L2 device (``format='v4l2'``) or anything else
-    PyAV can decode. A UVC camera gives YUYV or MJPEG; both are decoded and re-encoded."""
-
-    def __init__(
-        self,
-        camera_id: str,
-        url: str | Path,
-        *,
-        format: str | None = None,
-        options: dict[str, str] | None = None,
-        open_timeout_s: float = 10.0,
-        read_timeout_s: float = 5.0,
-    ) -> None:
-        self.camera_id = camera_id
-        self.url = str(url)
-        self.format = format
-        self.options = options or {}
-        self.timeouts = (open_timeout_s, read_timeout_s)
-        self._container: av.container.InputContainer | None = None
-
-    def open(self) -> None:
-        try:
-            self._container = av.open(
-                self.url, format=self.format, options=self.options, timeout=self.timeouts
-            )
-        except (av.FFmpegError, OSError) as exc:
-            raise SourceError(self.camera_id, f"cannot open {self.url}: {exc}") from exc
-        if not self._container.streams.video:
-            raise SourceError(self.camera_id, f"{self.url} has no video stream")
-        self.codec = self._container.streams.video[0].codec_context.name
-
-    def frames(self) -> Iterator[RawFrame]:
-        assert self._container is not None
-        stream = self._container.streams.video[0]
-        try:
-            for frame in self._container.decode(stream):
-                yield RawFrame(frame, time.time())
-        except (av.error.TimeoutError, av.error.ExitError) as exc:
-            raise SourceStalled(
-                self.camera_id, f"no frame from {self.url} for {self.timeouts[1]:g} s"
-            ) from exc
-        except av.FFmpegError as exc:
-            raise SourceError(self.camera_id, f"bad data from {self.url}: {exc}") from exc
-
-    def close(self) -> None:
-        if self._container is not None:
-            self._container.close()
-            self._container = None
 
 
 class EncodingSource(VideoSource):

@@ -101,9 +101,10 @@ class Transcoder:
         self._first_video_s: float | None = None
         self._reported = False
         log.info(
-            "camera %s: transcoding %s to H.264 with %s (%dx%d at %.3g fps, %d kbit/s)",
+            "camera %s: %s %s to H.264 with %s (%dx%d at %.3g fps, %d kbit/s)",
             camera_id,
-            self.codec,
+            "encoding" if self.codec == "rawvideo" else "transcoding",
+            _described(self.codec, stream),
             self.encoder.name,
             width,
             height,
@@ -170,8 +171,9 @@ class Transcoder:
             self._reported = True
             s = self.encoder.settings
             log.info(
-                "camera %s is transcoded from %s with %s: about %.0f %% of a core at %dx%d %.3g fps",
+                "camera %s is %s %s with %s: about %.0f %% of a core at %dx%d %.3g fps",
                 self.camera_id,
+                "encoded from" if self.codec == "rawvideo" else "transcoded from",
                 self.codec,
                 self.encoder.name,
                 percent,
@@ -179,3 +181,10 @@ class Transcoder:
                 s.height,
                 s.fps,
             )
+
+
+def _described(codec: str, stream: av.video.stream.VideoStream) -> str:
+    """``hevc``, or for raw frames their pixel format (``rawvideo yuyv422``)."""
+    if codec == "rawvideo":
+        return f"raw {stream.codec_context.pix_fmt or 'video'}"
+    return codec

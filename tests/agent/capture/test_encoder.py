@@ -1,16 +1,20 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 
 from agent.capture.clips.files import mux_mp4
 from agent.capture.clips.timeline import lay_out
-from agent.capture.config import EncoderChoice
+from agent.capture.config import EncoderChoice, V4l2CameraConfig
 from agent.capture.packets import has_parameter_sets
+from agent.capture.sources.demux import DemuxSource
 from agent.capture.sources.encoder import EncoderSettings, H264Encoder, encoder_works
+from agent.capture.sources.factory import make_source
 from agent.capture.sources.raw import EncodingSource, TestPatternProducer
-from tests.media import decode_clip
+from agent.capture.sources.transcode import TranscodeSettings
+from tests.media import decode_clip, write_test_video
 
 
 def settings(choice: EncoderChoice = EncoderChoice.AUTO) -> EncoderSettings:
@@ -55,25 +59,56 @@ def test_encoded_test_pattern_has_fixed_keyframes_and_every_frame(tmp_path) -> N
     assert decode_clip(path).indices == list(range(90))
 
 
-def test_v4l2_path_decodes_and_reencodes_through_pyav_input(video, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    # No /dev/video* here: the same PyAV input -> decode -> encode path, fed from a file.
-    from agent.capture.sources.raw import PyavFrameProducer
-
-    producer = PyavFrameProducer("usb", video.path)
-    scaled = EncoderSettings(width=320, height=180, fps=30, keyframe_interval_s=1, bitrate_kbps=600)
-    source = EncodingSource("usb", "v4l2", producer, scaled)
+@pytest.mark.parametrize(
+    ("codec", "container", "pix_fmt", "encoder"),
+    [
+        ("mjpeg", "avi", None, "libx264"),  # what most UVC cameras send at 720p and above
+        ("rawvideo", "nut", "yuyv422", "libx264"),  # their raw YUYV
+        ("libx264", "mp4", None, None),  # some UVC cameras offer H.264: kept, never re-encoded
+    ],
+)
+def test_a_v4l2_camera_is_read_like_any_other_demuxed_one(
+    tmp_path: Path, codec: str, container: str, pix_fmt: str | None, encoder: str | None
+) -> None:
+    """No /dev/video* here: PyAV's same demux/decode path, fed from files in the formats a
+    UVC camera gives (the v4l2 input differs only in where the packets come from)."""
+    video = write_test_video(
+        tmp_path / f"usb.{container}",
+        width=320,
+        height=180,
+        seconds=2,
+        codec=codec,
+        container=container,
+        pix_fmt=pix_fmt,
+    )
+    source = DemuxSource("usb", "v4l2", video.path, transcode=TranscodeSettings())
     source.open()
-    packets = []
-    for packet in source.packets():
-        packets.append(packet)
-        if len(packets) == 60:
-            break
+    packets = list(source.packets())
     source.close()
+    assert source.encoder_name == encoder
+    assert source.provides_raw_frames is (encoder is not None)  # decoded anyway: no tap decode
     path = tmp_path / "usb.mp4"
     mux_mp4(path, lay_out(packets))
     decoded = decode_clip(path)
-    assert (decoded.width, decoded.height) == (320, 180)
-    assert decoded.indices == list(range(60))  # scaled and re-encoded, every frame
+    assert (decoded.width, decoded.height, decoded.codec) == (320, 180, "h264")
+    assert decoded.indices == list(range(video.frames))  # every frame, once
+
+
+def test_a_v4l2_camera_asks_the_driver_for_its_size_rate_and_format() -> None:
+    camera = V4l2CameraConfig(
+        id="usb", width=1280, height=720, fps=30, input_format="h264", bitrate_kbps=3000
+    )
+    source = make_source(camera)
+    assert isinstance(source, DemuxSource) and source.kind == "v4l2"
+    assert source._format == "v4l2"  # the wiring is what is under test
+    assert source._options == {
+        "video_size": "1280x720",
+        "framerate": "30",
+        "input_format": "h264",
+    }
+    assert source._transcode == TranscodeSettings(bitrate_kbps=3000)
+    default = make_source(V4l2CameraConfig(id="usb"))
+    assert isinstance(default, DemuxSource) and "input_format" not in default._options
 
 
 def test_missing_v4l2_device_is_a_clear_error() -> None:
