@@ -229,7 +229,11 @@ def test_rtsp_cameras_in_every_codec_the_relay_carries_are_transcoded(
         decoded = decode_clip(clip.path)
         indices = decoded.indices
         assert decoded.codec == "h264" and decoded.keyframe_first, clip.camera_id
-        assert len(indices) == decoded.frames >= 40, clip.camera_id  # 1.5 s and more
+        assert len(indices) == decoded.frames >= 10, clip.camera_id  # every frame readable
+        # The window is covered (on the box's clock: a loaded machine may re-anchor a live
+        # camera's timeline, so the frame count is not fixed): T - 1 s through T + 0.5 s.
+        assert clip.started_at.timestamp() <= moment - 1 + 0.001, clip.camera_id
+        assert clip.ended_at.timestamp() >= moment + 0.5 - 0.001, clip.camera_id
         steps = list(itertools.pairwise(indices))
         # Every frame once (or the publisher's loop back to frame 0).
         assert all(b - a == 1 or b < a for a, b in steps), (clip.camera_id, indices)
