@@ -56,6 +56,8 @@ from protocol.errors import (
 from protocol.ids import RecordId, Segment, is_valid_segment, new_id
 from protocol.records import (
     ClipBatch,
+    ClipFailure,
+    ClipFailureReason,
     ClipRecord,
     ClipWindow,
     DetectionEvent,
@@ -96,6 +98,8 @@ __all__ = [
     "Channel",
     "ClipBatch",
     "ClipDefaults",
+    "ClipFailure",
+    "ClipFailureReason",
     "ClipLimits",
     "ClipRange",
     "ClipRecord",

@@ -21,6 +21,8 @@ from protocol.times import UtcDateTime
 
 __all__ = [
     "ClipBatch",
+    "ClipFailure",
+    "ClipFailureReason",
     "ClipRecord",
     "ClipWindow",
     "DetectionEvent",
@@ -94,8 +96,31 @@ class LogRecord(WireModel):
     )
 
 
+class ClipFailureReason(StrEnum):
+    """Why a promised clip could not be made."""
+
+    POWER_LOST = "power_lost"  # the box stopped (power cut, crash) before the clip was complete
+    NO_VIDEO = "no_video"  # the camera gave no video for the window
+    WRITE_FAILED = "write_failed"  # the file could not be written (the disk stayed full)
+
+
+class ClipFailure(WireModel):
+    reason: ClipFailureReason
+    message: Note = Field(description="What happened, in words for the coach.")
+
+
 class ClipRecord(WireModel):
-    """A clip whose MP4 (and thumbnail) are already complete in the object store."""
+    """A clip whose MP4 (and thumbnail) are already complete in the object store, or,
+    with ``failure``, a clip the box promised and could not make (no object exists).
+
+    A failed clip keeps what the press asked for (its id, camera, window as
+    ``started_at``..``ended_at``, triggers, session) so that the coach sees on the
+    timeline what happened to it; it has no ``object_key``, ``thumbnail_key`` or
+    ``sha256``, and ``size_bytes``, ``duration_ms`` and ``frame_count`` are 0 (``width``
+    and ``height`` too when the camera's size was not known).
+    (Added within protocol version 1: an ingest that predates it refuses such a
+    record by id; deploy the cloud first.)
+    """
 
     id: RecordId
     session_id: UUID | None = None
@@ -105,15 +130,21 @@ class ClipRecord(WireModel):
     triggers: list[Trigger] = Field(
         min_length=1, description="Every trigger merged into this clip, oldest first."
     )
-    object_key: ObjectKey = Field(description="Under '{org}/{device}/'; normal form (no '..').")
+    object_key: ObjectKey | None = Field(
+        default=None,
+        description="Under '{org}/{device}/'; normal form (no '..'). Absent only for a failed clip.",
+    )
     thumbnail_key: ObjectKey | None = None
     content_type: Literal["video/mp4"] = "video/mp4"
     size_bytes: int = Field(ge=0)
-    sha256: Sha256Hex = Field(description="SHA-256 of the whole MP4 file, lowercase hex.")
+    sha256: Sha256Hex | None = Field(
+        default=None,
+        description="SHA-256 of the whole MP4 file, lowercase hex. Absent only for a failed clip.",
+    )
     duration_ms: int = Field(ge=0)
     frame_count: int | None = Field(default=None, ge=0)
-    width: int = Field(gt=0)
-    height: int = Field(gt=0)
+    width: int = Field(ge=0, description="Pixels; 0 only for a failed clip of unknown size.")
+    height: int = Field(ge=0)
     codec: Literal["h264"] = "h264"
     log_id: UUID | None = Field(
         default=None, description="The log (a tag) this clip was cut for, if any."
@@ -125,11 +156,37 @@ class ClipRecord(WireModel):
         default=None,
         description="The device's clock offset as its heartbeat reports it, when the clip was cut.",
     )
+    failure: ClipFailure | None = Field(
+        default=None, description="Set when the box could not make the clip, with why."
+    )
 
     @model_validator(mode="after")
     def _times_in_order(self) -> ClipRecord:
         if self.ended_at < self.started_at:
             raise ValueError("ended_at is before started_at")
+        return self
+
+    @model_validator(mode="after")
+    def _an_object_or_a_failure(self) -> ClipRecord:
+        if self.failure is None:
+            if self.object_key is None or self.sha256 is None:
+                raise ValueError(
+                    "a clip needs its object_key and sha256 (or a failure saying why it has none)"
+                )
+            if self.width <= 0 or self.height <= 0:
+                raise ValueError("a clip's width and height must be positive")
+        elif (
+            self.object_key is not None
+            or self.thumbnail_key is not None
+            or self.sha256 is not None
+            or self.size_bytes
+            or self.duration_ms
+            or self.frame_count
+        ):
+            raise ValueError(
+                "a failed clip has no object: leave out object_key, thumbnail_key and sha256, "
+                "and give size_bytes, duration_ms and frame_count as 0"
+            )
         return self
 
 

@@ -103,6 +103,10 @@ def find_bad_rows(batch: ClaimedBatch, *, org: str, device_id: str) -> list[BadR
             continue
         if getattr(record, "id", record_id) != record_id:
             bad.append(BadRow(record_id, "corrupt row: its body carries another record's id"))
-        elif isinstance(record, ClipRecord) and not record.object_key.startswith(prefix):
+        elif (
+            isinstance(record, ClipRecord)
+            and record.object_key is not None
+            and not record.object_key.startswith(prefix)
+        ):
             bad.append(BadRow(record_id, f"corrupt row: object key not under {prefix}"))
     return bad

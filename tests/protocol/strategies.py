@@ -93,6 +93,27 @@ def clip_batches(draw: st.DrawFn) -> p.ClipBatch:
     for _ in range(draw(st.integers(1, 3))):
         start = draw(utc_times)
         clip_id = p.new_id()
+        if draw(st.booleans()) and draw(st.booleans()):  # a clip the box could not make
+            records.append(
+                p.ClipRecord(
+                    id=clip_id,
+                    session_id=draw(st.none() | any_uuids),
+                    camera_id=draw(segments),
+                    started_at=start,
+                    ended_at=start + timedelta(milliseconds=draw(st.integers(0, 600_000))),
+                    triggers=draw(st.lists(triggers, min_size=1, max_size=3)),
+                    size_bytes=0,
+                    duration_ms=0,
+                    frame_count=draw(st.none() | st.just(0)),
+                    width=draw(st.integers(0, 4096)),
+                    height=draw(st.integers(0, 2160)),
+                    failure=p.ClipFailure(
+                        reason=draw(st.sampled_from(list(p.ClipFailureReason))),
+                        message=draw(st.text(max_size=500)),
+                    ),
+                )
+            )
+            continue
         records.append(
             p.ClipRecord(
                 id=clip_id,

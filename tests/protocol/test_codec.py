@@ -207,3 +207,59 @@ def test_new_ids_are_v7_and_ordered() -> None:
     # time-ordered to the millisecond: the timestamp prefix never decreases
     prefixes = [i.int >> 80 for i in ids]
     assert prefixes == sorted(prefixes)
+
+
+def _clip(**fields: Any) -> dict[str, Any]:
+    now = p.utc_now().isoformat()
+    clip_id = str(p.new_id())
+    base: dict[str, Any] = {
+        "id": clip_id,
+        "camera_id": "cam1",
+        "started_at": now,
+        "ended_at": now,
+        "triggers": [{"source": "lan", "at": now}],
+        "object_key": f"org1/dev1/{clip_id}.mp4",
+        "size_bytes": 10,
+        "sha256": "0" * 64,
+        "duration_ms": 1000,
+        "width": 640,
+        "height": 360,
+    }
+    base.update(fields)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def _clips_payload(*records: dict[str, Any]) -> bytes:
+    body = {"protocol": 1, "message_id": str(p.new_id()), "org": "org1", "device_id": "dev1"}
+    body |= {"sent_at": p.utc_now().isoformat(), "records": list(records)}
+    return json.dumps(body).encode()
+
+
+FAILURE = {"reason": "power_lost", "message": "power lost before the clip was complete"}
+NO_OBJECT = {"object_key": None, "sha256": None, "size_bytes": 0, "duration_ms": 0}
+
+
+def test_a_failed_clip_carries_its_reason_and_no_object() -> None:
+    batch = p.decode(p.Channel.CLIPS, _clips_payload(_clip(failure=FAILURE, width=0, **NO_OBJECT)))
+    assert isinstance(batch, p.ClipBatch)
+    [record] = batch.records
+    assert record.failure is not None and record.failure.reason is p.ClipFailureReason.POWER_LOST
+    assert record.object_key is None and record.sha256 is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"failure": FAILURE}, "a failed clip has no object"),  # an object named anyway
+        ({"failure": FAILURE, **NO_OBJECT, "size_bytes": 5}, "a failed clip has no object"),
+        ({"failure": FAILURE, **NO_OBJECT, "frame_count": 3}, "a failed clip has no object"),
+        ({"object_key": None}, "needs its object_key and sha256"),
+        ({"sha256": None}, "needs its object_key and sha256"),
+        ({"width": 0}, "width and height must be positive"),
+        ({"failure": {"reason": "lost", "message": "x"}, **NO_OBJECT}, "failure.reason"),
+    ],
+)
+def test_a_clip_is_either_whole_or_failed(fields: dict[str, Any], message: str) -> None:
+    with pytest.raises(p.SchemaMismatch) as caught:
+        p.decode(p.Channel.CLIPS, _clips_payload(_clip(**fields)))
+    assert message in str(caught.value)

@@ -172,6 +172,7 @@ def test_a_clip_through_the_broker_is_receipted_after_verification(
     device = make_device(org)
     record = clip_record(org.slug, device.id, size=len(VIDEO), sha256=VIDEO_SHA)
     batch = p.ClipBatch(org=org.slug, device_id=device.id, records=[record])
+    assert record.object_key is not None
     seaweed.client().put_object(
         Bucket=S3_BUCKET, Key=record.object_key, Body=VIDEO, Metadata={"sha256": VIDEO_SHA}
     )
@@ -237,3 +238,52 @@ def test_a_verified_retrim_takes_its_clips_place_with_the_boxs_clock_beside_it(
     assert new.status is ClipStatus.READY and new.log_id == log_id == old.log_id
     assert (old.clock_offset_ms, old.clock_skew_ms) == (2.0, -820.0)  # the record's own offset
     assert (new.clock_offset_ms, new.clock_skew_ms) == (1.5, -820.0)  # the heartbeat's
+
+
+def failed_clip(harness: Harness, message: str) -> p.ClipRecord:
+    at = p.utc_now()
+    return p.ClipRecord(
+        id=p.new_id(),
+        camera_id="main",
+        started_at=at - timedelta(seconds=20),
+        ended_at=at + timedelta(seconds=10),
+        triggers=[p.Trigger(source=p.TriggerSource.LAN, at=at, by="coach")],
+        size_bytes=0,
+        duration_ms=0,
+        frame_count=0,
+        width=1920,
+        height=1080,
+        failure=p.ClipFailure(reason=p.ClipFailureReason.POWER_LOST, message=message),
+    )
+
+
+def test_a_clip_the_box_reports_failed_is_stored_failed_and_receipted_at_once(
+    harness: Harness,
+) -> None:
+    message = "power lost before the clip was complete"
+    failed, whole = failed_clip(harness, message), harness.clip()
+    harness.upload(whole)
+    batch = p.ClipBatch(org=harness.org.slug, device_id=harness.device.id, records=[failed, whole])
+    result = harness.ingest.write(
+        [decoded(harness.org.slug, harness.device.id, p.Channel.CLIPS, batch)]
+    )
+    [(_, receipt)] = result.receipts
+    assert receipt.stored == [failed.id] and receipt.rejected == []  # nothing to verify
+    clip = Clip.get_by_id(failed.id)
+    assert (clip.status, clip.failure_reason) == (ClipStatus.FAILED, message)
+    assert (clip.object_key, clip.size_bytes, clip.width) == ("", 0, 1920)
+    assert harness.check_at(0) == 1  # only the whole clip is checked, and it is ready
+    assert Clip.get_by_id(whole.id).status is ClipStatus.READY
+    assert Clip.get_by_id(failed.id).status is ClipStatus.FAILED
+    again = harness.ingest.write(
+        [
+            decoded(
+                harness.org.slug,
+                harness.device.id,
+                p.Channel.CLIPS,
+                p.ClipBatch(org=harness.org.slug, device_id=harness.device.id, records=[failed]),
+            )
+        ]
+    )
+    assert again.receipts[0][1].stored == [failed.id]  # a re-send is answered, and stays failed
+    assert Clip.get_by_id(failed.id).status is ClipStatus.FAILED
