@@ -224,10 +224,28 @@ def _insert_one_by_one(
 
 
 def _clip_states(messages: Sequence[RecordMessage], refused: dict[UUID, str]) -> set[UUID]:
-    """Ids already verified (receipted now); re-sent failed clips go back to pending."""
+    """Ids already verified (receipted now); re-sent failed clips go back to pending.
+
+    A clip the box reports as failed (``record.failure``: it has no object) is stored
+    ``failed`` with the box's reason and receipted at once: there is nothing to verify.
+    """
     ready: set[UUID] = set()
     for message in messages:
-        ids = [r.id for r in message.records if r.id not in refused]
+        reported = {
+            r.id: r.failure
+            for r in message.records
+            if isinstance(r, ClipRecord) and r.failure is not None and r.id not in refused
+        }
+        for failure in {f.message for f in reported.values()}:
+            failed = [i for i, f in reported.items() if f.message == failure]
+            Clip.update(
+                status=ClipStatus.FAILED,
+                failure_reason=failure,
+                next_verify_at=None,
+                message_id=message.message_id,
+            ).where(Clip.id.in_(failed) & (Clip.status == ClipStatus.PENDING)).execute()
+        ready.update(reported)
+        ids = [r.id for r in message.records if r.id not in refused and r.id not in reported]
         if not ids:
             continue
         states = {

@@ -110,6 +110,8 @@ def _trigger_json(trigger: Trigger) -> dict[str, Any]:
 
 
 def _clip_values(record: ClipRecord) -> tuple[Any, ...]:
+    # A failed clip (``record.failure``) has no object: its key and SHA-256 are stored
+    # empty (the columns are NOT NULL); the writer marks it failed with its reason.
     first = record.triggers[0]
     return (
         record.id,
@@ -122,10 +124,10 @@ def _clip_values(record: ClipRecord) -> tuple[Any, ...]:
         record.height,
         record.codec,
         record.content_type,
-        record.object_key,
+        record.object_key or "",
         record.thumbnail_key,
         record.size_bytes,
-        record.sha256,
+        record.sha256 or "",
         [_trigger_json(trigger) for trigger in record.triggers],
         first.source,
         first.at,

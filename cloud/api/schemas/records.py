@@ -83,6 +83,10 @@ class ClipPublic(Output):
     content_type: str
     size_bytes: int
     status: ClipStatus
+    failure_reason: str | None = Field(
+        description="Why a failed clip has no video (the box's reason, e.g. power lost "
+        "before the clip was complete, or why its object did not check out)."
+    )
     trigger_source: str = Field(description="button, lan, cloud (a phone), rule, manual.")
     triggered_at: datetime
     triggers: list[dict[str, StoredJson]]

@@ -57,6 +57,7 @@ def clips_query() -> Any:
         Clip.content_type,
         Clip.size_bytes,
         Clip.status,
+        Clip.failure_reason,
         Clip.trigger_source,
         Clip.triggered_at,
         Clip.triggers,
@@ -80,7 +81,10 @@ def clip_data(
     row: ClipRow, signer: ClipUrlSigner | None, *, expires_in: int | None = None
 ) -> dict[str, Any]:
     """:class:`ClipPublic`'s fields as plain data (for JSON as it is, or a model),
-    with presigned playback and thumbnail URLs (valid ``expires_in`` s, else the default)."""
+    with presigned playback and thumbnail URLs (valid ``expires_in`` s, else the default;
+    only for a ready clip: a failed one has none)."""
+    if row["status"] != ClipStatus.READY:
+        signer = None
     playback = (
         signer.sign(row["object_key"], content_type=row["content_type"], expires_in=expires_in)
         if signer

@@ -143,7 +143,10 @@ def _parts(param: str, *, org_id: UUID, session_id: UUID, wanted: TimelineFilter
     if wanted.wants(T.CLIP):
         part = _Part("clip", Clip, Clip.started_at, param)
         part.where(Clip.session, "=", session_id).where(Clip.org, "=", org_id)
-        part.where(Clip.status, "=", ClipStatus.READY).where_null(Clip.deleted_at)
+        # Failed clips too (the box could not make one, or its object never checked out):
+        # the coach sees what became of a press, with the reason (``failure_reason``).
+        part.where_in(Clip.status, [ClipStatus.READY, ClipStatus.FAILED])
+        part.where_null(Clip.deleted_at)
         part.where_null(Clip.replaced_by_id)  # a re-trim took its place
         if folds_clips(wanted):
             part.where_sql(_NOT_IN_A_LOG)

@@ -271,10 +271,10 @@ class CloudRecords:
 
     def clips(self) -> list[dict[str, Any]]:
         rows = self._query(
-            "SELECT id, status, object_key, size_bytes, sha256 FROM "
+            "SELECT id, status, object_key, size_bytes, sha256, failure_reason, ended_at FROM "
             f'"{_TABLES["clips"]}" WHERE device_id = %s'
         )
-        keys = ("id", "status", "object_key", "size_bytes", "sha256")
+        keys = ("id", "status", "object_key", "size_bytes", "sha256", "failure_reason", "ended_at")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
     def dead_letters(self) -> list[tuple[str, str]]:

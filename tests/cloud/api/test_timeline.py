@@ -14,7 +14,15 @@ from fastapi.testclient import TestClient
 from peewee import Database
 
 from cloud.api.schemas.timeline import ClipItem, TimelineDocument, TimelinePublic
-from cloud.models import DetectionEventRecord, LogOrigin, Role, SessionTransition, utc_now
+from cloud.models import (
+    Clip,
+    ClipStatus,
+    DetectionEventRecord,
+    LogOrigin,
+    Role,
+    SessionTransition,
+    utc_now,
+)
 from protocol.ids import new_id
 from tests.cloud.api.world import World, auth, build_world, make_clip, make_log
 
@@ -258,3 +266,35 @@ def test_the_listing_json_is_exactly_the_schemas(db: Database, client: TestClien
         validated = TimelinePublic.model_validate(page)
         assert validated.model_dump(mode="json") == page
         assert list(page) == list(TimelinePublic.model_fields)  # same keys, same order
+
+
+def test_a_failed_clip_is_on_the_timeline_with_its_reason_and_no_video(
+    db: Database, client: TestClient
+) -> None:
+    """A press whose clip the box could not make (a power cut in its post-roll) is still a
+    clip item, so the coach sees what became of it; a pending one is not shown yet."""
+    world = build_world(db, "alpha")
+    at = world.session.started_at + timedelta(seconds=20)
+    reason = "power lost before the clip was complete"
+    failed = make_clip(
+        world.org,
+        world.session,
+        world.device_id,
+        started_at=at,
+        status=ClipStatus.FAILED,
+        failure_reason=reason,
+    )
+    # What the ingest stores for it: no object.
+    Clip.update(object_key="", thumbnail_key=None, size_bytes=0, sha256="").where(
+        Clip.id == failed.id
+    ).execute()
+    pending = make_clip(
+        world.org, world.session, world.device_id, started_at=at, status=ClipStatus.PENDING
+    )
+    ready = make_clip(world.org, world.session, world.device_id, started_at=at)
+    clips = {item["id"]: item for item in _read_all(client, world) if item["type"] == "clip"}
+    assert {str(failed.id), str(ready.id)} <= set(clips) and str(pending.id) not in clips
+    shown = clips[str(failed.id)]["data"]
+    assert (shown["status"], shown["failure_reason"]) == ("failed", reason)
+    assert shown["playback_url"] is None and shown["thumbnail_url"] is None
+    assert clips[str(ready.id)]["data"]["failure_reason"] is None
