@@ -28,6 +28,7 @@ __all__ = [
     "CommandRow",
     "CounterRow",
     "DesiredRow",
+    "PendingClipRow",
     "RecordRow",
     "SyncState",
     "Tables",
@@ -126,6 +127,24 @@ class CommandRow(_Base):
         table_name = "handled_commands"
 
 
+class PendingClipRow(_Base):
+    """A clip promised to a trigger, not yet made (see agent.interfaces.sinks.ClipLedger)."""
+
+    id = BinaryUUIDField(primary_key=True)
+    camera_id = TextField()
+    window_start = FloatField()
+    window_end = FloatField()
+    session_id = TextField(null=True)
+    triggers = TextField()  # JSON list of protocol Triggers, oldest first
+    width = IntegerField()
+    height = IntegerField()
+    created_at = FloatField()
+    updated_at = FloatField()
+
+    class Meta:
+        table_name = "pending_clips"
+
+
 class CounterRow(_Base):
     name = TextField(primary_key=True)
     value = IntegerField()
@@ -154,6 +173,7 @@ class Tables:
     desired: type[DesiredRow]
     commands: type[CommandRow]
     counters: type[CounterRow]
+    pending_clips: type[PendingClipRow]
 
     def records(self, kind: str) -> type[RecordRow]:
         """The table of one record kind: 'logs', 'events' or 'clips'."""
@@ -170,4 +190,5 @@ def bind_models(database: Database) -> Tables:
         desired=_bound(DesiredRow, database, "desired_state"),
         commands=_bound(CommandRow, database, "handled_commands"),
         counters=_bound(CounterRow, database, "counters"),
+        pending_clips=_bound(PendingClipRow, database, "pending_clips"),
     )

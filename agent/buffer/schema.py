@@ -119,8 +119,26 @@ _V1 = [
     "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
 ]
 
+# Clips promised to a trigger and not yet made: written before the trigger hears the
+# clip's id, so that a power cut during the post-roll does not forget the press.
+_V2 = [
+    """CREATE TABLE pending_clips (
+        id BLOB PRIMARY KEY,
+        camera_id TEXT NOT NULL,
+        window_start REAL NOT NULL,
+        window_end REAL NOT NULL,
+        session_id TEXT,
+        triggers TEXT NOT NULL,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    ) WITHOUT ROWID""",
+]
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "records, clips, upload parts, desired state, commands, counters", _V1),
+    Migration(2, "clips promised to triggers", _V2),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -12,24 +12,35 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from peewee import SqliteDatabase
+from pydantic import TypeAdapter
 
 from agent.buffer.config import BufferConfig
 from agent.buffer.control import CommandLedger, DesiredStateStore
 from agent.buffer.database import Quarantined, open_database
 from agent.buffer.errors import is_corrupt
-from agent.buffer.models import Tables, bind_models
+from agent.buffer.models import SyncState, Tables, bind_models
 from agent.buffer.outbox import Outbox
 from agent.buffer.retention import Retention, SpaceReserve
 from agent.buffer.uploads import UploadLedger
-from agent.buffer.writer import GroupCommitWriter
+from agent.buffer.writer import GroupCommitWriter, Statement
 from agent.clock import Clock, SystemClock, utc_from
-from agent.interfaces.sinks import LocalClip
-from protocol import ClipRecord, DetectionEvent, LogRecord, LogSource, new_id
+from agent.interfaces.sinks import ClipPromise, LocalClip
+from protocol import (
+    ClipFailure,
+    ClipFailureReason,
+    ClipRecord,
+    DetectionEvent,
+    LogRecord,
+    LogSource,
+    Trigger,
+    new_id,
+)
 
 __all__ = ["LocalStore", "StoreIdentity", "clip_object_key"]
 
@@ -46,6 +57,24 @@ def clip_object_key(identity: StoreIdentity, clip: LocalClip, suffix: str) -> st
     """``{org}/{device}/{yyyy}/{mm}/{dd}/{clip_id}{suffix}``, dated by the clip's start (UTC)."""
     day = clip.started_at.astimezone(UTC)
     return f"{identity.org}/{identity.device_id}/{day:%Y/%m/%d}/{clip.id}{suffix}"
+
+
+_triggers_adapter: TypeAdapter[list[Trigger]] = TypeAdapter(list[Trigger])
+
+# A promise is kept (or widened, when a trigger merges into its clip) until the clip
+# exists; once it does, a late promise of it changes nothing.
+_PROMISE_SQL = (
+    "INSERT INTO pending_clips (id, camera_id, window_start, window_end, session_id, "
+    "triggers, width, height, created_at, updated_at) "
+    "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM clips WHERE id = ?) "
+    "ON CONFLICT (id) DO UPDATE SET window_start = excluded.window_start, "
+    "window_end = excluded.window_end, session_id = excluded.session_id, "
+    "triggers = excluded.triggers, updated_at = excluded.updated_at"
+)
+
+
+def _end_promise(clip_id: UUID) -> Statement:
+    return ("DELETE FROM pending_clips WHERE id = ?", (clip_id.bytes,))
 
 
 class LocalStore:
@@ -187,9 +216,92 @@ class LocalStore:
         self._submit("events", [self._record_row(r) for r in records])
 
     def add_clip(self, clip: LocalClip) -> None:
-        self._submit("clips", [self._clip_row(clip)])
+        """Take the clip's files; the promise of that clip (if any) ends in the same commit."""
+        self._submit("clips", [self._clip_row(clip)], statements=(_end_promise(clip.id),))
         self.retention_due.set()
         self.uploads_due.set()
+
+    # --- promised clips (ClipLedger) --------------------------------------------
+
+    def promise_clip(self, promise: ClipPromise) -> None:
+        """Durable once it returns (one shared fsync); a no-op once the clip is stored."""
+        now = self.clock.time()
+        values = (
+            promise.id.bytes,
+            promise.camera_id,
+            promise.start.timestamp(),
+            promise.end.timestamp(),
+            str(promise.session_id) if promise.session_id else None,
+            _triggers_adapter.dump_json(list(promise.triggers), exclude_none=True).decode(),
+            promise.width,
+            promise.height,
+            now,
+            now,
+            promise.id.bytes,
+        )
+        self._submit("pending_clips", [], statements=((_PROMISE_SQL, values),))
+
+    def fail_clip(self, promise: ClipPromise, reason: ClipFailureReason, message: str) -> None:
+        """End the promise with a failed clip record for the cloud (nothing to upload)."""
+        record = ClipRecord(
+            id=promise.id,
+            session_id=promise.session_id,
+            camera_id=promise.camera_id,
+            started_at=promise.start,
+            ended_at=max(promise.start, promise.end),
+            triggers=list(promise.triggers),
+            size_bytes=0,
+            duration_ms=0,
+            frame_count=0,
+            width=promise.width,
+            height=promise.height,
+            failure=ClipFailure(reason=reason, message=message[:500]),
+        )
+        row = {
+            "id": promise.id,
+            "created_at": self.clock.time(),
+            "body": record.model_dump_json(exclude_none=True),
+            "state": SyncState.UPLOADED,  # sendable at once: there is no file
+            "camera_id": promise.camera_id,
+            "session_id": str(promise.session_id) if promise.session_id else None,
+            "started_at": record.started_at.timestamp(),
+            "ended_at": record.ended_at.timestamp(),
+            "path": "",
+            "size_bytes": 0,
+            "disk_bytes": 0,
+            "sha256": "",
+            "object_key": "",
+            "thumbnail_uploaded": True,
+            "file_present": False,
+        }
+        self._submit("clips", [row], statements=(_end_promise(promise.id),))
+        log.warning(
+            "camera %s: clip %s failed (%s): %s; reported to the cloud",
+            promise.camera_id,
+            promise.id,
+            reason.value,
+            message,
+        )
+
+    def promised_clips(self) -> list[ClipPromise]:
+        """Promises not yet made or failed, oldest first."""
+        rows = self.database.execute_sql(
+            "SELECT id, camera_id, window_start, window_end, session_id, triggers, width, height "
+            "FROM pending_clips WHERE id NOT IN (SELECT id FROM clips) ORDER BY created_at"
+        ).fetchall()
+        return [
+            ClipPromise(
+                id=UUID(bytes=bytes(row[0])),
+                camera_id=row[1],
+                start=datetime.fromtimestamp(row[2], UTC),
+                end=datetime.fromtimestamp(row[3], UTC),
+                session_id=UUID(row[4]) if row[4] else None,
+                triggers=tuple(_triggers_adapter.validate_json(row[5])),
+                width=int(row[6]),
+                height=int(row[7]),
+            )
+            for row in rows
+        ]
 
     def add_system_log(
         self, type_: str, data: dict[str, Any], camera_id: str | None = None
@@ -205,10 +317,12 @@ class LocalStore:
             )
         )
 
-    def _submit(self, table: str, rows: list[dict[str, Any]]) -> None:
+    def _submit(
+        self, table: str, rows: list[dict[str, Any]], *, statements: tuple[Statement, ...] = ()
+    ) -> None:
         if self._writer is None:
             raise RuntimeError("the store is not open")
-        self._writer.submit(table, rows, self.config.write_timeout_s)
+        self._writer.submit(table, rows, self.config.write_timeout_s, statements=statements)
 
     def _record_row(self, record: LogRecord | DetectionEvent) -> dict[str, Any]:
         return {

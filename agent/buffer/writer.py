@@ -44,11 +44,15 @@ class _Phase(Enum):
     FINISHED = "finished"
 
 
+Statement = tuple[str, tuple[Any, ...]]
+
+
 @dataclass(eq=False)
 class _Write:
-    table: str  # "logs", "events" or "clips"
+    table: str  # "logs", "events", "clips", or what ``statements`` touch
     rows: list[dict[str, Any]]
     deadline: float  # monotonic
+    statements: tuple[Statement, ...] = ()  # run after the rows, in the same transaction
     phase: _Phase = _Phase.QUEUED
     error: BaseException | None = None
     finished: threading.Event = field(default_factory=threading.Event)
@@ -80,11 +84,19 @@ class GroupCommitWriter:
 
     # --- callers -------------------------------------------------------------
 
-    def submit(self, table: str, rows: list[dict[str, Any]], timeout_s: float) -> None:
-        """Insert ``rows`` (duplicates by id are ignored); return once committed."""
-        if not rows:
+    def submit(
+        self,
+        table: str,
+        rows: list[dict[str, Any]],
+        timeout_s: float,
+        *,
+        statements: tuple[Statement, ...] = (),
+    ) -> None:
+        """Insert ``rows`` (duplicates by id are ignored), then run ``statements``, in one
+        transaction; return once committed."""
+        if not rows and not statements:
             return
-        write = _Write(table, rows, time.monotonic() + timeout_s)
+        write = _Write(table, rows, time.monotonic() + timeout_s, statements)
         with self._cond:
             if self._stopping:
                 raise StoreUnavailable("the store is shutting down; the record was not stored")
@@ -184,8 +196,12 @@ class GroupCommitWriter:
         with self._database.atomic("IMMEDIATE"):
             cursor = self._database.cursor()
             for write in batch:
-                sql, params = _insert_statement(getattr(self._tables, write.table), write.rows)
-                cursor.executemany(sql, params)
+                if write.rows:
+                    table = getattr(self._tables, write.table)
+                    sql, params = _insert_statement(table, write.rows)
+                    cursor.executemany(sql, params)
+                for sql, values in write.statements:
+                    cursor.execute(sql, values)
 
     def _make_room(self) -> None:
         try:

@@ -22,7 +22,7 @@ import sys
 import threading
 from collections import deque
 
-from agent.capture.packets import EncodedPacket
+from agent.capture.packets import EncodedPacket, StreamInfo
 from agent.capture.presentation import MAX_REORDER_S, window_end
 
 __all__ = ["PACKET_OVERHEAD_BYTES", "PacketRing", "RingFollower"]
@@ -226,6 +226,12 @@ class PacketRing:
     def newest_time(self) -> float | None:
         with self._lock:
             return self._newest if self._packets else None
+
+    @property
+    def newest_stream(self) -> StreamInfo | None:
+        """The stream of the newest packet (its size is what a clip of now will have)."""
+        with self._lock:
+            return self._packets[-1].stream if self._packets else None
 
     @property
     def span_seconds(self) -> float:

@@ -29,6 +29,7 @@ from uuid import UUID
 
 from agent.capture.clips.atomic import RecoveryReport, recover_directory
 from agent.capture.clips.files import ClipFileWriter, utc_from_seconds
+from agent.capture.clips.recovery import recover_promises
 from agent.capture.clips.writer import ClipWriter, RangeJob
 from agent.capture.config import CameraConfig, RtspCameraConfig
 from agent.capture.frametap import FrameTap
@@ -40,7 +41,7 @@ from agent.capture.sources.base import VideoSource
 from agent.capture.sources.factory import make_source, make_substream_source
 from agent.config import AgentConfig
 from agent.interfaces.frames import FrameListener
-from agent.interfaces.sinks import ClipSink
+from agent.interfaces.sinks import ClipLedger, ClipSink
 from agent.interfaces.triggers import TriggerRejected
 from protocol import CameraHealth, CameraState, CameraSummary, Trigger, new_id
 
@@ -60,8 +61,12 @@ class CaptureService:
         active_session: Callable[[], UUID | None] = lambda: None,
         source_factory: Callable[[CameraConfig], VideoSource] = make_source,
         substream_factory: Callable[[RtspCameraConfig], VideoSource] = make_substream_source,
+        ledger: ClipLedger | None = None,
     ) -> None:
+        """``ledger``: where clips promised to triggers are kept durable (the store); None
+        keeps promises in memory only (tests and benchmarks that do not need them)."""
         self.config = config
+        self._ledger = ledger
         data_dir = config.device.data_dir
         self.clips_directory = config.clips.directory or data_dir / "clips"
         self.segments_directory = config.recording.directory or data_dir / "segments"
@@ -81,6 +86,7 @@ class CaptureService:
             active_session=active_session,
             silence_grace_s=grace,
             camera_problem=self.camera_problem,
+            ledger=ledger,
         )
         self.recorder = SegmentRecorder(config.recording, self.segments_directory, self._cameras)
         substreams = {
@@ -119,6 +125,7 @@ class CaptureService:
         }
         self._threads: list[threading.Thread] = []
         self.recovery: RecoveryReport | None = None
+        self.promises_recovered: tuple[int, int] = (0, 0)  # (cut from segments, failed)
 
     # -- lifetime ---------------------------------------------------------------------
 
@@ -133,6 +140,10 @@ class CaptureService:
                 len(self.recovery.partials_removed) + len(self.recovery.interrupted_removed),
             )
         self.recorder.load_index()
+        if self._ledger is not None:
+            self.promises_recovered = recover_promises(
+                self._ledger, self.clip_writer, self.recorder, list(self._cameras)
+            )
         self._spawn("clip-writer", self.clip_writer.run)
         self._spawn("segment-recorder", self.recorder.run)
         for cid, runner in self.runners.items():
@@ -236,6 +247,7 @@ class CaptureService:
         elif finish > newest:
             follow_from = max(begin, ring.oldest_time or begin)
         clip_id = new_id()
+        stream = self.rings[camera_id].newest_stream
         self.clip_writer.submit_range(
             RangeJob(
                 clip_id=clip_id,
@@ -248,6 +260,8 @@ class CaptureService:
                 log_id=log_id,
                 replaces=replaces,
                 thumbnail_at=min(max(trigger.at.timestamp(), begin), finish),
+                width=stream.width if stream else 0,
+                height=stream.height if stream else 0,
             ),
             follow_from=follow_from,
         )

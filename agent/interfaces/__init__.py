@@ -11,10 +11,19 @@ knows no store and detection knows no camera:
 """
 
 from agent.interfaces.frames import Frame, FrameListener
-from agent.interfaces.sinks import ClipSink, LocalClip, RecordSink, StoreUnavailable
+from agent.interfaces.sinks import (
+    ClipLedger,
+    ClipPromise,
+    ClipSink,
+    LocalClip,
+    RecordSink,
+    StoreUnavailable,
+)
 from agent.interfaces.triggers import ClipRequest, ClipTrigger, TriggerRejected
 
 __all__ = [
+    "ClipLedger",
+    "ClipPromise",
     "ClipRequest",
     "ClipSink",
     "ClipTrigger",

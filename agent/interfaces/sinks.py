@@ -1,4 +1,10 @@
-"""What producers hand to the local store: records and finished clip files."""
+"""What producers hand to the local store: records, finished clip files, and promised clips.
+
+A clip is *promised* the moment a trigger is told its id ("clip coming"): the
+promise is durable before that (:class:`ClipLedger`), so that after a power cut
+the box either makes the clip from what it has on disk or reports it to the
+cloud as a failed clip with the reason; no press is forgotten.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +15,16 @@ from typing import Protocol
 from uuid import UUID
 
 from agent.errors import AgentError
-from protocol import DetectionEvent, LogRecord, Trigger
+from protocol import ClipFailureReason, DetectionEvent, LogRecord, Trigger
 
-__all__ = ["ClipSink", "LocalClip", "RecordSink", "StoreUnavailable"]
+__all__ = [
+    "ClipLedger",
+    "ClipPromise",
+    "ClipSink",
+    "LocalClip",
+    "RecordSink",
+    "StoreUnavailable",
+]
 
 
 class StoreUnavailable(AgentError, RuntimeError):
@@ -60,3 +73,34 @@ class RecordSink(Protocol):
 
 class ClipSink(Protocol):
     def add_clip(self, clip: LocalClip) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ClipPromise:
+    """A clip a trigger was given the id of, before its file exists."""
+
+    id: UUID
+    camera_id: str
+    start: datetime  # the window asked for, UTC
+    end: datetime
+    triggers: tuple[Trigger, ...]  # every trigger merged into it so far, oldest first
+    session_id: UUID | None
+    width: int  # the camera's stream when the trigger came
+    height: int
+
+
+class ClipLedger(Protocol):
+    """Where promised clips are kept until they are made or failed (the local store).
+
+    ``promise_clip`` returns once the promise is durable (it replaces an earlier
+    promise of the same id: a merged trigger widens it; it is a no-op once the clip
+    exists). ``add_clip`` of the clip's file ends the promise. ``fail_clip`` ends it
+    with a failed clip record for the cloud. ``promised_clips`` lists the open
+    ones (at start-up: the presses a power cut interrupted).
+    """
+
+    def promise_clip(self, promise: ClipPromise) -> None: ...
+
+    def fail_clip(self, promise: ClipPromise, reason: ClipFailureReason, message: str) -> None: ...
+
+    def promised_clips(self) -> list[ClipPromise]: ...

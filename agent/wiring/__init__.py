@@ -48,7 +48,8 @@ def build_parts(context: PartsContext) -> AgentParts:
     """Capture, detection, the status board and the configured triggers, ready to start."""
     config = context.config
     parts = AgentParts()
-    capture = CapturePart(config, context.store, context.active_session)
+    # The store keeps every promised clip durable: a press survives a power cut.
+    capture = CapturePart(config, context.store, context.active_session, ledger=context.store)
     parts.components.append(capture)
     parts.camera_health.append(capture.service.health)
     parts.desired_listeners.append(capture.apply_desired)

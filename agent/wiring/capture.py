@@ -12,7 +12,7 @@ from agent.capture.sources.base import VideoSource
 from agent.capture.sources.factory import make_source
 from agent.components import RangeClipRequest
 from agent.config import AgentConfig
-from agent.interfaces.sinks import ClipSink
+from agent.interfaces.sinks import ClipLedger, ClipSink
 from agent.interfaces.triggers import TriggerRejected
 from protocol import DesiredState
 
@@ -33,9 +33,14 @@ class CapturePart:
         active_session: Callable[[], UUID | None],
         *,
         source_factory: Callable[[CameraConfig], VideoSource] = make_source,
+        ledger: ClipLedger | None = None,
     ) -> None:
         self.service = CaptureService(
-            config, clip_sink, active_session=active_session, source_factory=source_factory
+            config,
+            clip_sink,
+            active_session=active_session,
+            source_factory=source_factory,
+            ledger=ledger,
         )
         self._active_session = active_session
         self._liveness_s = config.daemon.liveness_timeout_s

@@ -14,6 +14,7 @@ import errno
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.capture.clips.files import ClipFileWriter, ClipJob
@@ -33,6 +34,8 @@ class ClipWriterStats:
     written: int = 0
     failed_writes: int = 0
     given_up: int = 0
+    failed: int = 0  # promises ended as failed clips (reported to the cloud)
+    unrecorded_promises: int = 0  # presses the store could not make durable
     last_error: str | None = None
 
 
@@ -45,12 +48,19 @@ class _Retry:
 
 class ClipCommitter:
     def __init__(
-        self, config: ClipConfig, files: ClipFileWriter, sink: ClipSink, stats: ClipWriterStats
+        self,
+        config: ClipConfig,
+        files: ClipFileWriter,
+        sink: ClipSink,
+        stats: ClipWriterStats,
+        *,
+        on_given_up: Callable[[ClipJob, str], None] = lambda job, reason: None,
     ) -> None:
         self.config = config
         self._files = files
         self._sink = sink
         self.stats = stats
+        self._on_given_up = on_given_up
         self._retries: list[_Retry] = []
         self._lock = threading.Lock()
 
@@ -114,6 +124,7 @@ class ClipCommitter:
                 attempts,
                 reason,
             )
+            self._on_given_up(job, reason)
             return
         log.error(
             "camera %s: clip %s could not be written to %s (%s); "

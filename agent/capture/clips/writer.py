@@ -17,9 +17,14 @@ Merging (one copy of any second, as far as keyframes allow):
   at that clip's last frame (on the keyframe at or before it), so the two share
   at most one keyframe interval.
 
-Requests return at once. Clips are finished by :meth:`ClipWriter.run` (the
-writer thread) when the ring delivers a frame at or after the window's end, or
-when the camera has been silent past a deadline (then with what there is).
+Requests return at once, but only after the clip's promise is durable in the
+``ledger`` (the store): a power cut during the post-roll does not forget the
+press (see :mod:`agent.capture.clips.recovery` for what happens at the next
+start). A clip that cannot be made (no video in its window, a write that kept
+failing) ends its promise as a failed clip with the reason, for the cloud.
+Clips are finished by :meth:`ClipWriter.run` (the writer thread) when the ring
+delivers a frame at or after the window's end, or when the camera has been
+silent past a deadline (then with what there is).
 Writing, handing over and retrying is :class:`agent.capture.clips.commit.ClipCommitter`'s job.
 """
 
@@ -33,14 +38,14 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from agent.capture.clips.commit import ClipCommitter, ClipWriterStats
-from agent.capture.clips.files import ClipFileWriter, ClipJob
+from agent.capture.clips.files import ClipFileWriter, ClipJob, utc_from_seconds
 from agent.capture.clips.timeline import select_window
 from agent.capture.config import ClipConfig
 from agent.capture.packets import EncodedPacket
 from agent.capture.ring import PacketRing, RingFollower
-from agent.interfaces.sinks import ClipSink
+from agent.interfaces.sinks import ClipLedger, ClipPromise, ClipSink
 from agent.interfaces.triggers import ClipRequest, TriggerRejected
-from protocol import Trigger, new_id
+from protocol import ClipFailureReason, Trigger, new_id
 
 __all__ = ["ClipWriter", "ClipWriterStats", "RangeJob"]
 
@@ -60,6 +65,20 @@ class _Pending:
     session_id: UUID | None
     follower: RingFollower
     deadline: float  # time.monotonic() after which the clip is finished with what there is
+    width: int  # the stream's when the first trigger came (for a failed clip's record)
+    height: int
+
+    def promise(self) -> ClipPromise:
+        return ClipPromise(
+            id=self.id,
+            camera_id=self.camera_id,
+            start=utc_from_seconds(self.start),
+            end=utc_from_seconds(self.end),
+            triggers=tuple(self.triggers),
+            session_id=self.session_id,
+            width=self.width,
+            height=self.height,
+        )
 
 
 @dataclass(slots=True)
@@ -82,6 +101,23 @@ class RangeJob:
     thumbnail_at: float | None = None  # default: start
     follower: RingFollower | None = None  # set by the writer when the end lies ahead
     deadline: float = 0.0  # time.monotonic(): cut with what there is after this
+    width: int = 0  # the camera's size when known (for a failed clip's record)
+    height: int = 0
+    # What a range with nothing readable in it reports (a press recovered after a power
+    # cut says that, rather than "no video").
+    if_empty: tuple[ClipFailureReason, str] | None = None
+
+    def promise(self) -> ClipPromise:
+        return ClipPromise(
+            id=self.clip_id,
+            camera_id=self.camera_id,
+            start=utc_from_seconds(self.start),
+            end=utc_from_seconds(max(self.start, self.end)),
+            triggers=self.triggers,
+            session_id=self.session_id,
+            width=self.width,
+            height=self.height,
+        )
 
 
 class ClipWriter:
@@ -97,13 +133,17 @@ class ClipWriter:
         active_session: Callable[[], UUID | None] = lambda: None,
         silence_grace_s: float = 5.0,
         camera_problem: Callable[[str], str | None] = lambda camera_id: None,
+        ledger: ClipLedger | None = None,
     ) -> None:
         """``camera_problem(camera_id)``: why a camera has no video (its state's reason), so
         that a refused press says it ("camera main: ... sends hevc ... transcoding is off")."""
         self.config = config
         self._rings = dict(rings)
         self.stats = ClipWriterStats()
-        self._committer = ClipCommitter(config, files, sink, self.stats)
+        self._ledger = ledger
+        self._committer = ClipCommitter(
+            config, files, sink, self.stats, on_given_up=self._write_given_up
+        )
         self._active_session = active_session
         self._camera_problem = camera_problem
         self._grace = silence_grace_s
@@ -162,12 +202,63 @@ class ClipWriter:
             if not cameras:
                 raise TriggerRejected("; ".join(refusals) or "no cameras on this box")
         session = request.session_id if request.session_id is not None else self._active_session()
-        ids = []
         with self._lock:
-            for camera_id in cameras:
-                ids.append(self._add(camera_id, moment, pre, post, request.trigger, session))
+            promises = [
+                self._add(camera_id, moment, pre, post, request.trigger, session).promise()
+                for camera_id in cameras
+            ]
+        for promise in promises:  # durable before the caller hears "clip coming"
+            self._keep_promise(promise)
         self._wakeup.set()
-        return ids
+        return [promise.id for promise in promises]
+
+    def _keep_promise(self, promise: ClipPromise) -> None:
+        if self._ledger is None:
+            return
+        try:
+            self._ledger.promise_clip(promise)
+        except Exception:
+            # The clip is still made; only a power cut before it is done would now lose it.
+            self.stats.unrecorded_promises += 1
+            log.exception(
+                "camera %s: clip %s: the press could not be recorded durably; the clip is "
+                "made, but a power cut before it is complete would leave no trace of it",
+                promise.camera_id,
+                promise.id,
+            )
+
+    def _fail(self, promise: ClipPromise, reason: ClipFailureReason, message: str) -> None:
+        """End a promise as a failed clip (the cloud's timeline shows it with ``message``)."""
+        self.stats.failed += 1
+        if self._ledger is None:
+            return
+        try:
+            self._ledger.fail_clip(promise, reason, message)
+        except Exception:
+            log.exception(
+                "camera %s: clip %s failed (%s) and that could not be recorded; it is "
+                "reported at the next start",
+                promise.camera_id,
+                promise.id,
+                message,
+            )
+
+    def _write_given_up(self, job: ClipJob, reason: str) -> None:
+        first = job.packets[0]
+        self._fail(
+            ClipPromise(
+                id=job.clip_id,
+                camera_id=job.camera_id,
+                start=utc_from_seconds(first.captured_at),
+                end=utc_from_seconds(job.packets[-1].captured_at),
+                triggers=job.triggers,
+                session_id=job.session_id,
+                width=first.stream.width,
+                height=first.stream.height,
+            ),
+            ClipFailureReason.WRITE_FAILED,
+            f"the clip's file could not be written ({reason})",
+        )
 
     def _reject(self, camera_id: str, reason: str) -> TriggerRejected:
         self.stats.rejected += 1
@@ -216,7 +307,7 @@ class ClipWriter:
         post: float,
         trigger: Trigger,
         session: UUID | None,
-    ) -> UUID:
+    ) -> _Pending:
         start, end = moment - pre, moment + post
         longest = self.config.max_pre_seconds + self.config.max_post_seconds
         ring = self._rings[camera_id]
@@ -246,10 +337,11 @@ class ClipWriter:
             log.info(
                 "camera %s: trigger (%s) merged into clip %s", camera_id, trigger.source, pending.id
             )
-            return pending.id
+            return pending
         if start < blocked_until < end:
             start = blocked_until
         follower = ring.follow(start, end, self._wakeup)
+        stream = ring.newest_stream
         clip = _Pending(
             id=new_id(),
             camera_id=camera_id,
@@ -260,6 +352,8 @@ class ClipWriter:
             session_id=session,
             follower=follower,
             deadline=self._deadline(ring, end),
+            width=stream.width if stream else 0,
+            height=stream.height if stream else 0,
         )
         self._pending.append(clip)
         log.info(
@@ -270,7 +364,7 @@ class ClipWriter:
             moment - start,
             post,
         )
-        return clip.id
+        return clip
 
     def camera_ended(self, camera_id: str) -> None:
         """The camera will send nothing more (a file played once): its clips, pending or
@@ -290,13 +384,18 @@ class ClipWriter:
 
     # -- clips cut from elsewhere (recorded segments) -----------------------------------------
 
-    def submit_range(self, job: RangeJob, *, follow_from: float | None = None) -> None:
-        """Queue a clip cut from recorded video (``clip_range``); written on the writer thread.
+    def submit_range(
+        self, job: RangeJob, *, follow_from: float | None = None, promised: bool = False
+    ) -> None:
+        """Queue a clip cut from recorded video (``clip_range``, or a press recovered at
+        start-up: ``promised``, its promise is already kept); written on the writer thread.
 
         ``follow_from``: the range ends ahead of the newest frame, so the ring is followed
         from there (the oldest second it still holds, or ``job.start``) until the end
         frame arrives (or the camera falls silent past the deadline).
         """
+        if not promised:
+            self._keep_promise(job.promise())
         with self._lock:
             if follow_from is not None:
                 ring = self._rings[job.camera_id]
@@ -325,6 +424,11 @@ class ClipWriter:
                 job.clip_id,
             )
             self.stats.given_up += 1
+            reason, message = job.if_empty or (
+                ClipFailureReason.NO_VIDEO,
+                "no recorded video of this camera was readable for the range",
+            )
+            self._fail(job.promise(), reason, message)
             return None
         return ClipJob(
             job.clip_id,
@@ -355,6 +459,7 @@ class ClipWriter:
         """Write every clip whose window is complete; returns how many were written."""
         now = time.monotonic()
         jobs: list[ClipJob] = []
+        empty: list[_Pending] = []
         with self._lock:
             ready = [
                 p
@@ -366,6 +471,8 @@ class ClipWriter:
                 job = self._job_for(pending)
                 if job is not None:
                     jobs.append(job)
+                else:
+                    empty.append(pending)
             ranges = [
                 r
                 for r in self._ranges
@@ -376,6 +483,12 @@ class ClipWriter:
             ]
             taken = {id(r) for r in ranges}
             self._ranges = [r for r in self._ranges if id(r) not in taken]
+        for pending in empty:
+            self._fail(
+                pending.promise(),
+                ClipFailureReason.NO_VIDEO,
+                "the camera gave no video for the clip's window",
+            )
         for range_job in ranges:
             loaded = self._load_range(range_job)
             if loaded is not None:

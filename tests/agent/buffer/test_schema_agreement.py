@@ -56,6 +56,7 @@ def _models(store: LocalStore) -> dict[str, type[Model]]:
         tables.desired,
         tables.commands,
         tables.counters,
+        tables.pending_clips,
     ]
     return {model._meta.table_name: model for model in models}
 
