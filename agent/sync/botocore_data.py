@@ -71,11 +71,11 @@ def _compact_data(cache_dir: Path) -> Path | None:
     builtin = Path(botocore.__file__).parent / "data"
     try:
         endpoints = folder / "endpoints.json"
-        if not endpoints.exists():
+        if not _readable(endpoints):
             _write(endpoints, _endpoints(json.loads((builtin / "endpoints.json").read_bytes())))
         for model_path in sorted((builtin / "s3").glob("*/service-2.json*")):
             target = folder / "s3" / model_path.parent.name / "service-2.json"
-            if not target.exists():
+            if not _readable(target):
                 raw = model_path.read_bytes()
                 if model_path.suffix == ".gz":
                     raw = gzip.decompress(raw)
@@ -139,8 +139,27 @@ def _undocumented(value: Any) -> Any:
     return value
 
 
+def _readable(path: Path) -> bool:
+    """The file is there and whole. A power cut can leave a file empty or zero-filled
+    whatever was done to write it; botocore would then fail to start the agent."""
+    try:
+        json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def _write(path: Path, data: dict[str, Any]) -> None:
+    """Written whole or not at all: a temporary file, fsynced, renamed, the folder fsynced."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    temp.write_text(json.dumps(data, separators=(",", ":")))
+    with temp.open("w") as handle:
+        handle.write(json.dumps(data, separators=(",", ":")))
+        handle.flush()
+        os.fsync(handle.fileno())
     os.replace(temp, path)
+    folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)

@@ -83,3 +83,13 @@ def test_the_compact_data_is_written_once_and_reused(tmp_path: Path) -> None:
     S3ObjectStore(s3_config(), cache_dir=tmp_path)  # the next start
     assert [f.stat().st_mtime_ns for f in files] == stamps
     assert not list(tmp_path.rglob("*.partial"))
+
+
+def test_a_cache_file_a_power_cut_left_empty_is_written_again(tmp_path: Path) -> None:
+    S3ObjectStore(s3_config(), cache_dir=tmp_path)
+    table = next(tmp_path.rglob("endpoints.json"))
+    size = table.stat().st_size
+    table.write_bytes(b"\0" * 4096)  # what ext4 can leave of an unsynced file
+    client = S3ObjectStore(s3_config(), cache_dir=tmp_path)._client
+    assert table.stat().st_size == size
+    assert hasattr(client, "upload_part")
