@@ -1,14 +1,75 @@
-"""Logging: journald when running under systemd, stderr otherwise."""
+"""Logging: journald when running under systemd, stderr otherwise; the agent's rate-limited.
+
+A box logs a few lines per clip and nothing per frame or per second. What could
+still flood its SD card is a condition that repeats: a flapping network
+(connect, lose, connect), an upload retried, a camera reconnecting. The agent's
+handler therefore passes at most :data:`BURST` records of one kind (the same
+logger and message template) per :data:`WINDOW_S`; the rest are counted and
+the count rides on the next record of that kind that passes ("... (and 17 more
+like it in the last 60 s)"). CRITICAL is never held back.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 import sys
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 
-__all__ = ["configure_logging", "running_under_systemd"]
+__all__ = ["BURST", "WINDOW_S", "RateLimit", "configure_logging", "running_under_systemd"]
 
 _FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+BURST = 5
+WINDOW_S = 60.0
+_KINDS_KEPT = 1024  # distinct (logger, template) pairs remembered
+
+
+class RateLimit(logging.Filter):
+    """At most ``burst`` records per (logger, message template) per ``window_s``."""
+
+    def __init__(
+        self,
+        burst: int = BURST,
+        window_s: float = WINDOW_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.burst = burst
+        self.window_s = window_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        # kind -> [window start, records passed in it, records held back since the last pass]
+        self._kinds: OrderedDict[tuple[str, object], list[float]] = OrderedDict()
+        self.held_back = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.CRITICAL:
+            return True
+        key = (record.name, record.msg)
+        now = self._clock()
+        with self._lock:
+            state = self._kinds.get(key)
+            if state is None:
+                state = self._kinds[key] = [now, 0.0, 0.0]
+                if len(self._kinds) > _KINDS_KEPT:
+                    self._kinds.popitem(last=False)
+            else:
+                self._kinds.move_to_end(key)
+            if now - state[0] >= self.window_s:
+                state[0], state[1] = now, 0.0
+            if state[1] >= self.burst:
+                state[2] += 1
+                self.held_back += 1
+                return False
+            state[1] += 1
+            held, state[2] = int(state[2]), 0.0
+        if held:
+            record.msg = f"{record.msg} (and {held} more like it held back in the last {self.window_s:.0f} s)"
+        return True
 
 
 def running_under_systemd() -> bool:
@@ -16,8 +77,12 @@ def running_under_systemd() -> bool:
     return "JOURNAL_STREAM" in os.environ or "NOTIFY_SOCKET" in os.environ
 
 
-def configure_logging(level: str = "INFO", *, journald: bool | None = None) -> None:
-    """Set up the root logger once, for the process that runs a daemon or command."""
+def configure_logging(
+    level: str = "INFO", *, journald: bool | None = None, rate_limit: bool = False
+) -> None:
+    """Set up the root logger once, for the process that runs a daemon or command.
+
+    ``rate_limit``: a :class:`RateLimit` on the handler (the agent: an SD card)."""
     use_journald = running_under_systemd() if journald is None else journald
     handler: logging.Handler
     if use_journald:
@@ -32,6 +97,8 @@ def configure_logging(level: str = "INFO", *, journald: bool | None = None) -> N
     else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter(_FORMAT))
+    if rate_limit:
+        handler.addFilter(RateLimit())
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)

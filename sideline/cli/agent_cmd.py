@@ -96,7 +96,7 @@ def run(config: ConfigOption = Path("/etc/sideline/agent.toml")) -> None:
 
     with user_errors():
         loaded = load_agent_config(config)
-    configure_logging(loaded.logging.level, journald=loaded.logging.journald)
+    configure_logging(loaded.logging.level, journald=loaded.logging.journald, rate_limit=True)
     daemon = Daemon(
         loaded, notifier=SystemdNotifier.from_environment(os.environ), config_path=config
     )
