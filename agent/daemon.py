@@ -41,6 +41,7 @@ from agent.sync.uploader import ClipUploader
 from agent.systemd_notify import SystemdNotifier
 from agent.watchdog import WatchdogFeeder
 from agent.wiring import PartsContext, PartsFactory, build_parts
+from agent.wiring.metrics import SyncFigures
 from core import __version__
 from protocol import Backlog, CameraSummary, ClipLimits, DeviceState, Status, encode, utc_now
 
@@ -183,7 +184,12 @@ class Daemon:
         )
         keeper = DesiredStateKeeper(self.store, self.parts.desired_listeners, clock=self.clock)
         context = PartsContext(
-            config, self.store, self.clock, keeper.active_session, left_out=self.left_out
+            config,
+            self.store,
+            self.clock,
+            keeper.active_session,
+            left_out=self.left_out,
+            sync=self._sync_figures,
         )
         self.parts.extend(self._parts_factory(context))
         if self.parts.targets.reload_config is None and self._config_path is not None:
@@ -356,6 +362,22 @@ class Daemon:
                 max_pre_s=clips.max_pre_seconds,
                 max_post_s=clips.max_post_seconds,
             ),
+        )
+
+    def _sync_figures(self) -> SyncFigures:
+        """The sync loops' own counters, for the box's /metrics."""
+        sent, uploads = self.publisher.stats, self.uploader.stats
+        limit = self.config.s3.bandwidth_limit_kbps
+        return SyncFigures(
+            connected=self.link.connected,
+            messages_sent=sent.messages_sent,
+            records_acked=sent.records_acked,
+            records_rejected=sent.records_rejected,
+            messages_resent=sent.resent_messages,
+            files_uploaded=uploads.files_uploaded,
+            bytes_uploaded=uploads.bytes_uploaded,
+            upload_failures=uploads.failures,
+            upload_limit_bytes_per_s=limit * 1000 / 8 if limit else None,
         )
 
     def _online_status(self) -> bytes:

@@ -17,6 +17,7 @@ from cloud.api.config import (
     TaggingConfig,
 )
 from cloud.ingest.config import IngestConfig
+from cloud.observability.config import HealthConfig
 from core.settings import FileSettings, Section, load_settings
 from protocol.ids import Segment
 
@@ -69,6 +70,19 @@ class ApiConfig(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     secret_key: SecretStr = SecretStr("dev-secret-change-me")
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Worker processes behind the port (uvicorn's --workers): one per core "
+        "the API may use. Metrics are summed across them.",
+    )
+    metrics_dir: Path | None = Field(
+        default=None,
+        description="Where several workers keep their metrics (emptied at start); default: "
+        "a folder in the system's temporary directory.",
+    )
+    access_log: bool = Field(default=True, description="One log line per request.")
     control: ControlConfig = Field(default_factory=ControlConfig)
     scheduling: SchedulingConfig = Field(default_factory=SchedulingConfig)
     tagging: TaggingConfig = Field(default_factory=TaggingConfig)
@@ -91,7 +105,13 @@ class CloudConfig(FileSettings):
     s3: CloudS3Config = Field(default_factory=CloudS3Config)
     api: ApiConfig = Field(default_factory=ApiConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="text lines, or one JSON object per line (request and message ids "
+        "included) for a log collector.",
+    )
 
     @model_validator(mode="after")
     def _no_placeholder_secrets_in_production(self) -> CloudConfig:

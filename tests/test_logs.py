@@ -1,10 +1,15 @@
-"""The agent's log handler holds back repeats: a condition that recurs cannot flood the card."""
+"""Log handling: the agent's handler holds back repeats (a condition that recurs cannot flood
+the card), and ``--log-format json`` writes one JSON object per line with the fields bound
+for the request."""
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 
-from sideline.logs import RateLimit
+from core.logcontext import log_fields
+from sideline.logs import JsonFormatter, RateLimit
 
 
 class Clock:
@@ -46,3 +51,33 @@ def test_critical_always_passes() -> None:
         limit.filter(record("the %s loop crashed", "mqtt", level=logging.CRITICAL))
         for _ in range(5)
     )
+
+
+def test_a_json_line_carries_its_context_extras_and_traceback() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("tests.json")
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.setLevel(logging.WARNING)
+    try:
+        with log_fields(request_id="r-1"):
+            logger.warning("hello %s", "world", extra={"status": 503})
+            try:
+                raise ValueError("boom\nsecond line")
+            except ValueError:
+                logger.exception("it failed")
+        logger.info("after")  # below the logger's level: not written
+        logger.error("outside")
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+        logger.setLevel(logging.NOTSET)
+    first, failed, outside = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert first["message"] == "hello world" and first["status"] == 503
+    assert first["request_id"] == "r-1" and first["level"] == "WARNING"
+    assert first["time"].endswith("+00:00")
+    assert failed["request_id"] == "r-1"
+    assert "ValueError: boom" in failed["exception"]
+    assert "request_id" not in outside  # the context ended with its block

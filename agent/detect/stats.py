@@ -50,6 +50,14 @@ class CameraStats:
         durations = list(self._durations_ms)
         return round(statistics.median(durations), 3) if durations else None
 
+    def latency_quantiles_ms(self, quantiles: tuple[float, ...]) -> dict[float, float]:
+        """Inference times at ``quantiles`` over the last 256 inferences (none yet: empty)."""
+        durations = sorted(self._durations_ms)
+        if not durations:
+            return {}
+        last = len(durations) - 1
+        return {q: durations[min(last, int(q * len(durations)))] for q in quantiles}
+
     def health(self, enabled: bool) -> DetectionHealth:
         return DetectionHealth(
             camera_id=self.camera_id,

@@ -4,6 +4,7 @@ Routes (JSON in and out; every error is ``{"error": code, "message": text}``):
 
 * ``GET  /v1/health`` — no token: ``{"status": "ok"}``, so a phone can tell the box is there;
 * ``GET  /v1/status`` — token: whatever the daemon's status callable returns;
+* ``GET  /metrics`` — token: the box's Prometheus metrics (``agent.wiring.metrics``);
 * ``POST /v1/clips``  — token: body ``{"camera_id"?, "pre_s"?, "post_s"?, "note"?, "by"?}``
   → ``202 {"clip_ids": [...], "at": ...}``; the trigger time is the box's clock on arrival;
 * ``GET  /`` — a one-button page for a phone's browser (the token is typed once and kept
@@ -34,11 +35,16 @@ from agent.triggers.page import PHONE_PAGE
 from protocol import Trigger, TriggerSource, utc_now
 from protocol.times import format_utc
 
-__all__ = ["LanClipBody", "LanTriggerServer"]
+__all__ = ["LanClipBody", "LanTriggerServer", "MetricsRenderer"]
 
 log = logging.getLogger(__name__)
 
 _MAX_BODY = 16 * 1024
+
+MetricsRenderer = Callable[[], tuple[bytes, str]]
+"""The metrics' text and its content type."""
+
+_TOKEN_ROUTES = {"/v1/status": "GET", "/v1/clips": "POST", "/metrics": "GET"}
 
 
 class LanClipBody(BaseModel):
@@ -77,6 +83,7 @@ class LanTriggerServer:
         clips: ClipTrigger,
         *,
         status: Callable[[], Mapping[str, Any]],
+        metrics: MetricsRenderer | None = None,
     ) -> None:
         if config.token is None or len(config.token.get_secret_value()) < 16:
             raise ValueError(
@@ -87,6 +94,7 @@ class LanTriggerServer:
         self._token = config.token.get_secret_value().encode()
         self._clips = clips
         self._status = status
+        self._metrics = metrics
         self.requests = 0
         self.clips_requested = 0
         self.unauthorized = 0
@@ -192,9 +200,9 @@ class _LanHandler(BaseHTTPRequestHandler):
         if path == "/v1/health" and method == "GET":
             self._json(HTTPStatus.OK, {"status": "ok"})
             return
-        if path not in ("/v1/status", "/v1/clips"):
+        allowed = _TOKEN_ROUTES.get(path)
+        if allowed is None or (path == "/metrics" and self.lan._metrics is None):
             raise _HttpError(HTTPStatus.NOT_FOUND, "not_found", f"no route {path}")
-        allowed = "GET" if path == "/v1/status" else "POST"
         if method != allowed:
             raise _HttpError(
                 HTTPStatus.METHOD_NOT_ALLOWED, "method_not_allowed", f"{path} takes {allowed}"
@@ -205,6 +213,10 @@ class _LanHandler(BaseHTTPRequestHandler):
             raise _HttpError(HTTPStatus.UNAUTHORIZED, "unauthorized", _unauthorized_message(sent))
         if path == "/v1/status":
             self._json(HTTPStatus.OK, dict(self.lan._status()))
+        elif path == "/metrics":
+            assert self.lan._metrics is not None
+            body, content_type = self.lan._metrics()
+            self._send(HTTPStatus.OK, body, content_type)
         else:
             result = self.lan.handle_clip(self._body(), self.client_address[0])
             self._json(HTTPStatus.ACCEPTED, result)

@@ -24,6 +24,7 @@ from agent.components import AgentParts, LeftOut
 from agent.config import AgentConfig
 from agent.triggers.tags import Tagger
 from agent.wiring.capture import CapturePart
+from agent.wiring.metrics import AgentMetrics, SyncFigures
 from agent.wiring.status import StatusBoard
 from agent.wiring.triggers import ButtonPart, LanPart
 
@@ -39,6 +40,7 @@ class PartsContext:
     clock: Clock
     active_session: Callable[[], UUID | None]  # from the cloud's desired state, may be None
     left_out: LeftOut = field(default_factory=LeftOut)  # parts the daemon could not start
+    sync: Callable[[], SyncFigures] | None = None  # the daemon's sync counters, for /metrics
 
 
 PartsFactory = Callable[[PartsContext], AgentParts]
@@ -91,7 +93,12 @@ def build_parts(context: PartsContext) -> AgentParts:
             )
         )
     if config.triggers.lan.enabled:
-        parts.components.append(LanPart(config.triggers.lan, capture.service.clip_writer, board))
+        metrics = AgentMetrics(
+            board, capture, detection, data_dir=context.store.path.parent, sync=context.sync
+        )
+        parts.components.append(
+            LanPart(config.triggers.lan, capture.service.clip_writer, board, metrics=metrics.render)
+        )
     log.info(
         "built %s",
         ", ".join(component.name for component in parts.components),

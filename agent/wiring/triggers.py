@@ -11,7 +11,7 @@ from agent.interfaces.sinks import RecordSink
 from agent.interfaces.triggers import ClipTrigger
 from agent.triggers.button import ButtonTrigger
 from agent.triggers.config import ButtonConfig, LanTriggerConfig
-from agent.triggers.lan import LanTriggerServer
+from agent.triggers.lan import LanTriggerServer, MetricsRenderer
 from agent.triggers.led import StatusLed, StatusLedController
 from agent.triggers.tags import Tagger
 from agent.wiring.status import StatusBoard
@@ -91,16 +91,26 @@ class LanPart:
 
     name = "lan"
 
-    def __init__(self, config: LanTriggerConfig, clips: ClipTrigger, board: StatusBoard) -> None:
+    def __init__(
+        self,
+        config: LanTriggerConfig,
+        clips: ClipTrigger,
+        board: StatusBoard,
+        *,
+        metrics: MetricsRenderer | None = None,
+    ) -> None:
         self.config = config
         self._clips = clips
         self._board = board
+        self._metrics = metrics
         self.server: LanTriggerServer | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         try:
-            self.server = LanTriggerServer(self.config, self._clips, status=self._board.as_json)
+            self.server = LanTriggerServer(
+                self.config, self._clips, status=self._board.as_json, metrics=self._metrics
+            )
         except OSError as exc:
             raise OSError(
                 f"the phone endpoint cannot listen on {self.config.host}:{self.config.port} "

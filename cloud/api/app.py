@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from cloud.api.errors import install_error_handlers
+from cloud.api.observability import RequestObserver, ops_router
 from cloud.api.routes import api_router, page_router
 from cloud.api.runtime import ApiRuntime, build_runtime
 from cloud.config import CloudConfig
@@ -74,6 +75,9 @@ def create_app(config: CloudConfig, *, runtime: ApiRuntime | None = None) -> Fas
         """Liveness: the API process answers."""
         return Health(status="ok", version=__version__, protocol=PROTOCOL_VERSION)
 
+    app.include_router(ops_router)
     app.include_router(api_router)
     app.include_router(page_router)
+    # Added last, so outermost: every request has its id and is counted, errors included.
+    app.add_middleware(RequestObserver, access_log=config.api.access_log)
     return app

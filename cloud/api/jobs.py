@@ -154,6 +154,9 @@ class SchedulingJobs:
                 self.database.close()  # this thread's connection; opened again next round
             self._stop.wait(self.settings.jobs_interval_s)
 
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run, name="scheduling-jobs", daemon=True)
         self._thread.start()

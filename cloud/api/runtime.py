@@ -19,6 +19,9 @@ from cloud.config import ApiConfig, CloudConfig
 from cloud.devices.control import DeviceControl
 from cloud.mqtt import CloudMqttClient, MqttUnavailable, cloud_client_id
 from cloud.object_store import ClipUrlSigner
+from cloud.observability.config import HealthConfig
+from cloud.observability.health import BrokerCheck, Check, DatabaseCheck, Readiness
+from cloud.observability.metrics import instrument_database, process_exited
 
 __all__ = ["ApiRuntime", "BrokerConnector", "build_runtime"]
 
@@ -33,7 +36,36 @@ class ApiRuntime:
     sink: EmbeddingsSink | None
     settings: ApiConfig = field(default_factory=ApiConfig)
     share_signer: ShareSigner | None = None  # made on first use (its key is in the database)
+    broker: CloudMqttClient | None = None  # the control publisher's connection, for /readyz
+    health: HealthConfig = field(default_factory=HealthConfig)
     _closers: list[Any] = field(default_factory=list)
+    _readiness: Readiness | None = None
+
+    def readiness(self) -> Readiness:
+        """The checks behind ``/readyz``: the database, and the broker when there is one."""
+        if self._readiness is None:
+            from cloud.migrations import available_migrations
+
+            checks: list[Check] = [
+                DatabaseCheck(
+                    self.database,
+                    expected_version=len(available_migrations()),
+                    timeout_s=self.health.timeout_s,
+                )
+            ]
+            broker = self.broker
+            if broker is not None:
+                checks.append(
+                    BrokerCheck(
+                        broker,
+                        where=f"{broker.config.host}:{broker.config.port}",
+                        extra=lambda: broker.last_refusal or "",
+                    )
+                )
+            self._readiness = Readiness(
+                checks, timeout_s=self.health.timeout_s, cache_s=self.health.cache_s
+            )
+        return self._readiness
 
     def close(self) -> None:
         for closer in reversed(self._closers):
@@ -43,6 +75,7 @@ class ApiRuntime:
                 log.exception("closing %r failed", closer)
         self._closers.clear()
         self.database.close()
+        process_exited()
 
 
 class BrokerConnector:
@@ -87,7 +120,7 @@ def build_runtime(config: CloudConfig) -> ApiRuntime:
     from cloud.migrations import open_current_database
     from cloud.object_store import signer_from_config
 
-    database = open_current_database(config.database_url)
+    database = instrument_database(open_current_database(config.database_url))
     client = CloudMqttClient(config.mqtt, client_id=cloud_client_id(config.mqtt, "api"))
     connector = BrokerConnector(client)
     connector.start()
@@ -103,6 +136,8 @@ def build_runtime(config: CloudConfig) -> ApiRuntime:
         signer=signer_from_config(config.s3),
         sink=sink,
         settings=config.api,
+        broker=client,
+        health=config.health,
     )
     runtime._closers.append(connector.stop)
     if sink is not None and hasattr(sink, "close"):

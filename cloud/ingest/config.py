@@ -88,4 +88,25 @@ class IngestConfig(Section):
         default=5000, ge=1, description="Heartbeat samples kept per device (count)."
     )
     stats_interval_s: float = Field(default=60.0, gt=0, description="Log the counters this often.")
+    http_host: str = Field(
+        default="127.0.0.1", description="Address of the worker's /healthz, /readyz and /metrics."
+    )
+    http_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Port of /healthz, /readyz and /metrics (one per worker; 0: any free port). "
+        "Unset: no endpoint.",
+    )
+    fleet_metrics_interval_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often the fleet gauges (devices online, backlogs) are read from "
+        "device_status.",
+    )
+    stale_heartbeat_s: float = Field(
+        default=90.0,
+        gt=0,
+        description="An online device without a heartbeat for this long counts as stale.",
+    )
     verify: ClipVerifyConfig = Field(default_factory=ClipVerifyConfig)

@@ -12,15 +12,16 @@ sample (id = its message id) in a history pruned by age and count per device.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from peewee import fn
+from peewee import JOIN, Case, fn
 
-from cloud.models import Camera, DeviceStatus, HeartbeatSample
-from protocol import Heartbeat, Status
+from cloud.models import Camera, Device, DeviceStatus, HeartbeatSample, Organisation
+from protocol import DeviceState, Heartbeat, Status
 
-__all__ = ["apply_heartbeat", "apply_status", "prune_heartbeats"]
+__all__ = ["FleetSummary", "apply_heartbeat", "apply_status", "fleet_summary", "prune_heartbeats"]
 
 
 def _ensure_status_row(device_id: str) -> None:
@@ -160,3 +161,60 @@ def prune_heartbeats(device_id: str, *, keep_s: float, keep_max: int, now: datet
             .execute()
         )
     return removed
+
+
+@dataclass(frozen=True, slots=True)
+class FleetSummary:
+    """What the whole fleet looks like from ``device_status`` (the metrics' fleet gauges)."""
+
+    devices: dict[str, int] = field(default_factory=dict)  # online, offline, stale
+    backlog_records: int = 0
+    oldest_unsynced_s: float = 0.0
+    top_backlogs: list[tuple[str, str, int]] = field(default_factory=list)  # org, device, n
+
+
+def fleet_summary(now: datetime, *, stale_after_s: float, top: int = 20) -> FleetSummary:
+    """Devices by state (``stale``: online, no heartbeat for ``stale_after_s``), the
+    backlog the boxes report and the ``top`` largest backlogs: two indexed reads of
+    one row per device."""
+    stale_before = now - timedelta(seconds=stale_after_s)
+    state = fn.COALESCE(DeviceStatus.state, DeviceState.OFFLINE.value)
+    stale = (state == DeviceState.ONLINE.value) & (
+        DeviceStatus.heartbeat_received_at.is_null()
+        | (DeviceStatus.heartbeat_received_at < stale_before)
+    )
+    rows: Any = (
+        Device.select(
+            state.alias("state"),
+            fn.SUM(Case(None, [(stale, 1)], 0)).alias("stale"),
+            fn.COUNT(Device.id).alias("devices"),
+            fn.COALESCE(fn.SUM(DeviceStatus.backlog_records), 0).alias("backlog"),
+            fn.COALESCE(fn.MAX(DeviceStatus.oldest_unsynced_age_s), 0).alias("oldest"),
+        )
+        .join(DeviceStatus, JOIN.LEFT_OUTER, on=(DeviceStatus.device == Device.id))
+        .where(Device.retired_at.is_null())
+        .group_by(state)
+        .dicts()
+    )
+    devices = {"online": 0, "offline": 0, "stale": 0}
+    backlog, oldest = 0, 0.0
+    for row in rows:
+        devices[str(row["state"])] = int(row["devices"])
+        devices["stale"] += int(row["stale"] or 0)
+        backlog += int(row["backlog"])
+        oldest = max(oldest, float(row["oldest"]))
+    largest: Any = (
+        DeviceStatus.select(Organisation.slug, DeviceStatus.device, DeviceStatus.backlog_records)
+        .join(Device, on=(DeviceStatus.device == Device.id))
+        .join(Organisation, on=(Device.org == Organisation.id))
+        .where(Device.retired_at.is_null() & (DeviceStatus.backlog_records > 0))
+        .order_by(DeviceStatus.backlog_records.desc())
+        .limit(top)
+        .tuples()
+    )
+    return FleetSummary(
+        devices=devices,
+        backlog_records=backlog,
+        oldest_unsynced_s=oldest,
+        top_backlogs=[(str(org), str(device), int(n)) for org, device, n in largest],
+    )

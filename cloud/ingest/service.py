@@ -17,25 +17,30 @@ import zlib
 from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
-from peewee import DatabaseError
+from peewee import Database, DatabaseError
 
 from cloud.config import CloudConfig
 from cloud.db import database_proxy
 from cloud.devices.commands import expire_commands
 from cloud.devices.control import DeviceControl
+from cloud.ingest import metrics
 from cloud.ingest.acks import OrderedAcks
 from cloud.ingest.decoding import Decoded, Inbound, Problem, decode_inbound
 from cloud.ingest.encoding import RowEncoder
+from cloud.ingest.health import fleet_summary
 from cloud.ingest.retention import prune_dead_letters
 from cloud.ingest.stats import IngestStats
 from cloud.ingest.store import IngestStore
 from cloud.ingest.tags import TagRequester
 from cloud.ingest.verify import ClipVerifier
 from cloud.ingest.worker import IngestWorker
-from cloud.migrations import open_current_database
+from cloud.migrations import available_migrations, open_current_database
 from cloud.models import utc_now
 from cloud.mqtt import CloudMqttClient, Subscription, cloud_client_id
 from cloud.object_store import ObjectStore, S3ObjectStore
+from cloud.observability.health import BrokerCheck, DatabaseCheck, Readiness
+from cloud.observability.http import OpsServer
+from cloud.observability.metrics import instrument_database
 from protocol import Channel, shared_subscription, topic_filter
 
 __all__ = ["IngestService", "ingest_subscriptions", "relax_garbage_collection"]
@@ -118,13 +123,67 @@ class IngestService:
         self._failure: BaseException | None = None
         self._encoder: RowEncoder | None = None
         self._client: CloudMqttClient | None = None
+        self._threads: list[threading.Thread] = []
+        self.ops: OpsServer | None = None
 
     def connection_generation(self) -> int:
         """How many times this worker has connected to the broker (1: never dropped)."""
         return self._client.generation if self._client is not None else 0
 
+    def alive(self) -> tuple[bool, str]:
+        """Liveness: every thread of the worker runs (a dead writer stops the worker)."""
+        if self._failure is not None:
+            return False, f"a writer failed: {self._failure!r}"
+        dead = [thread.name for thread in self._threads if not thread.is_alive()]
+        if dead:
+            return False, f"threads not running: {', '.join(dead)}"
+        return True, ""
+
+    def _start_ops(self, database: Database, client: CloudMqttClient) -> None:
+        """/healthz, /readyz and /metrics on ``ingest.http_port``, if set."""
+        port = self.config.ingest.http_port
+        metrics.watch_worker(
+            queued=lambda: sum(inbox.qsize() for inbox in self._inboxes),
+            connected=lambda: client.is_connected,
+            connections=lambda: client.generation,
+        )
+        if port is None:
+            return
+        health = self.config.health
+        readiness = Readiness(
+            [
+                DatabaseCheck(
+                    database,
+                    expected_version=len(available_migrations()),
+                    timeout_s=health.timeout_s,
+                ),
+                BrokerCheck(
+                    client,
+                    where=f"{self.config.mqtt.host}:{self.config.mqtt.port}",
+                    extra=lambda: client.last_refusal or "",
+                ),
+            ],
+            timeout_s=health.timeout_s,
+            cache_s=health.cache_s,
+        )
+        host = self.config.ingest.http_host
+        try:
+            self.ops = OpsServer(
+                host,
+                port,
+                readiness=readiness,
+                liveness=self.alive,
+                name=f"ingest {self.client_id}",
+            )
+        except OSError as exc:
+            raise OSError(
+                f"the ingest's operations endpoint cannot listen on {host}:{port}: "
+                f"{exc.strerror or exc}; free the port or set ingest.http_port (one per worker)"
+            ) from exc
+        self.ops.start()
+
     def run(self, stop: threading.Event) -> None:
-        database = open_current_database(self.config.database_url)
+        database = instrument_database(open_current_database(self.config.database_url))
         prefix = self.config.mqtt.prefix
         client = CloudMqttClient(
             self.config.mqtt,
@@ -138,7 +197,7 @@ class IngestService:
         )
         self._client = client
         self._encoder = RowEncoder.for_database(database)
-        link = _Link(client, lambda: self.stats.add(acks_skipped=1))
+        link = _Link(client, self._ack_skipped)
         workers = [
             IngestWorker(
                 IngestStore(database, self.config.ingest, worker=self.client_id),
@@ -174,12 +233,14 @@ class IngestService:
                 target=self._housekeep, args=(stop, control), name="housekeeping", daemon=True
             ),
         ]
-        client.connect()
+        self._start_ops(database, client)
         try:
+            client.connect()
             if not client.wait_subscribed(10.0):
                 log.warning("no SUBACK yet for %s; messages may arrive late", self.client_id)
             for thread in threads:
                 thread.start()
+            self._threads = threads
             self.ready.set()
             log.info("ingest worker %s running with %d writers", self.client_id, len(workers))
             stop.wait()
@@ -191,12 +252,27 @@ class IngestService:
                 if thread.is_alive():
                     thread.join(timeout=5)
             client.close()
+            if self.ops is not None:
+                self.ops.stop()
             database.close()
             log.info(
                 "ingest worker %s stopped: %s", self.client_id, self.stats.snapshot().describe()
             )
         if self._failure is not None:
             raise RuntimeError(f"ingest writer failed: {self._failure!r}") from self._failure
+
+    def _fleet_metrics(self) -> None:
+        summary = fleet_summary(utc_now(), stale_after_s=self.config.ingest.stale_heartbeat_s)
+        metrics.set_fleet(
+            summary.devices,
+            backlog=summary.backlog_records,
+            oldest_s=summary.oldest_unsynced_s,
+            top=summary.top_backlogs,
+        )
+
+    def _ack_skipped(self) -> None:
+        self.stats.add(acks_skipped=1)
+        metrics.ACKS_SKIPPED.inc()
 
     def _guarded(self, run: Callable[[threading.Event], None], stop: threading.Event) -> None:
         """A writer that dies takes the whole worker down (un-acknowledged messages are
@@ -259,9 +335,14 @@ class IngestService:
         ]
         waited = 0.0
         since_hourly = float("inf")  # once at start, then every hour
+        since_fleet = float("inf")
         while not stop.wait(5.0):
             since_hourly += 5.0
+            since_fleet += 5.0
             due = tasks + (hourly if since_hourly >= 3600 else [])
+            if since_fleet >= ingest.fleet_metrics_interval_s:
+                since_fleet = 0.0
+                due = [*due, ("fleet metrics", self._fleet_metrics)]
             if since_hourly >= 3600:
                 since_hourly = 0.0
             for name, task in due:

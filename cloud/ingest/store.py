@@ -47,6 +47,25 @@ class GroupResult:
     dead_letters: Counter[str] = field(default_factory=Counter)
     clips_to_verify: bool = False
     tags_to_request: bool = False  # a device's tag: its session's other devices are asked
+    # record channel -> (inserted, duplicates, rejected), for the metrics
+    by_channel: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+
+    def absorb(self, other: GroupResult) -> None:
+        """Add ``other``'s figures (a message written alone) to these."""
+        self.receipts.extend(other.receipts)
+        self.inserted += other.inserted
+        self.duplicates += other.duplicates
+        self.rejected += other.rejected
+        self.dead_letters.update(other.dead_letters)
+        self.clips_to_verify |= other.clips_to_verify
+        self.tags_to_request |= other.tags_to_request
+        for channel, counts in other.by_channel.items():
+            mine = self.by_channel.get(channel, (0, 0, 0))
+            self.by_channel[channel] = (
+                mine[0] + counts[0],
+                mine[1] + counts[1],
+                mine[2] + counts[2],
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,9 +136,11 @@ class IngestStore:
                     self._apply_device_message(decoded, sender)
         for kind, items in by_kind.items():
             totals = write_records(self.database, kind, [m for _, m in items], isolate=isolate)
+            rejected = totals.rejected + sum(len(d.rejected) for d, _ in items)
             result.inserted += totals.inserted
             result.duplicates += totals.duplicates
-            result.rejected += totals.rejected + sum(len(d.rejected) for d, _ in items)
+            result.rejected += rejected
+            result.by_channel[kind] = (totals.inserted, totals.duplicates, rejected)
             result.clips_to_verify |= kind == "clips"
             if kind == "logs" and totals.inserted:
                 result.tags_to_request |= any(

@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 from uuid import UUID
 
 from peewee import Database, DatabaseError
 
 from cloud.db import write_transaction
 from cloud.ingest.config import ClipVerifyConfig
+from cloud.ingest.metrics import CLIP_VERIFICATIONS
 from cloud.models import Clip, ClipStatus, DeviceStatus, Organisation, utc_now
 from cloud.object_store import ObjectStore, ObjectStoreUnavailable
 from cloud.tagging import promote_replacement
@@ -39,7 +40,9 @@ log = logging.getLogger(__name__)
 
 _LEASE = timedelta(seconds=120)  # a claimed clip is left to its claimer this long
 
-ReceiptSender = Callable[[Receipt], None]
+
+class ReceiptSender(Protocol):
+    def __call__(self, receipt: Receipt, *, received_at: datetime | None = None) -> None: ...
 
 
 def _clock_of(clip: Clip) -> dict[str, float]:
@@ -63,6 +66,7 @@ class _Answer:
 
     stored: list[UUID] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
+    received_at: datetime | None = None  # the message's (its clips arrived together)
 
 
 class ClipVerifier:
@@ -114,7 +118,8 @@ class ClipVerifier:
             checked += 1
             status, reason = self._verify(clip, now)
             answer = answers.setdefault(
-                (clip.org.slug, clip.device_id, clip.message_id or clip.id), _Answer()
+                (clip.org.slug, clip.device_id, clip.message_id or clip.id),
+                _Answer(received_at=clip.received_at),
             )
             if status is ClipStatus.READY:
                 answer.stored.append(clip.id)
@@ -130,7 +135,8 @@ class ClipVerifier:
                         for_message_id=message_id,
                         stored=answer.stored,
                         rejected=answer.rejected,
-                    )
+                    ),
+                    received_at=answer.received_at,
                 )
         return checked
 
@@ -151,6 +157,7 @@ class ClipVerifier:
             problem = self._problem_with(clip)
         except ObjectStoreUnavailable as exc:
             log.warning("clip %s: object store unavailable, will retry: %s", clip.id, exc)
+            CLIP_VERIFICATIONS.labels("store_unavailable").inc()
             Clip.update(next_verify_at=now + timedelta(seconds=self.config.max_delay_s)).where(
                 Clip.id == clip.id
             ).execute()
@@ -168,6 +175,7 @@ class ClipVerifier:
                 # Announced with the change; the API's outbox worker sends it.
                 emit(clip.org.id, EventType.CLIP_READY, clip_data(clip))
             self.verified += 1
+            CLIP_VERIFICATIONS.labels("ready").inc()
             return ClipStatus.READY, ""
 
         attempts = clip.verify_attempts + 1
@@ -181,6 +189,7 @@ class ClipVerifier:
                 next_verify_at=None,
             ).where(Clip.id == clip.id).execute()
             self.failed += 1
+            CLIP_VERIFICATIONS.labels("failed").inc()
             log.warning("clip %s failed verification: %s", clip.id, reason)
             return ClipStatus.FAILED, reason
         delay = min(self.config.max_delay_s, self.config.first_delay_s * 2 ** (attempts - 1))
@@ -189,6 +198,7 @@ class ClipVerifier:
             failure_reason=problem[:1000],
             next_verify_at=now + timedelta(seconds=delay),
         ).where(Clip.id == clip.id).execute()
+        CLIP_VERIFICATIONS.labels("retry").inc()
         return ClipStatus.PENDING, problem
 
     def _problem_with(self, clip: Clip) -> str | None:

@@ -30,16 +30,21 @@ import hashlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
+from datetime import datetime
 from functools import partial
 from typing import Protocol, TypeVar
 
 from peewee import DatabaseError, InterfaceError, OperationalError
 
+from cloud.ingest import metrics
 from cloud.ingest.config import IngestConfig
 from cloud.ingest.decoding import Decoded, Inbound, Problem
 from cloud.ingest.stats import IngestStats
 from cloud.ingest.store import GroupResult, IngestStore
+from cloud.models import utc_now
+from core.logcontext import bind, log_fields, unbind
 from protocol import Channel, Receipt, Rejection, Topic, encode
 
 __all__ = ["BrokerLink", "IngestWorker"]
@@ -120,6 +125,10 @@ class IngestWorker:
         return True
 
     def _process_again(self, decoded: Decoded, stop: threading.Event) -> bool:
+        with log_fields(**_message_fields([decoded])):
+            return self._process_again_logged(decoded, stop)
+
+    def _process_again_logged(self, decoded: Decoded, stop: threading.Event) -> bool:
         digest = hashlib.sha256(
             decoded.inbound.topic.encode() + b"\0" + decoded.inbound.payload
         ).hexdigest()
@@ -148,13 +157,31 @@ class IngestWorker:
     def _process(
         self, group: list[Decoded], stop: threading.Event, finished: list[str] | None = None
     ) -> bool:
+        with log_fields(**_message_fields(group)):
+            return self._process_logged(group, stop, finished)
+
+    def _process_logged(
+        self, group: list[Decoded], stop: threading.Event, finished: list[str] | None
+    ) -> bool:
+        started = time.perf_counter()
         result = self._write(group, stop, finished or [])
         if result is None:
             return False
+        commit_s = time.perf_counter() - started
+        metrics.observe_group(
+            group,
+            by_channel=result.by_channel,
+            dead_letters=result.dead_letters,
+            commit_s=commit_s,
+            committed_at=utc_now(),
+        )
         skipped = sum(0 if self.link.ack(decoded.inbound) else 1 for decoded in group)
-        for _, receipt in result.receipts:
+        for decoded in group:
+            if decoded.problem is not None:
+                _log_dead_letter(decoded, decoded.problem)
+        for decoded, receipt in result.receipts:
             try:
-                self.send_receipt(receipt)
+                self.send_receipt(receipt, received_at=decoded.inbound.received_at)
             except Exception:  # the box re-sends; the next receipt may go
                 log.exception("could not publish a receipt to %s", receipt.device_id)
         self.stats.add(
@@ -172,10 +199,12 @@ class IngestWorker:
             self.tags_stored.set()
         return True
 
-    def send_receipt(self, receipt: Receipt) -> None:
+    def send_receipt(self, receipt: Receipt, *, received_at: datetime | None = None) -> None:
+        """Publish ``receipt``; ``received_at``: when its message arrived (for the metrics)."""
         topic = Topic(self.prefix, receipt.org, receipt.device_id, Channel.RECEIPTS)
         self.link.publish(str(topic), encode(receipt), qos=1)
         self.stats.add(receipts_sent=1)
+        metrics.observe_receipt(receipt.kind, received_at, utc_now())
 
     def _retrying(self, operation: Callable[[], T], stop: threading.Event) -> T | None:
         """``operation()``, retried while the database is unavailable; None if stopped."""
@@ -186,6 +215,7 @@ class IngestWorker:
             except _TRANSIENT as exc:
                 log.warning("database unavailable (%s); retrying in %.1f s", exc, delay)
                 self.stats.add(db_retries=1)
+                metrics.DB_RETRIES.inc()
                 self._reset_connection()
                 stop.wait(delay)
                 delay = min(delay * 2, 30.0)
@@ -215,6 +245,7 @@ class IngestWorker:
         combined = GroupResult()
         for decoded in group:
             alone = [decoded]
+            token = bind(**_message_fields(alone))
             try:
                 result = self._retrying(
                     partial(self.store.write, alone, isolate=True, finished=finished), stop
@@ -227,15 +258,11 @@ class IngestWorker:
                     Problem(code, f"handling it failed: {type(exc).__name__}: {exc}"[:4000]),
                 )
                 result = self._dead_letter_only(decoded, stop, finished)
+            finally:
+                unbind(token)
             if result is None:
                 return None
-            combined.receipts.extend(result.receipts)
-            combined.inserted += result.inserted
-            combined.duplicates += result.duplicates
-            combined.rejected += result.rejected
-            combined.dead_letters.update(result.dead_letters)
-            combined.clips_to_verify |= result.clips_to_verify
-            combined.tags_to_request |= result.tags_to_request
+            combined.absorb(result)
         return combined
 
     def _dead_letter_only(
@@ -273,6 +300,31 @@ def _set_aside(decoded: Decoded, problem: Problem) -> None:
         *(Rejection(id=r.id, reason=reason[:500]) for r in records if r.id not in refused),
     ]
     decoded.message, decoded.problem = None, problem
+
+
+def _log_dead_letter(decoded: Decoded, problem: Problem) -> None:
+    """One line per dead letter, once it is committed, naming the message."""
+    log.warning(
+        "dead letter %s on %s: %s",
+        problem.code,
+        decoded.inbound.topic,
+        problem.reason[:300],
+        extra={
+            "code": problem.code,
+            "message_id": str(decoded.message_id) if decoded.message_id else None,
+            "topic": decoded.inbound.topic,
+            "payload_bytes": len(decoded.inbound.payload),
+        },
+    )
+
+
+def _message_fields(group: list[Decoded]) -> dict[str, object]:
+    """What each log line about ``group`` carries: its message ids (and, for one message,
+    its topic), so that a line can be followed to the device's message and its dead letter."""
+    ids = [str(d.message_id) for d in group if d.message_id is not None]
+    if len(group) == 1:
+        return {"message_id": ids[0] if ids else None, "topic": group[0].inbound.topic}
+    return {"message_ids": ids[:20], "messages": len(group)}
 
 
 def _record_count(decoded: Decoded) -> int:

@@ -16,13 +16,14 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
-from peewee import Database
+from peewee import Database, fn
 
 from cloud.db import is_postgres, write_transaction
 from cloud.models import OutboxAttempt, OutboxMessage, OutboxStatus, utc_now
 from cloud.outbox.backoff import DEFAULT_BACKOFF, Backoff
+from cloud.outbox.metrics import ATTEMPTS, DURATION, MESSAGES
 from cloud.outbox.store import woken
 
 __all__ = ["Delivery", "Handler", "OutboxWorker"]
@@ -58,6 +59,7 @@ class OutboxWorker:
         backoff: Backoff = DEFAULT_BACKOFF,
         poll_s: float = 1.0,
         held_for: timedelta = timedelta(minutes=15),
+        count_every_s: float = 30.0,
     ) -> None:
         self.database = database
         self.handlers = dict(handlers)
@@ -67,6 +69,7 @@ class OutboxWorker:
         self.backoff = backoff
         self.poll_s = poll_s
         self.held_for = held_for
+        self.count_every_s = count_every_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -118,9 +121,11 @@ class OutboxWorker:
         self, message: OutboxMessage, delivery: Delivery, elapsed_ms: int, now: datetime
     ) -> None:
         changes: dict[str, object] = {"locked_until": None, "locked_by": None}
+        result = "held"
         if delivery.held:
             changes["next_attempt_at"] = now + self.held_for
         else:
+            DURATION.labels(message.kind).observe(elapsed_ms / 1000)
             attempts = message.attempts + 1
             changes.update(
                 attempts=attempts,
@@ -130,14 +135,19 @@ class OutboxWorker:
             )
             if delivery.ok:
                 changes.update(status=OutboxStatus.DELIVERED, delivered_at=now)
+                result = "delivered"
             elif not delivery.retry:
                 changes["status"] = OutboxStatus.DROPPED
+                result = "dropped"
             else:
                 later = now + self.backoff.delay(attempts)
                 if later >= message.give_up_at:
                     changes["status"] = OutboxStatus.FAILED  # kept, visible, replayable
+                    result = "failed"
                 else:
                     changes["next_attempt_at"] = later
+                    result = "retry"
+        ATTEMPTS.labels(message.kind, result).inc()
         with write_transaction(self.database):
             if not delivery.held:
                 OutboxAttempt.create(
@@ -155,15 +165,37 @@ class OutboxWorker:
 
     # -- as a thread ---------------------------------------------------------------------
 
+    def count_messages(self) -> dict[str, int]:
+        """Pending and failed messages (the metrics' gauge), through the status index."""
+        counts = {OutboxStatus.PENDING.value: 0, OutboxStatus.FAILED.value: 0}
+        query: Any = (
+            OutboxMessage.select(OutboxMessage.status, fn.COUNT(OutboxMessage.id))
+            .where(OutboxMessage.status.in_(list(counts)))
+            .group_by(OutboxMessage.status)
+            .tuples()
+        )
+        for status, count in query:
+            counts[str(status)] = int(count)
+        for status, count in counts.items():
+            MESSAGES.labels(status).set(count)
+        return counts
+
     def run(self) -> None:
+        counted_at = float("-inf")
         while not self._stop.is_set():
             try:
                 busy = self.run_once() >= self.batch
+                if time.monotonic() - counted_at >= self.count_every_s:
+                    counted_at = time.monotonic()
+                    self.count_messages()
             except Exception:  # the database may be away: try again at the next poll
                 log.exception("an outbox round failed")
                 busy = False
             if not busy:
                 woken(self.poll_s)
+
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run, name=self.worker_id, daemon=True)

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from sideline.cli import cloud_device_cmd
 from sideline.cli.errors import user_errors
+
+if TYPE_CHECKING:
+    from peewee import Database
+
+    from cloud.api.jobs import SchedulingJobs
+    from cloud.config import CloudConfig
+    from cloud.observability.http import OpsServer
+    from cloud.outbox import OutboxWorker
 
 app = typer.Typer(help="The cloud side: API, ingest, administration.", no_args_is_help=True)
 app.add_typer(cloud_device_cmd.app, name="device")
@@ -20,28 +29,73 @@ ConfigOption = Annotated[
 ]
 
 
+class LogFormatChoice(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+LogFormatOption = Annotated[
+    LogFormatChoice | None,
+    typer.Option(
+        "--log-format",
+        help="text, or json: one JSON object per line (default: the config's log_format).",
+    ),
+]
+
+
+def _with_log_format(config: CloudConfig, log_format: LogFormatChoice | None) -> CloudConfig:
+    if log_format is None:
+        return config
+    return config.model_copy(update={"log_format": log_format.value})
+
+
 @app.command()
 def api(
     config: ConfigOption = None,
     host: Annotated[str | None, typer.Option(help="Bind address (default from config).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default from config).")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="Worker processes (default: the config's api.workers)."),
+    ] = None,
+    log_format: LogFormatOption = None,
 ) -> None:
-    """Serve the HTTP API (and later the dashboard) with uvicorn."""
+    """Serve the HTTP API (and later the dashboard) with uvicorn.
+
+    With several workers (one per core the API may use), each is its own process
+    behind the one port, and /metrics sums all of them."""
+    import os
+    import tempfile
+
     import uvicorn
 
     from cloud.api.app import create_app
     from cloud.config import load_cloud_config
+    from cloud.observability.metrics import prepare_multiprocess_dir
+    from sideline.api_worker import CONFIG_ENV
     from sideline.logs import configure_logging
 
     with user_errors():
-        loaded = load_cloud_config(config)
-    configure_logging(loaded.log_level)
-    uvicorn.run(
-        create_app(loaded),
-        host=host or loaded.api.host,
-        port=port or loaded.api.port,
-        log_level=loaded.log_level.lower(),
+        loaded = _with_log_format(load_cloud_config(config), log_format)
+    configure_logging(loaded.log_level, log_format=loaded.log_format)
+    count = workers or loaded.api.workers
+    served = {
+        "host": host or loaded.api.host,
+        "port": port or loaded.api.port,
+        "log_level": loaded.log_level.lower(),
+        "log_config": None,  # uvicorn's loggers go through ours (text or JSON)
+        "access_log": False,  # the app writes its own access line, with the request id
+    }
+    if count == 1:
+        uvicorn.run(create_app(loaded), **served)  # type: ignore[arg-type]
+        return
+    metrics_dir = loaded.api.metrics_dir or Path(tempfile.gettempdir()) / (
+        f"sideline-api-metrics-{served['port']}"
     )
+    prepare_multiprocess_dir(metrics_dir)
+    os.environ[CONFIG_ENV] = str(config.resolve()) if config is not None else ""
+    os.environ["SIDELINE_CLOUD_LOG_FORMAT"] = loaded.log_format
+    uvicorn.run("sideline.api_worker:app", factory=True, workers=count, **served)  # type: ignore[arg-type]
 
 
 DatabaseOption = Annotated[
@@ -77,6 +131,15 @@ def ingest(
         str | None,
         typer.Option(help="Stable id: the broker keeps this worker's session across restarts."),
     ] = None,
+    http_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=65535,
+            help="/healthz, /readyz and /metrics here (default: ingest.http_port).",
+        ),
+    ] = None,
+    log_format: LogFormatOption = None,
 ) -> None:
     """Consume device messages from MQTT into the database (run one per core or host)."""
     import signal
@@ -92,10 +155,13 @@ def ingest(
     from sideline.logs import configure_logging
 
     with user_errors():
-        loaded = load_cloud_config(config)
+        loaded = _with_log_format(load_cloud_config(config), log_format)
     if database_url:
         loaded = loaded.model_copy(update={"database_url": database_url})
-    configure_logging(loaded.log_level)
+    if http_port is not None:
+        ingest_config = loaded.ingest.model_copy(update={"http_port": http_port})
+        loaded = loaded.model_copy(update={"ingest": ingest_config})
+    configure_logging(loaded.log_level, log_format=loaded.log_format)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -112,6 +178,12 @@ def jobs(
     config: ConfigOption = None,
     database_url: DatabaseOption = None,
     once: Annotated[bool, typer.Option("--once", help="One round, then exit.")] = False,
+    http_port: Annotated[
+        int | None,
+        typer.Option(min=0, max=65535, help="Serve /healthz, /readyz and /metrics on this port."),
+    ] = None,
+    http_host: Annotated[str, typer.Option(help="Address for --http-port.")] = "127.0.0.1",
+    log_format: LogFormatOption = None,
 ) -> None:
     """Run the background work outside the API: extend recurring series to the horizon,
     and deliver the outbox (webhooks).
@@ -133,8 +205,8 @@ def jobs(
     from sideline.logs import configure_logging
 
     with user_errors():
-        loaded = load_cloud_config(config)
-    configure_logging(loaded.log_level)
+        loaded = _with_log_format(load_cloud_config(config), log_format)
+    configure_logging(loaded.log_level, log_format=loaded.log_format)
     with user_errors(DatabaseUrlError, SchemaBehind, SchemaTooNew, OperationalError):
         database = open_current_database(database_url or loaded.database_url)
         # Auto-start sessions tell their devices through the broker, as the API does.
@@ -158,10 +230,41 @@ def jobs(
             signal.signal(signum, lambda *_: stop.set())
         runner.start()
         sender.start()
+        ops = None
+        if http_port is not None:
+            ops = _jobs_ops_server(loaded, database, http_host, http_port, runner, sender)
+            ops.start()
         stop.wait()
+        if ops is not None:
+            ops.stop()
         sender.stop()
         runner.stop()
         connector.stop()
+
+
+def _jobs_ops_server(
+    config: CloudConfig,
+    database: Database,
+    host: str,
+    port: int,
+    runner: SchedulingJobs,
+    sender: OutboxWorker,
+) -> OpsServer:
+    from cloud.migrations import available_migrations
+    from cloud.observability.health import DatabaseCheck, Readiness
+    from cloud.observability.http import OpsServer
+
+    def alive() -> tuple[bool, str]:
+        dead = [name for name, part in (("jobs", runner), ("outbox", sender)) if not part.alive()]
+        return (not dead, f"not running: {', '.join(dead)}" if dead else "")
+
+    check = DatabaseCheck(
+        database,
+        expected_version=len(available_migrations()),
+        timeout_s=config.health.timeout_s,
+    )
+    readiness = Readiness([check], timeout_s=config.health.timeout_s, cache_s=config.health.cache_s)
+    return OpsServer(host, port, readiness=readiness, liveness=alive, name="jobs")
 
 
 def _register_account_admin() -> None:

@@ -7,11 +7,13 @@ a newcomer's machine needs nothing set up by hand.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
 import secrets
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -103,22 +105,18 @@ class PostgresCluster:
         return ["runuser", "-u", self._run_as, "--", *argv]
 
     def start(self, timeout_s: float = 30.0) -> None:
+        """Create the cluster (the first time) and start the server on :attr:`port`.
+
+        After :meth:`stop` or :meth:`kill` it starts again on the same data and port,
+        as a restarted server would."""
         cluster = self.data_dir / "cluster"
         self.socket_dir.mkdir(parents=True, exist_ok=True)
         if self._run_as is not None:
             owner = pwd.getpwnam(self._run_as)
             for path in (self.data_dir, self.socket_dir):
                 os.chown(path, owner.pw_uid, owner.pw_gid)
-        result = subprocess.run(
-            self._as_owner(
-                [_pg_bin("initdb"), "-D", str(cluster), "-U", "postgres", "-A", "trust"]
-            ),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise ServiceError(f"initdb failed: {result.stderr.strip() or result.stdout.strip()}")
+        if not (cluster / "PG_VERSION").exists():
+            self._initdb(cluster)
         self._process = ManagedProcess(
             "postgres",
             self._as_owner(
@@ -145,6 +143,54 @@ class PostgresCluster:
             what="connections",
         )
 
+    def _initdb(self, cluster: Path) -> None:
+        result = subprocess.run(
+            self._as_owner(
+                [_pg_bin("initdb"), "-D", str(cluster), "-U", "postgres", "-A", "trust"]
+            ),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise ServiceError(f"initdb failed: {result.stderr.strip() or result.stdout.strip()}")
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
     def stop(self) -> None:
+        """A fast shutdown (``pg_ctl stop -m fast``): open sessions are disconnected,
+        as when a server is restarted for an upgrade."""
+        if self._process is None:
+            return
+        if self._process.is_running():
+            subprocess.run(
+                self._as_owner(
+                    [_pg_bin("pg_ctl"), "stop", "-D", str(self.data_dir / "cluster"), "-m", "fast"]
+                ),
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+        self._process.stop()
+
+    def kill(self) -> None:
+        """SIGKILL the postmaster, as a crash would (its backends exit when they notice).
+
+        The postmaster's own pid (``postmaster.pid``): as root it runs under ``runuser``,
+        which a SIGKILL would end without passing it on."""
+        pid_file = self.data_dir / "cluster" / "postmaster.pid"
+        try:
+            pid = int(pid_file.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            pid = None
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         if self._process is not None:
-            self._process.stop()
+            self._process.kill()
+
+    def restart(self, timeout_s: float = 30.0) -> None:
+        self.stop()
+        self.start(timeout_s)

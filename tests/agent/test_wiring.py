@@ -48,6 +48,7 @@ from sideline.services.process import free_port
 from tests.agent.detect.conftest import running
 from tests.agent.detect.scenes import BALL, BIB, PERSON
 from tests.agent.detect.synthetic_models import build_colour_detector, manifest_for, write_model
+from tests.agent.metrics_scrape import check_box_metrics
 from tests.agent.sync.conftest import Device, agent_config
 from tests.agent.sync.test_control import ack_for, command, topic
 from tests.mqtt_helpers import TestClient
@@ -231,6 +232,14 @@ def test_the_box_makes_clips_from_every_trigger_and_follows_the_cloud(
         wait_until(
             lambda: sum(h.inferences + h.skipped_still for h in detection.health()) > 0,
             what="detection to look at frames",
+        )
+        # Prometheus on the field's LAN sees all of it.
+        scraped = check_box_metrics(port, TOKEN, camera="cam1", clips_at_least=len(ids))
+        looked = {"camera": "cam1"}
+        assert (
+            scraped.get("sideline_agent_detection_inferences_total", looked)
+            + scraped.get("sideline_agent_detection_skipped_total", {**looked, "reason": "still"})
+            > 0
         )
 
         # The cloud: clip defaults, detection off, recording on, then a command on each.

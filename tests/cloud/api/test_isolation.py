@@ -255,6 +255,9 @@ ROUTES: dict[tuple[str, str], Case] = {
 }
 PUBLIC = {
     ("GET", "/api/v1/health"),
+    # Probes for load balancers and orchestrators (tests/cloud/operations/test_health.py).
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
     # A guest's signed link (tests/cloud/api/test_bookings.py): no token, no organisation.
     ("GET", "/api/v1/guest/bookings/{token}"),
     ("POST", "/api/v1/guest/bookings/{token}/cancel"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from peewee import Database
@@ -46,9 +46,12 @@ class Harness:
             db,
             store,
             ClipVerifyConfig(first_delay_s=1, max_delay_s=8, give_up_after_s=60),
-            self.receipts.append,
+            self.receive,
         )
         self.s3 = seaweed.client()
+
+    def receive(self, receipt: p.Receipt, *, received_at: datetime | None = None) -> None:
+        self.receipts.append(receipt)
 
     def send(self, record: p.ClipRecord) -> p.ClipBatch:
         batch = p.ClipBatch(org=self.org.slug, device_id=self.device.id, records=[record])
