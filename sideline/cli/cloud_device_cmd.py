@@ -175,6 +175,13 @@ def broker_files(
             help="[HOST:]PORT of the cloud's own listener (default: 127.0.0.1, mqtt.port)."
         ),
     ] = None,
+    devices_certfile: Annotated[
+        Path | None,
+        typer.Option(help="TLS on the boxes' listener: the certificate (PEM, full chain)."),
+    ] = None,
+    devices_keyfile: Annotated[
+        Path | None, typer.Option(help="The private key of --devices-certfile (PEM).")
+    ] = None,
 ) -> None:
     """Write Mosquitto's two listeners (boxes, cloud) and their password and ACL files."""
     from cloud.devices.broker_auth import Listener, write_broker_files
@@ -186,12 +193,15 @@ def broker_files(
         )
         raise typer.Exit(code=2)
     try:
+        devices = _listener(devices_listener, Listener(loaded.mqtt.device_port))
+        if devices_certfile is not None or devices_keyfile is not None:
+            devices = Listener(devices.port, devices.host, devices_certfile, devices_keyfile)
         files = write_broker_files(
             out,
             prefix=loaded.mqtt.prefix,
             services={loaded.mqtt.username: loaded.mqtt.password.get_secret_value()},
             shared_group=loaded.mqtt.shared_group,
-            devices_listener=_listener(devices_listener, Listener(loaded.mqtt.device_port)),
+            devices_listener=devices,
             cloud_listener=_listener(cloud_listener, Listener(loaded.mqtt.port, "127.0.0.1")),
         )
     except ValueError as exc:

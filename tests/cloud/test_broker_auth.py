@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 import signal
+import ssl
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 from peewee import Database
 
 import protocol as p
@@ -26,6 +30,7 @@ from cloud.models import Log
 from cloud.mqtt import cloud_client_id
 from sideline.services.mosquitto import find_mosquitto
 from sideline.services.process import ManagedProcess, free_port, port_is_open
+from tests.agent.sync.test_tls import make_certificates
 from tests.cloud.factories import make_org
 from tests.cloud.ingest.helpers import log_batch, running_ingest
 from tests.mqtt_helpers import TestClient, connect
@@ -244,3 +249,63 @@ def test_the_acl_names_every_channel_once() -> None:
         assert f"pattern read sideline/v1/+/%u/{channel}\n" in acl
         assert f"topic write sideline/v1/+/+/{channel}\n" in acl
     assert "readwrite" not in acl and "#" not in acl.replace("# ", "")
+
+
+def _tls_login(port: int, username: str, password: str, ca: Path | None) -> bool:
+    """Whether a box gets a successful CONNACK on ``port`` (TLS when ``ca`` is given)."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=username, protocol=mqtt.MQTTv5)
+    client.username_pw_set(username, password)
+    if ca is not None:
+        client.tls_set(ca_certs=str(ca))
+    answered = threading.Event()
+    accepted: list[bool] = []
+
+    def on_connect(*args: object) -> None:
+        accepted.append(not args[3].is_failure)  # type: ignore[attr-defined]
+        answered.set()
+
+    client.on_connect = on_connect
+    try:
+        client.connect("127.0.0.1", port, keepalive=10)
+    except (OSError, ssl.SSLError):
+        return False
+    client.loop_start()
+    try:
+        return answered.wait(5) and accepted == [True]
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+# paho leaves the socket of a refused plaintext or failed handshake to the garbage
+# collector (as in tests/agent/sync/test_tls.py).
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_the_devices_listener_speaks_tls_with_the_given_certificate(
+    tmp_path: Path, two_boxes: tuple[DeviceCredentials, DeviceCredentials]
+) -> None:
+    certificates = tmp_path / "certs"
+    certificates.mkdir()
+    made = make_certificates(certificates)
+    devices_port = free_port()
+    files = write_broker_files(
+        tmp_path / "auth",
+        prefix="sideline",
+        services=dict([SERVICE]),
+        devices_listener=Listener(devices_port, "127.0.0.1", made["server"], made["key"]),
+        cloud_listener=Listener(free_port(), "127.0.0.1"),
+    )
+    text = files.listeners_file.read_text()
+    assert f"certfile {made['server']}" in text and f"keyfile {made['key']}" in text
+    running = GeneratedBroker(tmp_path, files)
+    try:
+        a, _ = two_boxes
+        assert _tls_login(devices_port, a.mqtt_username, a.mqtt_password, made["ca"])
+        assert not _tls_login(devices_port, a.mqtt_username, a.mqtt_password, None)
+        assert not _tls_login(devices_port, a.mqtt_username, "wrong", made["ca"])
+    finally:
+        running.process.stop()
+
+
+def test_tls_needs_both_files() -> None:
+    with pytest.raises(ValueError, match="both"):
+        Listener(8883, certfile=Path("cert.pem"))
